@@ -1,0 +1,88 @@
+/**
+ * Device configuration, set at provisioning (and partly changed later by the hub's config
+ * command). On the ESP32 it lives in the manifest's config section and in Preference; in the
+ * simulator it comes from the scenario. Validation names the key and what is wrong.
+ */
+
+import { ROLES, type Role } from './protocol.js';
+import { fromHex } from './utf8.js';
+
+/** What a pad does with a key press when no rating request is pending. */
+export type UnsolicitedPolicy =
+  /** Show "please rate when your service ends" and record nothing. */
+  | 'ignore'
+  /** Take the rating; the hub binds it to the ticket last served at this window, once. */
+  | 'bind';
+export const UNSOLICITED_POLICIES: readonly UnsolicitedPolicy[] = ['ignore', 'bind'];
+
+export interface BrokerConfig {
+  host: string;
+  port: number;
+  tls: boolean;
+}
+
+export interface DeviceConfig {
+  /** Device id; from the MAC on ESP32, from provisioning elsewhere. */
+  id: string;
+  role: Role;
+  site: string;
+  win: string;
+  /** Per-device secret, 64 hex digits (32 bytes), set at provisioning. */
+  secret: string;
+  broker: BrokerConfig;
+  fw: string;
+  /** GPIO of each key: five rating keys (5 → 1) on a pad; next, recall, no-show, transfer, pause on a display. */
+  keyPins: number[];
+  /** Milliseconds a rating request (or the reason menu) waits before going back to idle. */
+  rateTimeout: number;
+  unsolicited: UnsolicitedPolicy;
+  /** 0–10 */
+  volume: number;
+  idleText: string;
+  /** Outbox capacity in bytes of flash. */
+  outboxBytes: number;
+}
+
+export const CONFIG_DEFAULTS: Omit<DeviceConfig, 'id' | 'role' | 'site' | 'win' | 'secret'> = {
+  broker: { host: 'sannuo-hub.local', port: 1883, tls: false },
+  fw: '0.1.0',
+  keyPins: [4, 5, 6, 7, 15],
+  rateTimeout: 30_000, // milliseconds
+  unsolicited: 'ignore',
+  volume: 6,
+  idleText: '请对本次服务进行评价',
+  outboxBytes: 64 * 1024, // bytes
+};
+
+const ID = /^[A-Za-z0-9_-]{1,32}$/;
+
+export interface ConfigError { key: string; message: string }
+
+/** Merges defaults and validates; returns every problem, each naming its key. */
+export function parseDeviceConfig(input: unknown): DeviceConfig | ConfigError[] {
+  const problems: ConfigError[] = [];
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return [{ key: '(root)', message: 'expected an object' }];
+  const raw = input as Record<string, unknown>;
+  const c = { ...CONFIG_DEFAULTS, ...raw, broker: { ...CONFIG_DEFAULTS.broker, ...(raw.broker as object) } } as Record<string, unknown>;
+  const need = (key: string, ok: boolean, message: string) => { if (!ok) problems.push({ key, message }); };
+  need('id', typeof c.id === 'string' && ID.test(c.id), 'expected 1–32 letters, digits, _ or -');
+  need('role', ROLES.indexOf(c.role as Role) >= 0, `expected one of ${ROLES.join(', ')}`);
+  need('site', typeof c.site === 'string' && ID.test(c.site), 'expected 1–32 letters, digits, _ or -');
+  need('win', typeof c.win === 'string' && ID.test(c.win), 'expected 1–32 letters, digits, _ or -');
+  need('secret', typeof c.secret === 'string' && c.secret.length === 64 && fromHex(c.secret) !== undefined, 'expected 64 lowercase hex digits');
+  const b = c.broker as Record<string, unknown>;
+  need('broker.host', typeof b.host === 'string' && b.host.length > 0, 'expected a host name or address');
+  need('broker.port', Number.isInteger(b.port) && (b.port as number) > 0 && (b.port as number) < 65536, 'expected a port 1–65535');
+  need('broker.tls', typeof b.tls === 'boolean', 'expected true or false');
+  need('fw', typeof c.fw === 'string' && c.fw.length > 0 && c.fw.length <= 32, 'expected a version string');
+  need('keyPins', Array.isArray(c.keyPins) && c.keyPins.length === 5 && c.keyPins.every((p) => Number.isInteger(p) && p >= 0 && p < 64), 'expected five GPIO numbers 0–63');
+  need('rateTimeout', Number.isInteger(c.rateTimeout) && (c.rateTimeout as number) >= 3000 && (c.rateTimeout as number) <= 600_000, 'expected milliseconds between 3000 and 600000');
+  need('unsolicited', UNSOLICITED_POLICIES.indexOf(c.unsolicited as UnsolicitedPolicy) >= 0, `expected one of ${UNSOLICITED_POLICIES.join(', ')}`);
+  need('volume', Number.isInteger(c.volume) && (c.volume as number) >= 0 && (c.volume as number) <= 10, 'expected 0–10');
+  need('idleText', typeof c.idleText === 'string' && c.idleText.length <= 100, 'expected text of at most 100 characters');
+  need('outboxBytes', Number.isInteger(c.outboxBytes) && (c.outboxBytes as number) >= 4096, 'expected at least 4096 bytes');
+  const known = ['id', 'role', 'site', 'win', 'secret', 'broker', ...Object.keys(CONFIG_DEFAULTS)];
+  for (const key of Object.keys(raw)) if (known.indexOf(key) < 0) problems.push({ key, message: 'unknown setting' });
+  for (const key of Object.keys(b)) if (['host', 'port', 'tls'].indexOf(key) < 0) problems.push({ key: `broker.${key}`, message: 'unknown setting' });
+  return problems.length ? problems : (c as unknown as DeviceConfig);
+}

@@ -1,0 +1,70 @@
+/**
+ * UTF-8 over plain ECMAScript: XS has no TextEncoder, and the core may not reach for globals
+ * that only Node or browsers provide.
+ */
+
+export function utf8Encode(text: string): Uint8Array {
+  const out: number[] = [];
+  for (let i = 0; i < text.length; i++) {
+    let code = text.charCodeAt(i);
+    if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
+      const low = text.charCodeAt(i + 1);
+      if (low >= 0xdc00 && low <= 0xdfff) {
+        code = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00);
+        i++;
+      } else code = 0xfffd;
+    } else if (code >= 0xd800 && code <= 0xdfff) code = 0xfffd;
+    if (code < 0x80) out.push(code);
+    else if (code < 0x800) out.push(0xc0 | (code >> 6), 0x80 | (code & 63));
+    else if (code < 0x10000) out.push(0xe0 | (code >> 12), 0x80 | ((code >> 6) & 63), 0x80 | (code & 63));
+    else out.push(0xf0 | (code >> 18), 0x80 | ((code >> 12) & 63), 0x80 | ((code >> 6) & 63), 0x80 | (code & 63));
+  }
+  return Uint8Array.from(out);
+}
+
+/** Strict decoder: returns undefined for malformed UTF-8 so callers can name the fault. */
+export function utf8Decode(bytes: Uint8Array): string | undefined {
+  let text = '';
+  let i = 0;
+  while (i < bytes.length) {
+    const b0 = bytes[i];
+    let code: number;
+    let extra: number;
+    if (b0 < 0x80) { code = b0; extra = 0; }
+    else if (b0 >= 0xc2 && b0 < 0xe0) { code = b0 & 31; extra = 1; }
+    else if (b0 >= 0xe0 && b0 < 0xf0) { code = b0 & 15; extra = 2; }
+    else if (b0 >= 0xf0 && b0 < 0xf5) { code = b0 & 7; extra = 3; }
+    else return undefined;
+    for (let k = 1; k <= extra; k++) {
+      const b = bytes[i + k];
+      if (b === undefined || (b & 0xc0) !== 0x80) return undefined;
+      code = (code << 6) | (b & 63);
+    }
+    if ((extra === 2 && code < 0x800) || (extra === 3 && (code < 0x10000 || code > 0x10ffff))) return undefined;
+    if (code >= 0xd800 && code <= 0xdfff) return undefined;
+    text += String.fromCodePoint(code);
+    i += extra + 1;
+  }
+  return text;
+}
+
+export function toHex(bytes: Uint8Array): string {
+  let hex = '';
+  for (let i = 0; i < bytes.length; i++) hex += (bytes[i] < 16 ? '0' : '') + bytes[i].toString(16);
+  return hex;
+}
+
+export function fromHex(hex: string): Uint8Array | undefined {
+  if (hex.length % 2 !== 0 || !/^[0-9a-f]*$/.test(hex)) return undefined;
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
+
+/** Constant-time comparison so a forged signature learns nothing from timing. */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
+  return diff === 0;
+}
