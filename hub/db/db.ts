@@ -34,3 +34,48 @@ export interface Migration {
   id: string;
   sql: (dialect: Db['dialect']) => string;
 }
+
+/**
+ * A FIFO lock shared by the adapters: `run` calls execute one at a time, in call order.
+ * A failed call releases the lock like a successful one.
+ */
+export class SerialQueue {
+  private tail: Promise<unknown> = Promise.resolve();
+  private waiting = 0;
+
+  /** True while a call runs or waits. */
+  get busy(): boolean {
+    return this.waiting > 0;
+  }
+
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    this.waiting++;
+    const result = this.tail.then(fn);
+    this.tail = result.then(
+      () => { this.waiting--; },
+      () => { this.waiting--; },
+    );
+    return result;
+  }
+
+  /** Resolves once every call queued so far has finished. */
+  async drain(): Promise<void> {
+    while (this.busy) await this.tail;
+  }
+}
+
+/** Checks one bound parameter and maps booleans to 0/1, the portable representation. */
+export function bindValue(value: SqlValue, index: number, sql: string): string | number | null {
+  if (value === null || typeof value === 'string') return value;
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new TypeError(`parameter $${index + 1} is ${value}, not a finite number, in: ${shortSql(sql)}`);
+    return value;
+  }
+  throw new TypeError(`parameter $${index + 1} has unsupported type ${value === undefined ? 'undefined' : typeof value} in: ${shortSql(sql)}`);
+}
+
+export function shortSql(sql: string): string {
+  const flat = sql.replace(/\s+/g, ' ').trim();
+  return flat.length > 160 ? `${flat.slice(0, 157)}...` : flat;
+}

@@ -1,0 +1,326 @@
+/**
+ * The SQLite adapter (better-sqlite3 12): the default store for one hall.
+ *
+ * Durability: WAL with synchronous=FULL, so a transaction is fsynced to the WAL before COMMIT
+ * returns. With NORMAL a power cut may roll back the last commits, and the hub acks an event
+ * to the device once its transaction commits: after the ack the device forgets the event, so
+ * an acked event must survive kill -9 and a power cut alike.
+ *
+ * better-sqlite3 is synchronous and one connection serves the hub, so:
+ * - tx() holds a FIFO lock for its whole (async) body; statements issued from outside the
+ *   transaction wait for it instead of running inside it (they would commit or roll back with
+ *   someone else's writes). Calls on the outer Db made from inside a tx body join that tx.
+ * - iterate() reads through its own read-only connection, a WAL snapshot, so a verify of a
+ *   million rows does not hold the write lock or stall ingest.
+ */
+
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createRequire } from 'node:module';
+import { bindValue, SerialQueue, shortSql, type Db, type Row, type SqlValue } from './db.js';
+
+type Bound = string | number | null;
+
+// The part of better-sqlite3's API used here, typed locally (the package ships no types).
+interface Statement {
+  readonly reader: boolean;
+  run(...params: Bound[]): { changes: number };
+  all(...params: Bound[]): unknown[];
+  iterate(...params: Bound[]): IterableIterator<unknown>;
+}
+interface RawDatabase {
+  readonly inTransaction: boolean;
+  prepare(sql: string): Statement;
+  exec(sql: string): void;
+  pragma(sql: string, options?: { simple?: boolean }): unknown;
+  close(): void;
+}
+type DatabaseConstructor = new (file: string, options?: { readonly?: boolean; fileMustExist?: boolean }) => RawDatabase;
+const Database = createRequire(import.meta.url)('better-sqlite3') as DatabaseConstructor;
+
+const STATEMENT_CACHE = 500; // prepared statements kept per connection
+
+/**
+ * Rewrites $1..$n placeholders to SQLite's anonymous `?`, skipping string literals, quoted
+ * identifiers and comments, and returns for each `?` the parameter index it takes.
+ */
+export function rewritePlaceholders(sql: string): { sql: string; order: number[] } {
+  let out = '';
+  const order: number[] = [];
+  let i = 0;
+  const n = sql.length;
+  while (i < n) {
+    const c = sql[i];
+    if (c === "'" || c === '"' || c === '`') {
+      // Quoted literal or identifier; a doubled quote is an escaped quote.
+      let j = i + 1;
+      while (j < n) {
+        if (sql[j] === c) {
+          if (sql[j + 1] === c) { j += 2; continue; }
+          break;
+        }
+        j++;
+      }
+      out += sql.slice(i, j + 1);
+      i = j + 1;
+    } else if (c === '[') {
+      const j = sql.indexOf(']', i);
+      const end = j < 0 ? n : j + 1;
+      out += sql.slice(i, end);
+      i = end;
+    } else if (c === '-' && sql[i + 1] === '-') {
+      const j = sql.indexOf('\n', i);
+      const end = j < 0 ? n : j;
+      out += sql.slice(i, end);
+      i = end;
+    } else if (c === '/' && sql[i + 1] === '*') {
+      const j = sql.indexOf('*/', i + 2);
+      const end = j < 0 ? n : j + 2;
+      out += sql.slice(i, end);
+      i = end;
+    } else if (c === '$' && /[0-9]/.test(sql[i + 1] ?? '')) {
+      let j = i + 1;
+      while (j < n && /[0-9]/.test(sql[j])) j++;
+      const index = Number(sql.slice(i + 1, j));
+      if (index < 1) throw new SyntaxError(`placeholder $${index} is not allowed (they start at $1) in: ${shortSql(sql)}`);
+      order.push(index - 1);
+      out += '?';
+      i = j;
+    } else if (c === '?') {
+      throw new SyntaxError(`use $1..$n placeholders, not "?", in: ${shortSql(sql)}`);
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return { sql: out, order };
+}
+
+function bindAll(sql: string, order: number[], params: readonly SqlValue[]): Bound[] {
+  const used = new Set(order);
+  if (used.size !== params.length || order.some((k) => k >= params.length)) {
+    const highest = order.length ? Math.max(...order) + 1 : 0;
+    throw new RangeError(`SQL uses ${used.size} distinct placeholder(s) (highest $${highest}) but ${params.length} parameter(s) were given, in: ${shortSql(sql)}`);
+  }
+  return order.map((k) => bindValue(params[k], k, sql));
+}
+
+/** One better-sqlite3 connection with a bounded cache of rewritten, prepared statements. */
+class Connection {
+  private readonly cache = new Map<string, { stmt: Statement; order: number[] }>();
+  constructor(readonly raw: RawDatabase) {}
+
+  prepare(sql: string): { stmt: Statement; order: number[] } {
+    let hit = this.cache.get(sql);
+    if (hit) {
+      // Refresh its place so the cache drops the least recently used first.
+      this.cache.delete(sql);
+      this.cache.set(sql, hit);
+      return hit;
+    }
+    const rewritten = rewritePlaceholders(sql);
+    hit = { stmt: this.raw.prepare(rewritten.sql), order: rewritten.order };
+    this.cache.set(sql, hit);
+    if (this.cache.size > STATEMENT_CACHE) this.cache.delete(this.cache.keys().next().value as string);
+    return hit;
+  }
+
+  all<T>(sql: string, params: readonly SqlValue[]): T[] {
+    const { stmt, order } = this.prepare(sql);
+    const bound = bindAll(sql, order, params);
+    if (!stmt.reader) {
+      stmt.run(...bound);
+      return [];
+    }
+    return stmt.all(...bound) as T[];
+  }
+
+  run(sql: string, params: readonly SqlValue[]): { changes: number } {
+    const { stmt, order } = this.prepare(sql);
+    const bound = bindAll(sql, order, params);
+    // A statement that returns rows (RETURNING, SELECT) reports how many, as PostgreSQL does.
+    if (stmt.reader) return { changes: stmt.all(...bound).length };
+    return { changes: stmt.run(...bound).changes };
+  }
+}
+
+function pages<T>(rows: T[], pageSize: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < rows.length; i += pageSize) out.push(rows.slice(i, i + pageSize));
+  return out;
+}
+
+function checkPageSize(pageSize: number): void {
+  if (!Number.isInteger(pageSize) || pageSize < 1) throw new RangeError(`iterate: pageSize must be a positive integer, got ${pageSize}`);
+}
+
+class SqliteTx implements Db {
+  readonly dialect = 'sqlite' as const;
+  finished = false;
+  private savepoints = 0;
+  constructor(private readonly conn: Connection) {}
+
+  private live(): Connection {
+    if (this.finished) throw new Error('this transaction has already finished; use the Db passed to the current tx() body');
+    return this.conn;
+  }
+  async all<T extends object = Row>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+    return this.live().all<T>(sql, params);
+  }
+  async get<T extends object = Row>(sql: string, params: readonly SqlValue[] = []): Promise<T | undefined> {
+    return this.live().all<T>(sql, params)[0];
+  }
+  async run(sql: string, params: readonly SqlValue[] = []): Promise<{ changes: number }> {
+    return this.live().run(sql, params);
+  }
+  async exec(sql: string): Promise<void> {
+    this.live().raw.exec(sql);
+  }
+  /** A nested tx is a savepoint: its writes roll back alone if its body throws. */
+  async tx<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+    const raw = this.live().raw;
+    const name = `sp_${++this.savepoints}`;
+    raw.exec(`SAVEPOINT ${name}`);
+    try {
+      const result = await fn(this);
+      raw.exec(`RELEASE ${name}`);
+      return result;
+    } catch (error) {
+      raw.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
+      throw error;
+    }
+  }
+  async *iterate<T extends object = Row>(sql: string, params: readonly SqlValue[], pageSize: number): AsyncIterable<T[]> {
+    checkPageSize(pageSize);
+    // Inside a transaction the body may issue statements between pages, which a live
+    // better-sqlite3 iterator forbids on the same connection, so the result is read at once.
+    for (const page of pages(this.live().all<T>(sql, params), pageSize)) yield page;
+  }
+  async close(): Promise<void> {
+    throw new Error('close() the Db, not a transaction');
+  }
+}
+
+class SqliteDb implements Db {
+  readonly dialect = 'sqlite' as const;
+  private readonly lock = new SerialQueue();
+  private readonly current = new AsyncLocalStorage<SqliteTx>();
+  private readonly readers = new Set<RawDatabase>();
+  private closed = false;
+
+  constructor(private readonly file: string, private readonly conn: Connection) {}
+
+  /** Runs one statement: inside the caller's tx if there is one, else when no tx is open. */
+  private async one<T>(fn: (c: Connection) => T): Promise<T> {
+    if (this.closed) throw new Error(`SQLite database ${this.file} is closed`);
+    const tx = this.current.getStore();
+    if (tx && !tx.finished) return fn(this.conn);
+    if (!this.lock.busy) return fn(this.conn);
+    return this.lock.run(async () => fn(this.conn));
+  }
+
+  all<T extends object = Row>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+    return this.one((c) => c.all<T>(sql, params));
+  }
+  async get<T extends object = Row>(sql: string, params: readonly SqlValue[] = []): Promise<T | undefined> {
+    return (await this.all<T>(sql, params))[0];
+  }
+  run(sql: string, params: readonly SqlValue[] = []): Promise<{ changes: number }> {
+    return this.one((c) => c.run(sql, params));
+  }
+  exec(sql: string): Promise<void> {
+    return this.one((c) => { c.raw.exec(sql); });
+  }
+
+  async tx<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+    if (this.closed) throw new Error(`SQLite database ${this.file} is closed`);
+    const outer = this.current.getStore();
+    if (outer && !outer.finished) return outer.tx(fn);
+    return this.lock.run(async () => {
+      const raw = this.conn.raw;
+      // IMMEDIATE takes the write lock now, so a second process (a CLI, another hub) waits on
+      // busy_timeout at BEGIN rather than failing at its first write.
+      raw.exec('BEGIN IMMEDIATE');
+      const tx = new SqliteTx(this.conn);
+      try {
+        const result = await this.current.run(tx, () => fn(tx));
+        raw.exec('COMMIT');
+        return result;
+      } catch (error) {
+        if (raw.inTransaction) raw.exec('ROLLBACK');
+        throw error;
+      } finally {
+        tx.finished = true;
+      }
+    });
+  }
+
+  async *iterate<T extends object = Row>(sql: string, params: readonly SqlValue[], pageSize: number): AsyncIterable<T[]> {
+    checkPageSize(pageSize);
+    const tx = this.current.getStore();
+    if (tx && !tx.finished) {
+      yield* tx.iterate<T>(sql, params, pageSize);
+      return;
+    }
+    if (this.closed) throw new Error(`SQLite database ${this.file} is closed`);
+    if (this.file === ':memory:' || this.file === '') {
+      // A second connection would see a different in-memory database.
+      const rows = await this.all<T>(sql, params);
+      for (const page of pages(rows, pageSize)) yield page;
+      return;
+    }
+    const reader = new Database(this.file, { readonly: true, fileMustExist: true });
+    this.readers.add(reader);
+    try {
+      reader.pragma('busy_timeout = 5000');
+      const rewritten = rewritePlaceholders(sql);
+      const stmt = reader.prepare(rewritten.sql);
+      const it = stmt.iterate(...bindAll(sql, rewritten.order, params)) as IterableIterator<T>;
+      try {
+        let page: T[] = [];
+        for (const row of it) {
+          page.push(row);
+          if (page.length === pageSize) {
+            yield page;
+            page = [];
+          }
+        }
+        if (page.length) yield page;
+      } finally {
+        it.return?.();
+      }
+    } finally {
+      this.readers.delete(reader);
+      reader.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.lock.drain();
+    this.closed = true;
+    this.conn.raw.close();
+  }
+}
+
+/** Opens (creating if needed) the SQLite database at `file`, WAL mode, synchronous=FULL. */
+export async function openSqlite(file: string): Promise<Db> {
+  let raw: RawDatabase;
+  try {
+    raw = new Database(file);
+  } catch (error) {
+    throw new Error(`cannot open SQLite database at ${file}: ${(error as Error).message} (does its directory exist and is it writable?)`, { cause: error });
+  }
+  try {
+    raw.pragma('busy_timeout = 5000'); // ms another process may hold the write lock
+    if (file !== ':memory:' && file !== '') {
+      const mode = raw.pragma('journal_mode = WAL', { simple: true });
+      if (String(mode).toLowerCase() !== 'wal') throw new Error(`SQLite database at ${file} refused WAL mode (got ${String(mode)})`);
+    }
+    raw.pragma('synchronous = FULL');
+    raw.pragma('foreign_keys = ON');
+  } catch (error) {
+    raw.close();
+    throw error;
+  }
+  return new SqliteDb(file, new Connection(raw));
+}
