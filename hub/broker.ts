@@ -1,0 +1,134 @@
+/**
+ * The embedded broker: Aedes 1.x on a TCP server. Every device logs in as its id with the
+ * password derived from its secret; the hub logs in as its own user. ACLs: a device publishes
+ * only to its own evt and state topics and subscribes only to its own cmd and ack topics; the
+ * hub may do anything. Refusals are counted by reason.
+ */
+
+import net from 'node:net';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import type { Logger } from 'pino';
+import { topicFor } from '../firmware/core/protocol.js';
+import type { Registry, HubIdentity } from './registry.js';
+import type { Metrics } from './metrics.js';
+
+export interface BrokerOptions {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  site: string;
+  hub: HubIdentity;
+  registry: Registry;
+  metrics: Metrics;
+  log: Logger;
+}
+
+type Identity = { kind: 'hub' } | { kind: 'device'; id: string };
+const identities = new WeakMap<Client, Identity>();
+
+// MQTT 3.1.1 §3.2.2.3 CONNACK return codes
+const BAD_USERNAME_OR_PASSWORD = 4;
+const NOT_AUTHORIZED = 5;
+
+function authError(message: string, returnCode: number): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+}
+
+export class EmbeddedBroker {
+  private aedes: Aedes | undefined;
+  private server: net.Server | undefined;
+  private readonly sockets = new Set<net.Socket>();
+  port = 0;
+
+  constructor(private readonly options: BrokerOptions) {}
+
+  /** Whether `client` may publish to `topic`. Exposed for tests of the ACL alone. */
+  mayPublish(identity: Identity | undefined, topic: string): boolean {
+    if (!identity) return false;
+    if (identity.kind === 'hub') return true;
+    return topic === topicFor(this.options.site, identity.id, 'evt') || topic === topicFor(this.options.site, identity.id, 'state');
+  }
+
+  maySubscribe(identity: Identity | undefined, topic: string): boolean {
+    if (!identity) return false;
+    if (identity.kind === 'hub') return true;
+    return topic === topicFor(this.options.site, identity.id, 'cmd') || topic === topicFor(this.options.site, identity.id, 'ack');
+  }
+
+  async start(): Promise<number> {
+    const { registry, metrics, log, hub } = this.options;
+    const refuse = (reason: string, detail: Record<string, unknown>) => {
+      metrics.brokerRefused.inc({ reason });
+      log.warn({ ...detail, reason }, 'broker refused');
+    };
+    this.aedes = await Aedes.createBroker({
+      id: 'sannuo-embedded',
+      authenticate: (client, username, password, done) => {
+        if (!username) {
+          refuse('no-credentials', { client: client.id });
+          return done(authError('credentials required', NOT_AUTHORIZED), false);
+        }
+        if (username === hub.username) {
+          if (password && password.toString() === hub.password) {
+            identities.set(client, { kind: 'hub' });
+            return done(null, true);
+          }
+          refuse('bad-password', { client: client.id, username });
+          return done(authError('bad user name or password', BAD_USERNAME_OR_PASSWORD), false);
+        }
+        const verdict = registry.checkPassword(username, password);
+        if (verdict !== 'ok') {
+          refuse(verdict, { client: client.id, username });
+          return done(authError('bad user name or password', BAD_USERNAME_OR_PASSWORD), false);
+        }
+        identities.set(client, { kind: 'device', id: username });
+        done(null, true);
+      },
+      authorizePublish: (client, packet, done) => {
+        // client is null for the broker's own publishes (e.g. $SYS); those are trusted.
+        if (client === null || this.mayPublish(identities.get(client), packet.topic)) return done(null);
+        const who = identities.get(client);
+        refuse('publish-denied', { client: client.id, user: who?.kind === 'device' ? who.id : who?.kind, topic: packet.topic.slice(0, 200) });
+        done(new Error(`publish to ${packet.topic.slice(0, 200)} not allowed`));
+      },
+      authorizeSubscribe: (client, subscription, done) => {
+        if (this.maySubscribe(identities.get(client), subscription.topic)) return done(null, subscription);
+        const who = identities.get(client);
+        refuse('subscribe-denied', { client: client.id, user: who?.kind === 'device' ? who.id : who?.kind, topic: subscription.topic.slice(0, 200) });
+        done(null, null); // a failure return code in the SUBACK, the connection stays up
+      },
+    });
+    this.aedes.on('clientError', (client, error) => log.debug({ client: client.id, err: error.message }, 'broker client error'));
+    this.aedes.on('connectionError', (client, error) => log.debug({ client: client?.id, err: error.message }, 'broker connection error'));
+    const aedes = this.aedes;
+    this.server = net.createServer((socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+      aedes.handle(socket);
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(this.options.port, this.options.host, () => resolve());
+    });
+    this.port = (this.server.address() as net.AddressInfo).port;
+    log.info({ port: this.port, host: this.options.host }, 'embedded MQTT broker listening');
+    return this.port;
+  }
+
+  connectedClients(): number {
+    return this.aedes?.connectedClients ?? 0;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    const aedes = this.aedes;
+    this.server = undefined;
+    this.aedes = undefined;
+    if (server) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of this.sockets) socket.destroy();
+      await closed;
+    }
+    if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()));
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * The one owner of the hub's MQTT client. Whether the broker is the embedded Aedes or an
+ * external Mosquitto/EMQX, the hub talks to it as an ordinary MQTT client (MQTT.js), so the
+ * same code path is tested on both. Acks and commands go out at QoS 1; delivery to the device
+ * still rests on the device's own resend, not on the broker.
+ */
+
+import mqtt, { type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+
+export type MessageHandler = (topic: string, payload: Buffer, retain: boolean) => void;
+
+export interface LinkOptions {
+  url: string;
+  username: string;
+  password: string;
+  clientId: string;
+  log: Logger;
+  /** Retained message left if the hub vanishes (e.g. hub status offline). */
+  will?: { topic: string; payload: string; retain: boolean };
+}
+
+export class HubLink {
+  private client: MqttClient | undefined;
+  private handler: MessageHandler | undefined;
+  private readonly subscriptions: string[] = [];
+  private paused = false;
+
+  constructor(private readonly options: LinkOptions) {}
+
+  onMessage(handler: MessageHandler): void {
+    this.handler = handler;
+  }
+
+  /** Connects and waits for the first CONNACK; reconnects by itself afterwards. */
+  async connect(): Promise<void> {
+    const { url, username, password, clientId, log, will } = this.options;
+    const client = mqtt.connect(url, {
+      username, password, clientId,
+      clean: true,
+      reconnectPeriod: 1000, // milliseconds
+      connectTimeout: 10_000, // milliseconds
+      keepalive: 30, // seconds
+      will: will ? { topic: will.topic, payload: Buffer.from(will.payload), qos: 1, retain: will.retain } : undefined,
+    });
+    this.client = client;
+    client.on('message', (topic, payload, packet) => {
+      if (this.paused || !this.handler) return;
+      this.handler(topic, payload, packet.retain);
+    });
+    client.on('connect', () => {
+      log.info({ url: redact(url) }, 'hub connected to MQTT broker');
+      // clean sessions: subscribe again on every (re)connect
+      if (this.subscriptions.length) client.subscribe(this.subscriptions, { qos: 1 }, (error) => { if (error) log.error({ err: error }, 'subscribe failed'); });
+    });
+    client.on('reconnect', () => log.warn({ url: redact(url) }, 'hub reconnecting to MQTT broker'));
+    client.on('error', (error) => log.error({ err: error.message }, 'MQTT client error'));
+    await new Promise<void>((resolve, reject) => {
+      const onConnect = () => { cleanup(); resolve(); };
+      const onError = (error: Error) => {
+        // a refused login will not get better by retrying
+        if ((error as { code?: number }).code === 4 || (error as { code?: number }).code === 5) { cleanup(); client.end(true); reject(new Error(`MQTT broker ${redact(url)} refused the hub's login: ${error.message}`)); }
+      };
+      const cleanup = () => { client.off('connect', onConnect); client.off('error', onError); };
+      client.on('connect', onConnect);
+      client.on('error', onError);
+    });
+  }
+
+  async subscribe(topics: string[]): Promise<void> {
+    this.subscriptions.push(...topics);
+    const client = this.requireClient();
+    await new Promise<void>((resolve, reject) => client.subscribe(topics, { qos: 1 }, (error, granted) => {
+      if (error) return reject(error);
+      const refused = (granted ?? []).filter((g) => g.qos === 128);
+      if (refused.length) return reject(new Error(`broker refused the hub's subscription to ${refused.map((g) => g.topic).join(', ')}`));
+      resolve();
+    }));
+  }
+
+  publish(topic: string, payload: string, options: { retain?: boolean; qos?: 0 | 1 } = {}): Promise<void> {
+    const client = this.requireClient();
+    return new Promise<void>((resolve, reject) => client.publish(topic, payload, { qos: options.qos ?? 1, retain: options.retain ?? false }, (error) => (error ? reject(error) : resolve())));
+  }
+
+  connected(): boolean {
+    return this.client?.connected ?? false;
+  }
+
+  /** Stop handing messages to the hub (shutdown: stop taking new work). */
+  pause(): void {
+    this.paused = true;
+  }
+
+  async close(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (client) await client.endAsync(false);
+  }
+
+  private requireClient(): MqttClient {
+    if (!this.client) throw new Error('MQTT link is not connected');
+    return this.client;
+  }
+}
+
+/** A broker URL without its password, for logs. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(invalid URL)';
+  }
+}

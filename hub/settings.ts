@@ -1,0 +1,158 @@
+/**
+ * Hub settings: one optional JSON file (--config or SANNUO_CONFIG) plus SANNUO_* environment
+ * overrides, validated against hub/settings.schema.json (a default and a description for every
+ * key). An error names the key, what is wrong and where the value came from:
+ *   settings: mqtt.port: must be ≤ 65535 (from SANNUO_MQTT_PORT)
+ */
+
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+
+export interface Settings {
+  site: string;
+  hall: string;
+  data: string;
+  db: string;
+  broker: string;
+  mqtt: { host: string; port: number; hubUser: string; advertisedHost: string; advertisedPort: number; tls: boolean };
+  http: { host: string; port: number };
+  ingest: { batchWindow: number; maxBatch: number };
+  ledger: { checkpointInterval: number };
+  timeSync: { interval: number };
+  shutdown: { timeout: number };
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; pretty: boolean };
+}
+
+export class SettingsError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.map((p) => `settings: ${p}`).join('\n'));
+    this.name = 'SettingsError';
+  }
+}
+
+interface SchemaNode {
+  type?: string;
+  properties?: Record<string, SchemaNode>;
+  default?: unknown;
+  description?: string;
+  [key: string]: unknown;
+}
+
+export const SCHEMA_FILE = fileURLToPath(new URL('./settings.schema.json', import.meta.url));
+let schemaCache: SchemaNode | undefined;
+export function settingsSchema(): SchemaNode {
+  schemaCache ??= JSON.parse(readFileSync(SCHEMA_FILE, 'utf8')) as SchemaNode;
+  return schemaCache;
+}
+
+/** mqtt.advertisedHost -> SANNUO_MQTT_ADVERTISED_HOST */
+export function envName(key: string): string {
+  return 'SANNUO_' + key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_').toUpperCase();
+}
+
+/** Every leaf key of the schema, dotted, with its node. */
+export function settingKeys(node: SchemaNode = settingsSchema(), prefix = ''): [string, SchemaNode][] {
+  const out: [string, SchemaNode][] = [];
+  for (const [name, child] of Object.entries(node.properties ?? {})) {
+    const key = prefix ? `${prefix}.${name}` : name;
+    if (child.type === 'object' && child.properties) out.push(...settingKeys(child, key));
+    else out.push([key, child]);
+  }
+  return out;
+}
+
+function setPath(target: Record<string, unknown>, key: string, value: unknown): void {
+  const parts = key.split('.');
+  let at = target;
+  for (const part of parts.slice(0, -1)) {
+    if (typeof at[part] !== 'object' || at[part] === null || Array.isArray(at[part])) at[part] = {};
+    at = at[part] as Record<string, unknown>;
+  }
+  at[parts[parts.length - 1]] = value;
+}
+
+function describe(error: ErrorObject): string {
+  const p = error.params as Record<string, unknown>;
+  switch (error.keyword) {
+    case 'maximum': return `must be ≤ ${p.limit}`;
+    case 'minimum': return `must be ≥ ${p.limit}`;
+    case 'type': return `must be ${p.type === 'integer' ? 'an integer' : p.type === 'object' ? 'an object' : `a ${p.type}`}`;
+    case 'enum': return `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'additionalProperties': return `unknown setting "${p.additionalProperty}"`;
+    case 'pattern': return `must match ${p.pattern}`;
+    case 'minLength': return `must have at least ${p.limit} characters`;
+    default: return error.message ?? error.keyword;
+  }
+}
+
+export interface LoadOptions {
+  /** Settings file; falls back to env.SANNUO_CONFIG; none is fine. */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Programmatic values (tests, CLI flags), applied last. Dotted keys. */
+  overrides?: Record<string, unknown>;
+}
+
+export function loadSettings(options: LoadOptions = {}): Settings {
+  const env = options.env ?? process.env;
+  const problems: string[] = [];
+  const source = new Map<string, string>(); // dotted key -> where its value came from
+  let raw: Record<string, unknown> = {};
+  const file = options.file ?? env.SANNUO_CONFIG;
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new SettingsError([`cannot read settings file ${file}: ${(error as Error).message}`]);
+    }
+    try {
+      raw = JSON.parse(text);
+    } catch (error) {
+      throw new SettingsError([`${file}: not JSON (${(error as Error).message})`]);
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new SettingsError([`${file}: expected a JSON object`]);
+    for (const [key] of settingKeys()) source.set(key, file);
+  }
+  for (const [key, node] of settingKeys()) {
+    const name = envName(key);
+    const text = env[name];
+    if (text === undefined || text === '') continue;
+    let value: unknown = text;
+    if (node.type === 'integer' || node.type === 'number') {
+      value = /^-?\d+(\.\d+)?$/.test(text.trim()) ? Number(text) : text;
+    } else if (node.type === 'boolean') {
+      value = text === 'true' || text === '1' ? true : text === 'false' || text === '0' ? false : text;
+    }
+    setPath(raw, key, value);
+    source.set(key, name);
+  }
+  for (const [key, value] of Object.entries(options.overrides ?? {})) {
+    setPath(raw, key, value);
+    source.set(key, 'overrides');
+  }
+  const ajv = new Ajv({ useDefaults: true, allErrors: true, strict: true, strictTypes: false });
+  const validate = ajv.compile(settingsSchema());
+  if (!validate(raw)) {
+    for (const error of validate.errors ?? []) {
+      let key = error.instancePath.slice(1).replace(/\//g, '.');
+      if (error.keyword === 'additionalProperties') key = key ? `${key}.${(error.params as { additionalProperty: string }).additionalProperty}` : (error.params as { additionalProperty: string }).additionalProperty;
+      const from = source.get(key);
+      problems.push(`${key || '(root)'}: ${describe(error)}${from ? ` (from ${from})` : ''}`);
+    }
+    throw new SettingsError(problems);
+  }
+  return raw as unknown as Settings;
+}
+
+/** Absolute path of a file inside the data folder. */
+export function dataPath(settings: Settings, name: string): string {
+  return path.resolve(settings.data, name);
+}
+
+/** The broker port devices are told to use. */
+export function advertisedPort(settings: Settings, actualMqttPort?: number): number {
+  return settings.mqtt.advertisedPort || actualMqttPort || settings.mqtt.port;
+}
