@@ -27,7 +27,7 @@ export interface DebounceOptions {
 export const DEBOUNCE_DEFAULTS: DebounceOptions = {
   settle: 30, // milliseconds: ordinary tactile switches settle within 5–20 ms
   mashWindow: 250, // milliseconds: two deliberate presses are rarely closer than this
-  repeatGuard: 800, // milliseconds
+  repeatGuard: 600, // milliseconds: from one accepted press to the next of the same key
   stuckAfter: 10_000, // milliseconds
 };
 
@@ -69,6 +69,7 @@ export class Debouncer {
   private readonly state: KeyState[] = [];
   /** The press waiting out the mash window, if any. */
   private held: number | undefined;
+  private heldAt = 0;
   private heldTimer: TimerId | undefined;
   /** While true, presses are part of a mash and are thrown away until the keys are quiet. */
   private mashing = false;
@@ -169,6 +170,7 @@ export class Debouncer {
       return;
     }
     this.held = index;
+    this.heldAt = now;
     if (this.options.mashWindow === 0) {
       this.release();
       return;
@@ -180,7 +182,7 @@ export class Debouncer {
     const index = this.held;
     this.held = this.heldTimer = undefined;
     if (index === undefined) return;
-    this.state[index].lastAccepted = this.clock.now();
+    this.state[index].lastAccepted = this.heldAt;
     this.counters.accepted++;
     this.handlers.press(index);
   }
