@@ -73,7 +73,7 @@ export function reasonLabel(reason: string): string {
 export class Ingest extends EventEmitter {
   static migrations: Migration[] = [
     {
-      id: 'ingest-001-events',
+      id: 'ingest/001-events',
       sql: () => `CREATE TABLE IF NOT EXISTS events (
         dev TEXT NOT NULL,
         boot BIGINT NOT NULL,
@@ -270,9 +270,14 @@ export class Ingest extends EventEmitter {
       }
     }
     for (const o of outcomes) for (const effect of o.effects) sends.push(...this.applyEffect(effect));
-    const results = await Promise.allSettled(sends);
-    for (const r of results) if (r.status === 'rejected') this.o.log.warn({ err: String(r.reason) }, 'ingest: publish failed; the device resends and gets it again');
+    await settleAll(sends, this.o.log);
   }
+
+  /** Sends the commands for effects of changes made outside ingest (the queue's HTTP API). */
+  dispatch(effects: Effect[]): Promise<void> {
+    return settleAll(effects.flatMap((e) => this.applyEffect(e)), this.o.log);
+  }
+
 
   private applyEffect(effect: Effect): Promise<void>[] {
     if (effect.kind === 'hall') {
@@ -307,6 +312,11 @@ export class Ingest extends EventEmitter {
     this.stopped = true;
     await this.flush();
   }
+}
+
+async function settleAll(sends: Promise<void>[], log: Logger): Promise<void> {
+  const results = await Promise.allSettled(sends);
+  for (const r of results) if (r.status === 'rejected') log.warn({ err: String(r.reason) }, 'ingest: publish failed; the device resends and gets it again');
 }
 
 function devOf(d: Numbered): string { return d.kind === 'event' ? d.event.dev : d.dev; }

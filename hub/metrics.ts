@@ -23,11 +23,29 @@ export class Metrics {
   readonly acksSent = new Counter({ name: 'sannuo_acks_sent_total', help: 'Signed ack messages published', registers: [this.registry] });
   readonly commandsSent = new Counter({ name: 'sannuo_commands_sent_total', help: 'Signed commands published', labelNames: ['type'], registers: [this.registry] });
   readonly devicesOnline = new Gauge({ name: 'sannuo_devices_online', help: 'Devices whose retained state says online', registers: [this.registry] });
-  readonly queueLength = new Gauge({ name: 'sannuo_queue_waiting', help: 'Tickets waiting, per service item', labelNames: ['item'], registers: [this.registry] });
+  /** Filled at scrape time from the queue (see setQueueSource). */
+  private queueSource: (() => Promise<{ item: string; waiting: number }[]>) | undefined;
+  readonly queueLength: Gauge<'item'> = new Gauge({
+    name: 'sannuo_queue_waiting', help: 'Tickets waiting, per service item', labelNames: ['item'], registers: [this.registry],
+    collect: async () => {
+      if (!this.queueSource) return;
+      try {
+        const items = await this.queueSource();
+        this.queueLength.reset();
+        for (const i of items) this.queueLength.set({ item: i.item }, i.waiting);
+      } catch {
+        // a closed database during shutdown: keep the last values
+      }
+    },
+  });
   readonly checkpoints = new Counter({ name: 'sannuo_checkpoints_total', help: 'Signed ledger checkpoints taken', registers: [this.registry] });
 
   constructor(options: { defaults?: boolean } = {}) {
     if (options.defaults ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'sannuo_' });
+  }
+
+  setQueueSource(source: () => Promise<{ item: string; waiting: number }[]>): void {
+    this.queueSource = source;
   }
 
   text(): Promise<string> {

@@ -71,7 +71,7 @@ interface Cached {
 export class Registry extends EventEmitter {
   static migrations: Migration[] = [
     {
-      id: 'registry-001-devices',
+      id: 'registry/001-devices',
       sql: () => `CREATE TABLE IF NOT EXISTS devices (
         id TEXT PRIMARY KEY,
         role TEXT NOT NULL,

@@ -17,6 +17,7 @@ export interface Settings {
   db: string;
   broker: string;
   mqtt: { host: string; port: number; hubUser: string; advertisedHost: string; advertisedPort: number; tls: boolean };
+  mosquitto: { write: boolean; dir: string; pidFile: string; user: string };
   http: { host: string; port: number };
   ingest: { batchWindow: number; maxBatch: number };
   ledger: { checkpointInterval: number };

@@ -1,0 +1,117 @@
+/**
+ * Password and ACL files for an external Mosquitto 2, written from the registry. Passwords are
+ * hashed as mosquitto_passwd does: `user:$7$<iterations>$<base64 salt>$<base64 hash>`,
+ * PBKDF2-SHA512 with a 12-byte salt and a 64-byte hash (mosquitto src/password_mosq.c). The
+ * ACL gives each device its own evt/state (write) and cmd/ack (read) topics and the hub
+ * everything under the site. Files are replaced atomically and made readable by the
+ * mosquitto user, because Mosquitto started as root drops to that user before reading them.
+ */
+
+import { randomBytes, pbkdf2Sync } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { topicFor } from '../firmware/core/protocol.js';
+import type { Registry, HubIdentity } from './registry.js';
+
+export const PBKDF2_ITERATIONS = 101; // mosquitto 2's default for $7$
+const SALT_BYTES = 12;
+const HASH_BYTES = 64;
+
+/** One password file line value: `$7$101$salt$hash`. */
+export function mosquittoHash(password: string, salt: Buffer = randomBytes(SALT_BYTES), iterations = PBKDF2_ITERATIONS): string {
+  const hash = pbkdf2Sync(password, salt, iterations, HASH_BYTES, 'sha512');
+  return `$7$${iterations}$${salt.toString('base64')}$${hash.toString('base64')}`;
+}
+
+/** Checks a password against a `$7$` entry (for tests and diagnostics). */
+export function mosquittoVerify(password: string, entry: string): boolean {
+  const [, seven, iterations, salt, hash] = entry.split('$');
+  if (seven !== '7') return false;
+  const given = pbkdf2Sync(password, Buffer.from(salt, 'base64'), Number(iterations), HASH_BYTES, 'sha512');
+  return given.toString('base64') === hash;
+}
+
+export interface MosquittoFiles {
+  passwordFile: string;
+  aclFile: string;
+}
+
+export interface WriteOptions {
+  dir: string;
+  site: string;
+  hub: HubIdentity;
+  /** The user Mosquitto runs as; when we are root the files are given to it. */
+  owner?: string;
+}
+
+function lookupUser(name: string): { uid: number; gid: number } | undefined {
+  try {
+    const line = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${name}:`));
+    if (!line) return undefined;
+    const parts = line.split(':');
+    return { uid: Number(parts[2]), gid: Number(parts[3]) };
+  } catch {
+    return undefined;
+  }
+}
+
+function writeAtomic(file: string, text: string, owner: { uid: number; gid: number } | undefined): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, text, { mode: 0o640 });
+  if (owner) fs.chownSync(tmp, owner.uid, owner.gid);
+  fs.renameSync(tmp, file);
+}
+
+export function passwordFileText(registry: Registry, hub: HubIdentity): string {
+  const lines = [`${hub.username}:${mosquittoHash(hub.password)}`];
+  for (const d of registry.list()) lines.push(`${d.id}:${mosquittoHash(registry.mqttPassword(d.id)!)}`);
+  return lines.join('\n') + '\n';
+}
+
+export function aclFileText(registry: Registry, site: string, hub: HubIdentity): string {
+  const out = ['# written by the sannuo hub from its device registry; edits are overwritten', '',
+    `user ${hub.username}`, `topic readwrite sannuo/v1/${site}/#`, ''];
+  for (const d of registry.list()) {
+    out.push(`user ${d.id}`,
+      `topic write ${topicFor(site, d.id, 'evt')}`,
+      `topic write ${topicFor(site, d.id, 'state')}`,
+      `topic read ${topicFor(site, d.id, 'cmd')}`,
+      `topic read ${topicFor(site, d.id, 'ack')}`, '');
+  }
+  return out.join('\n');
+}
+
+/** Writes passwd and acl into `dir`; returns their paths. */
+export function writeMosquittoFiles(registry: Registry, options: WriteOptions): MosquittoFiles {
+  fs.mkdirSync(options.dir, { recursive: true });
+  const owner = process.getuid?.() === 0 ? lookupUser(options.owner ?? 'mosquitto') : undefined;
+  // The mosquitto user must be able to reach the files.
+  fs.chmodSync(options.dir, 0o755);
+  const files = { passwordFile: path.join(options.dir, 'passwd'), aclFile: path.join(options.dir, 'acl') };
+  writeAtomic(files.passwordFile, passwordFileText(registry, options.hub), owner);
+  writeAtomic(files.aclFile, aclFileText(registry, options.site, options.hub), owner);
+  return files;
+}
+
+/** Asks a running Mosquitto to re-read its password and ACL files (SIGHUP), given its pid file. */
+export function reloadMosquitto(pidFile: string): boolean {
+  try {
+    const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+    if (!Number.isInteger(pid) || pid <= 0) return false;
+    process.kill(pid, 'SIGHUP');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether Debian's mosquitto_passwd is installed (used by tests to cross-check our hashes). */
+export function hasMosquittoPasswd(): boolean {
+  try {
+    execFileSync('which', ['mosquitto_passwd'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
