@@ -1,0 +1,38 @@
+/**
+ * Firmware entry on Moddable: read the config, build the hardware, start the device core, then
+ * bring up the network and MQTT. The role (rating pad or window display) comes from the config.
+ */
+import { Device } from './core/index.js';
+import { createPlatform, deviceId, platformName } from 'moddable/platform';
+import { loadConfig } from './moddable/config.js';
+import { buildHardware, createDisplay } from './moddable/hardware.js';
+import { ModdableTimers } from './moddable/timers.js';
+import { TraceDisplay } from './moddable/display-trace.js';
+
+function boot(): void {
+  const { device: config, board } = loadConfig(deviceId);
+  const timers = new ModdableTimers();
+  const platform = createPlatform(board, config.keyPins, config.volume, timers);
+  const display = createDisplay(board);
+  platform.afterDisplay();
+  const { hardware, transport } = buildHardware(config, board, platform, display, timers);
+
+  const device = new Device(config, hardware);
+  const credentials = device.mqttCredentials();
+  transport.bind(
+    { clientId: config.id, username: credentials.username, password: credentials.password, will: device.will(), subscriptions: device.subscriptions() },
+    { onConnected: () => device.onConnected(), onDisconnected: () => device.onDisconnected(), onMessage: (topic, payload) => device.onMessage(topic, payload) },
+  );
+  trace(`sannuo ${config.fw} on ${platformName}: ${device.role} ${config.id}, site ${config.site}, window ${config.win}\n`);
+  device.start();
+  platform.network.start({ onUp: () => transport.networkUp(), onDown: () => transport.networkDown() });
+}
+
+try {
+  boot();
+} catch (error) {
+  // A device that cannot start says why, on its log and (if it has one) its screen.
+  const message = error instanceof Error ? error.message : String(error);
+  trace(`sannuo: cannot start: ${message}\n`);
+  new TraceDisplay().render({ screen: 'notice', text: `无法启动: ${message}`, online: false });
+}

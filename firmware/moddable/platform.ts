@@ -1,0 +1,13 @@
+/** What each platform module (platform-esp32.ts, platform-lin.ts) supplies. */
+import type { Keys, Sound } from '../core/hardware.js';
+import type { Network } from './network.js';
+
+export interface Platform {
+  keys: Keys;
+  sound: Sound & { setVolume(volume: number): void };
+  network: Network;
+  /** Battery percent reader, or undefined on mains power. */
+  battery: (() => number) | undefined;
+  /** Runs once the display exists (the simulator's keyboard hooks onto Piu's view). */
+  afterDisplay(): void;
+}
