@@ -1,0 +1,137 @@
+/**
+ * HTTP API of the queue, mounted under /api/queue on the hub's fastify server:
+ *
+ *   GET  /api/queue/setup                      departments, items, windows, staff
+ *   PUT  /api/queue/departments/:id            { name }
+ *   PUT  /api/queue/items/:code                { name, department, prefix, limitDays }
+ *   PUT  /api/queue/windows/:id                { name, items: [code…] }
+ *   PUT  /api/queue/staff/:id                  { name, department }
+ *   POST /api/queue/windows/:id/sign-in        { staff }
+ *   POST /api/queue/windows/:id/sign-out
+ *   POST /api/queue/windows/:id/serving        the citizen is at the counter: service time starts
+ *   GET  /api/queue/windows/:id/display        what the window's display shows now
+ *   POST /api/queue/tickets                    { item, priority, caseNo?, channel? } → number, people ahead
+ *   GET  /api/queue/tickets/:number?day=       one ticket with its history
+ *   GET  /api/queue/hall                       the hall snapshot
+ *
+ * Bodies are validated with JSON Schema (our own Ajv: no type coercion, unknown fields
+ * refused rather than silently dropped). An error is JSON { error, message, field } and the
+ * message names the field, e.g. `body.prefix: must match pattern "^[A-Z]{1,2}$"`.
+ */
+
+import { Ajv, type ErrorObject } from 'ajv';
+import type { FastifyError, FastifyInstance } from 'fastify';
+import type { QueueService } from './service.js';
+import { ISSUE_CHANNELS, PRIORITY_CLASSES, QueueError, type IssueChannel, type PriorityClass } from './types.js';
+
+const ID = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,32}$' } as const;
+const NAME = { type: 'string', minLength: 1, maxLength: 100 } as const;
+const DAY = { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$' } as const;
+
+const idParams = { type: 'object', required: ['id'], properties: { id: ID }, additionalProperties: false } as const;
+const codeParams = { type: 'object', required: ['code'], properties: { code: ID }, additionalProperties: false } as const;
+function body(required: string[], properties: Record<string, unknown>) {
+  return { type: 'object', required, properties, additionalProperties: false };
+}
+
+/** "body.items[2]: must match pattern …" — the field first, then what is wrong with it. */
+export function describeErrors(errors: ErrorObject[], context: string): { message: string; field: string } {
+  const e = errors[0];
+  const path = e.instancePath.split('/').slice(1).map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`)).join('');
+  let field = context + path;
+  let message = e.message ?? 'is invalid';
+  const params = e.params as Record<string, unknown>;
+  if (e.keyword === 'required') {
+    field += `.${params.missingProperty as string}`;
+    message = 'is required';
+  } else if (e.keyword === 'additionalProperties') {
+    field += `.${params.additionalProperty as string}`;
+    message = 'is not a known field';
+  } else if (e.keyword === 'enum') {
+    message = `must be one of ${(params.allowedValues as unknown[]).join(', ')}`;
+  }
+  return { message: `${field}: ${message}`, field };
+}
+
+export function queueRoutes(app: FastifyInstance, queue: QueueService): void {
+  app.register(async (scope) => {
+    const ajv = new Ajv({ allErrors: false, coerceTypes: false, useDefaults: true, removeAdditional: false });
+    // Path and query strings are text; numbers in them would need coercion, so none are used.
+    scope.setValidatorCompiler(({ schema }) => ajv.compile(schema));
+    scope.setSchemaErrorFormatter((errors, context) => {
+      const { message, field } = describeErrors(errors as ErrorObject[], context);
+      return Object.assign(new Error(message), { field });
+    });
+    scope.setErrorHandler((error: FastifyError & { field?: string }, request, reply) => {
+      if (error instanceof QueueError) {
+        return reply.code(error.status).send({ error: error.status === 404 ? 'not-found' : error.status === 409 ? 'conflict' : 'bad-request', message: error.message, field: error.field });
+      }
+      if (error.validation) return reply.code(400).send({ error: 'bad-request', message: error.message, field: error.field ?? null });
+      if (error.statusCode && error.statusCode < 500) return reply.code(error.statusCode).send({ error: 'bad-request', message: error.message, field: null });
+      request.log.error({ err: error }, 'queue API failed');
+      return reply.code(500).send({ error: 'internal', message: 'internal error; see the hub log', field: null });
+    });
+
+    scope.get('/api/queue/setup', async () => queue.setup());
+
+    scope.put<{ Params: { id: string }; Body: { name: string } }>('/api/queue/departments/:id', {
+      schema: { params: idParams, body: body(['name'], { name: NAME }) },
+    }, async (req) => queue.putDepartment({ id: req.params.id, name: req.body.name }));
+
+    scope.put<{ Params: { code: string }; Body: { name: string; department: string; prefix: string; limitDays: number } }>('/api/queue/items/:code', {
+      schema: {
+        params: codeParams,
+        body: body(['name', 'department', 'prefix', 'limitDays'], {
+          name: { type: 'string', minLength: 1, maxLength: 200 },
+          department: ID,
+          // A letter or two: the number is shown and spoken (A042), and must fit a ticket id.
+          prefix: { type: 'string', pattern: '^[A-Z]{1,2}$' },
+          // Statutory time limit in working days; 0 means done on the spot (即办).
+          limitDays: { type: 'integer', minimum: 0, maximum: 3650 },
+        }),
+      },
+    }, async (req) => queue.putItem({ code: req.params.code, ...req.body }));
+
+    scope.put<{ Params: { id: string }; Body: { name: string; items: string[] } }>('/api/queue/windows/:id', {
+      schema: { params: idParams, body: body(['name', 'items'], { name: NAME, items: { type: 'array', items: ID, maxItems: 200 } }) },
+    }, async (req) => queue.putWindow({ id: req.params.id, ...req.body }));
+
+    scope.put<{ Params: { id: string }; Body: { name: string; department: string } }>('/api/queue/staff/:id', {
+      schema: { params: idParams, body: body(['name', 'department'], { name: NAME, department: ID }) },
+    }, async (req) => queue.putStaff({ id: req.params.id, ...req.body }));
+
+    scope.post<{ Params: { id: string }; Body: { staff: string } }>('/api/queue/windows/:id/sign-in', {
+      schema: { params: idParams, body: body(['staff'], { staff: ID }) },
+    }, async (req) => queue.signIn(req.params.id, req.body.staff));
+
+    scope.post<{ Params: { id: string } }>('/api/queue/windows/:id/sign-out', { schema: { params: idParams } },
+      async (req) => queue.signOut(req.params.id));
+
+    scope.post<{ Params: { id: string } }>('/api/queue/windows/:id/serving', { schema: { params: idParams } },
+      async (req) => queue.startService(req.params.id));
+
+    scope.get<{ Params: { id: string } }>('/api/queue/windows/:id/display', { schema: { params: idParams } },
+      async (req) => queue.displayFor(req.params.id));
+
+    scope.post<{ Body: { item: string; priority: PriorityClass; caseNo?: string | null; channel?: IssueChannel } }>('/api/queue/tickets', {
+      schema: {
+        body: body(['item', 'priority'], {
+          item: ID,
+          priority: { type: 'string', enum: PRIORITY_CLASSES },
+          // The case number (办件编号) when the citizen already has one, e.g. from an online application.
+          caseNo: { type: ['string', 'null'], minLength: 1, maxLength: 64 },
+          channel: { type: 'string', enum: ISSUE_CHANNELS, default: 'kiosk' },
+        }),
+      },
+    }, async (req, reply) => reply.code(201).send(await queue.issueTicket(req.body)));
+
+    scope.get<{ Params: { number: string }; Querystring: { day?: string } }>('/api/queue/tickets/:number', {
+      schema: {
+        params: { type: 'object', required: ['number'], properties: { number: { type: 'string', pattern: '^[A-Za-z0-9-]{1,16}$' } } },
+        querystring: { type: 'object', properties: { day: DAY }, additionalProperties: false },
+      },
+    }, async (req) => queue.ticket(req.params.number, req.query.day));
+
+    scope.get('/api/queue/hall', async () => queue.snapshot());
+  });
+}

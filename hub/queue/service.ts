@@ -1,0 +1,676 @@
+/**
+ * The hall's queue (取号/叫号) and the binding of ratings (一事一评).
+ *
+ * Device events arrive through applyEvent inside the runtime's ingest transaction; kiosks,
+ * phones and administrators come through the HTTP routes (routes.ts), each change in its own
+ * db.tx. Every piece of state lives in the database, so a hub killed at any moment restarts
+ * with the hall as it was. Each change returns effects — display commands for the windows it
+ * touched, a rating request for the pad of a window whose service just ended, and 'hall' for
+ * the dashboard — which the runtime sends after its transaction commits.
+ *
+ * Policy (defaults in types.ts DEFAULT_POLICY, all configurable):
+ * - The next call at a window takes, among today's waiting tickets for the items it serves or
+ *   transferred to it by name: first those a transfer put in front, then by priority class
+ *   (appointment, elderly or disabled, normal), then by arrival.
+ * - No-show: the ticket goes back to the queue, after those waiting in its class, up to
+ *   noShowReturns times (default 1); the next no-show closes it as 'no-show'.
+ * - Transfer to a window or to another item keeps the number and the history; the ticket waits
+ *   in front of the target's queue (transferPlacement 'front', default) or at its back.
+ *   Its status reads 'transferred' while it waits again.
+ * - A paused window cannot call (refused); it keeps its queue. Its display shows 'paused'.
+ * - Service time runs from the last (re)call at the finishing window (or the explicit
+ *   'serving' mark) to the next call; wait time from issue to the first call.
+ * - Ratings: one service, one rating. With a request id the rating binds to that request's
+ *   ticket; without one (offline or unsolicited) to the last ticket finished at the pad's window
+ *   at most bindWindow before the rating's time, if that ticket is not yet rated; otherwise it
+ *   is kept as 'unbound' — never lost.
+ * - Refusals are checked before anything is written, so a refused event changes nothing.
+ */
+
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import {
+  BAD_RATING_MAX, type AnyDeviceEvent, type CommandBodies, type DeviceEvent, type Role, type Verdict,
+} from '../../firmware/core/protocol.js';
+import type { Db, Migration, SqlValue } from '../db/db.js';
+import type { Ledger } from '../ledger.js';
+import { queueMigrations } from './schema.js';
+import { queueRoutes } from './routes.js';
+import {
+  DEFAULT_POLICY, LANE_FRONT, LANE_REGULAR, PRIORITY_CLASSES, PRIORITY_RANK, QueueError,
+  type Department, type Effect, type HallSnapshot, type IssueChannel, type IssuedTicket, type PriorityClass,
+  type QueuePolicy, type Rating, type RatingBinding, type ServiceItem, type Staff, type Ticket,
+  type TicketHistoryEntry, type TicketStatus, type WindowInfo,
+} from './types.js';
+
+export * from './types.js';
+
+export interface Applied { verdict: Verdict; reason: string | null; effects: Effect[] }
+
+export interface QueueDeps {
+  db: Db;
+  ledger: Ledger;
+  hall: string;
+  now: () => number;
+  log: Logger;
+  policy?: Partial<QueuePolicy>;
+  /** Receives the effects of changes made through the HTTP API, after their transaction commits. */
+  onEffects?: (effects: Effect[]) => void;
+}
+
+// ---------------------------------------------------------------- rows
+
+interface TicketRow {
+  id: string; day: string; number: string; item: string; department: string; priority: string;
+  class_rank: number; case_no: string | null; channel: string; status: string; lane: number; order_key: number;
+  target_win: string | null; win: string | null; staff: string | null; issued_at: number; called_at: number | null;
+  served_at: number | null; finished_at: number | null; recall_count: number; noshow_count: number;
+  transfer_count: number; history: string;
+}
+interface WindowRow { id: string; name: string; paused: number; pause_reason: string | null; current_ticket: string | null; staff: string | null }
+interface ItemRow { code: string; name: string; department: string; prefix: string; limit_days: number }
+interface StaffRow { id: string; name: string; department: string; win: string | null; signed_in_at: number | null }
+interface RequestRow { id: string; ticket: string; number: string; win: string; staff: string | null; item: string; department: string; issued_at: number; expires: number }
+
+/** PostgreSQL returns BIGINT as text; SQLite as a number. */
+function num(value: unknown): number {
+  return typeof value === 'number' ? value : Number(value);
+}
+function numOrNull(value: unknown): number | null {
+  return value === null || value === undefined ? null : num(value);
+}
+
+const WAITING = `status IN ('waiting', 'transferred')`;
+/** Today's waiting tickets a window may call: transferred to it by name, or for an item it serves. */
+const ELIGIBLE = `day = $1 AND ${WAITING} AND (target_win = $2 OR (target_win IS NULL AND item IN (SELECT item FROM queue_window_items WHERE win = $2)))`;
+const CALL_ORDER = 'ORDER BY lane, class_rank, order_key';
+
+export class QueueService {
+  static migrations: Migration[] = queueMigrations;
+  readonly policy: QueuePolicy;
+  private readonly db: Db;
+  private readonly ledger: Ledger;
+  private readonly hall: string;
+  private readonly now: () => number;
+  private readonly log: Logger;
+  private readonly onEffects: (effects: Effect[]) => void;
+
+  constructor(deps: QueueDeps) {
+    this.db = deps.db;
+    this.ledger = deps.ledger;
+    this.hall = deps.hall;
+    this.now = deps.now;
+    this.log = deps.log;
+    this.onEffects = deps.onEffects ?? (() => {});
+    this.policy = checkPolicy({ ...DEFAULT_POLICY, ...deps.policy });
+  }
+
+  /** Mounts /api/queue/... on the hub's HTTP server. */
+  routes(app: FastifyInstance): void {
+    queueRoutes(app, this);
+  }
+
+  /** The hall's local day (numbers restart each day), e.g. 2025-03-14. */
+  dayOf(t: number): string {
+    return new Date(t + this.policy.utcOffsetMinutes * 60_000).toISOString().slice(0, 10);
+  }
+
+  // ================================================================ device events
+
+  /**
+   * Inside the ingest transaction, after dedupe and after ingest wrote the event's ledger row:
+   * applies one accepted device event. Refusals are decided before any write.
+   */
+  async applyEvent(tx: Db, event: AnyDeviceEvent, device: { id: string; role: Role; win: string }): Promise<Applied> {
+    switch (event.type) {
+      case 'boot':
+      case 'state':
+        return committed([]);
+      case 'rating':
+        return this.applyRating(tx, event, device);
+      default:
+        break;
+    }
+    const win = event.body.win;
+    if (device.role !== 'display') {
+      return refused(`${event.type}: device ${device.id} is a ${device.role}; only a window's display (the caller keys) may ${event.type}`);
+    }
+    if (win !== device.win) return refused(`${event.type}: device ${device.id} is installed at window ${device.win}, not ${win}`);
+    const w = await this.windowRow(tx, win);
+    if (!w) return refused(`${event.type}: window ${win} is not set up in this hall`);
+    const at = Math.min(event.t, this.now());
+    switch (event.type) {
+      case 'call': return this.call(tx, w, event.body.staff, at);
+      case 'recall': return this.recall(tx, w, event.body.ticket, at);
+      case 'noShow': return this.noShow(tx, w, event.body.ticket, at);
+      case 'transfer': return this.transfer(tx, w, event.body, at);
+      case 'pause': return this.pause(tx, w, event.body.reason, at);
+      case 'resume': return this.resume(tx, w, at);
+    }
+    return refused(`unknown event type`);
+  }
+
+  private async call(tx: Db, w: WindowRow, bodyStaff: string | null, at: number): Promise<Applied> {
+    if (w.paused) return refused(`call: window ${w.id} is paused; resume before calling the next ticket`);
+    if (bodyStaff !== null && !(await this.staffRow(tx, bodyStaff))) return refused(`call: staff ${bodyStaff} is not registered in this hall`);
+    const staff = bodyStaff ?? w.staff;
+    if (!staff) return refused(`call: no staff is signed in at window ${w.id}; sign in before calling`);
+    const current = w.current_ticket ? await this.ticketRow(tx, w.current_ticket) : undefined;
+    const day = this.dayOf(at);
+    const next = await tx.get<TicketRow>(`SELECT * FROM queue_tickets WHERE ${ELIGIBLE} ${CALL_ORDER} LIMIT 1`, [day, w.id]);
+
+    // Checks done; from here on, writes.
+    const effects: Effect[] = [];
+    if (bodyStaff !== null && bodyStaff !== w.staff) await this.signInTx(tx, bodyStaff, w.id, at);
+    if (current) {
+      const end = Math.max(at, lastTime(current));
+      const served = current.served_at === null ? end : num(current.served_at);
+      await tx.run(`UPDATE queue_tickets SET status = 'done', finished_at = $2, served_at = $3, history = $4 WHERE id = $1`,
+        [current.id, end, served, addHistory(current, { at: end, what: 'done', win: w.id, staff: current.staff })]);
+      const rated = await tx.get(`SELECT id FROM queue_ratings WHERE ticket = $1`, [current.id]);
+      if (!rated) effects.push(await this.requestRating(tx, current, w.id, end));
+    }
+    if (next) {
+      const t = Math.max(at, lastTime(next));
+      await tx.run(`UPDATE queue_tickets SET status = 'called', win = $2, staff = $3, called_at = COALESCE(called_at, $4), served_at = $4,
+        finished_at = NULL, history = $5 WHERE id = $1`,
+        [next.id, w.id, staff, t, addHistory(next, { at: t, what: 'called', win: w.id, staff })]);
+    }
+    await tx.run(`UPDATE queue_windows SET current_ticket = $2, updated_at = $3 WHERE id = $1`, [w.id, next ? next.id : null, at]);
+    effects.push(...await this.displays(tx, next ? await this.windowsFor(tx, next) : [], w.id, next !== undefined));
+    effects.push({ kind: 'hall' });
+    this.log.debug({ win: w.id, finished: current?.number ?? null, called: next?.number ?? null }, 'call');
+    return committed(effects);
+  }
+
+  private async recall(tx: Db, w: WindowRow, number: string, at: number): Promise<Applied> {
+    const ticket = await this.currentTicket(tx, w, number, 'recall');
+    if (typeof ticket === 'string') return refused(ticket);
+    const t = Math.max(at, lastTime(ticket));
+    // The citizen answers the last call, so service starts then, unless already marked serving.
+    await tx.run(`UPDATE queue_tickets SET recall_count = recall_count + 1, served_at = CASE WHEN status = 'called' THEN $2 ELSE served_at END,
+      history = $3 WHERE id = $1`, [ticket.id, t, addHistory(ticket, { at: t, what: 'recalled', win: w.id, staff: ticket.staff })]);
+    return committed(await this.displays(tx, [], w.id, true));
+  }
+
+  private async noShow(tx: Db, w: WindowRow, number: string, at: number): Promise<Applied> {
+    const ticket = await this.currentTicket(tx, w, number, 'noShow');
+    if (typeof ticket === 'string') return refused(ticket);
+    const t = Math.max(at, lastTime(ticket));
+    const count = num(ticket.noshow_count) + 1;
+    const back = count <= this.policy.noShowReturns;
+    const noShowEntry: TicketHistoryEntry = { at: t, what: 'no-show', win: w.id, staff: ticket.staff };
+    if (back) {
+      const order = await this.nextCounter(tx, ticket.day, '#order');
+      const history = addHistory(ticket, noShowEntry, { at: t, what: 'requeued', win: null, staff: null });
+      await tx.run(`UPDATE queue_tickets SET status = 'waiting', lane = $2, order_key = $3, win = NULL, staff = NULL, served_at = NULL,
+        noshow_count = $4, history = $5 WHERE id = $1`, [ticket.id, LANE_REGULAR, order, count, history]);
+    } else {
+      await tx.run(`UPDATE queue_tickets SET status = 'no-show', finished_at = $2, noshow_count = $3, history = $4 WHERE id = $1`,
+        [ticket.id, t, count, addHistory(ticket, noShowEntry)]);
+    }
+    await tx.run(`UPDATE queue_windows SET current_ticket = NULL, updated_at = $2 WHERE id = $1`, [w.id, at]);
+    const others = back ? await this.windowsFor(tx, ticket) : [];
+    return committed([...await this.displays(tx, others, w.id, false), { kind: 'hall' }]);
+  }
+
+  private async transfer(tx: Db, w: WindowRow, body: DeviceEvent<'transfer'>['body'], at: number): Promise<Applied> {
+    const ticket = await this.currentTicket(tx, w, body.ticket, 'transfer');
+    if (typeof ticket === 'string') return refused(ticket);
+    let item = ticket.item;
+    let department = ticket.department;
+    if (body.toWin !== null) {
+      if (body.toWin === w.id) return refused(`transfer: ticket ${ticket.number} is already at window ${w.id}`);
+      if (!(await this.windowRow(tx, body.toWin))) return refused(`transfer: window ${body.toWin} is not set up in this hall`);
+    } else if (body.toItem !== null) {
+      if (body.toItem === ticket.item) return refused(`transfer: ticket ${ticket.number} is already for item ${ticket.item}`);
+      const target = await this.itemRow(tx, body.toItem);
+      if (!target) return refused(`transfer: service item ${body.toItem} is not set up in this hall`);
+      item = target.code;
+      department = target.department;
+    } else {
+      return refused('transfer: names neither a window nor an item');
+    }
+    const t = Math.max(at, lastTime(ticket));
+    const order = await this.nextCounter(tx, ticket.day, '#order');
+    const lane = this.policy.transferPlacement === 'front' ? LANE_FRONT : LANE_REGULAR;
+    const history = addHistory(ticket, { at: t, what: 'transferred', win: w.id, staff: ticket.staff, toWin: body.toWin, toItem: body.toItem, fromItem: ticket.item });
+    await tx.run(`UPDATE queue_tickets SET status = 'transferred', item = $2, department = $3, target_win = $4, lane = $5, order_key = $6,
+      win = NULL, staff = NULL, served_at = NULL, transfer_count = transfer_count + 1, history = $7 WHERE id = $1`,
+      [ticket.id, item, department, body.toWin, lane, order, history]);
+    await tx.run(`UPDATE queue_windows SET current_ticket = NULL, updated_at = $2 WHERE id = $1`, [w.id, at]);
+    const moved = { ...ticket, item, target_win: body.toWin };
+    return committed([...await this.displays(tx, await this.windowsFor(tx, moved), w.id, false), { kind: 'hall' }]);
+  }
+
+  private async pause(tx: Db, w: WindowRow, reason: string | null, at: number): Promise<Applied> {
+    // Pausing a paused window only updates the reason: the caller replays its pause after a lost link.
+    await tx.run(`UPDATE queue_windows SET paused = 1, pause_reason = $2, updated_at = $3 WHERE id = $1`, [w.id, reason, at]);
+    return committed([...await this.displays(tx, [], w.id, false), { kind: 'hall' }]);
+  }
+
+  private async resume(tx: Db, w: WindowRow, at: number): Promise<Applied> {
+    await tx.run(`UPDATE queue_windows SET paused = 0, pause_reason = NULL, updated_at = $2 WHERE id = $1`, [w.id, at]);
+    return committed([...await this.displays(tx, [], w.id, false), { kind: 'hall' }]);
+  }
+
+  /** The ticket now at this window, if it has this number; else the refusal's reason. */
+  private async currentTicket(tx: Db, w: WindowRow, number: string, action: string): Promise<TicketRow | string> {
+    const current = w.current_ticket ? await this.ticketRow(tx, w.current_ticket) : undefined;
+    if (!current) return `${action}: ticket ${number} is not at window ${w.id}; no ticket is called there`;
+    if (current.number !== number) return `${action}: ticket ${number} is not at window ${w.id}; ${current.number} is`;
+    return current;
+  }
+
+  private async requestRating(tx: Db, ticket: TicketRow, win: string, at: number): Promise<Effect> {
+    const req = 'r' + randomBytes(12).toString('hex');
+    const expires = at + this.policy.rateTimeout;
+    await tx.run(`INSERT INTO queue_rate_requests (id, ticket, number, win, staff, item, department, issued_at, expires)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [req, ticket.id, ticket.number, win, ticket.staff, ticket.item, ticket.department, at, expires]);
+    const item = await this.itemRow(tx, ticket.item);
+    return { kind: 'rateReq', win, body: { req, win, ticket: ticket.number, staff: ticket.staff, item: item ? item.name : ticket.item, expires } };
+  }
+
+  // ================================================================ ratings
+
+  private async applyRating(tx: Db, event: DeviceEvent<'rating'>, device: { id: string; role: Role; win: string }): Promise<Applied> {
+    const body = event.body;
+    if (device.role !== 'pad') return refused(`rating: device ${device.id} is a ${device.role}; staff cannot rate, only a window's rating pad may`);
+    if (body.win !== device.win) return refused(`rating: device ${device.id} is installed at window ${device.win}, not ${body.win}`);
+    if (body.level <= BAD_RATING_MAX && body.reason === null) return refused(`rating: a bad rating (level ${body.level}) needs a reason`);
+    const t = Math.min(event.t, this.now());
+
+    let bound: RatingBinding = 'unbound';
+    let ticket: TicketRow | undefined;
+    let staff: string | null = null;
+    if (body.req !== null) {
+      const req = await tx.get<RequestRow>(`SELECT * FROM queue_rate_requests WHERE id = $1`, [body.req]);
+      if (!req) return refused(`rating: rating request ${body.req} is unknown`);
+      if (req.win !== body.win) return refused(`rating: rating request ${body.req} was for window ${req.win}, not ${body.win}`);
+      if (body.ticket !== null && body.ticket !== req.number) return refused(`rating: rating request ${body.req} was for ticket ${req.number}, not ${body.ticket}`);
+      if (await tx.get(`SELECT id FROM queue_ratings WHERE ticket = $1`, [req.ticket])) return refused(`rating: ticket ${req.number} is already rated`);
+      if (t > num(req.expires)) this.log.warn({ req: req.id, t, expires: num(req.expires) }, 'rating after its request expired; bound to the request all the same');
+      ticket = await this.ticketRow(tx, req.ticket);
+      staff = req.staff;
+      bound = 'request';
+    } else {
+      // Offline or unsolicited: the last ticket finished at this window before t, if recent and not yet rated.
+      const last = await tx.get<TicketRow>(`SELECT * FROM queue_tickets WHERE win = $1 AND status = 'done' AND finished_at <= $2 AND finished_at >= $3
+        ORDER BY finished_at DESC, order_key DESC LIMIT 1`, [body.win, t, t - this.policy.bindWindow]);
+      // If that ticket is rated already, binding to an earlier one would credit the wrong service: keep it unbound.
+      if (last && !(await tx.get(`SELECT id FROM queue_ratings WHERE ticket = $1`, [last.id]))) {
+        ticket = last;
+        staff = last.staff;
+        bound = 'window-time';
+      }
+    }
+    const rating: Rating = {
+      id: `${event.dev}:${event.boot}:${event.seq}`,
+      ticket: ticket ? ticket.id : null,
+      number: ticket ? ticket.number : null,
+      level: body.level,
+      reason: body.reason,
+      channel: 'pad',
+      win: body.win,
+      staff,
+      item: ticket ? ticket.item : null,
+      department: ticket ? ticket.department : null,
+      waitMs: ticket && ticket.called_at !== null ? Math.max(0, num(ticket.called_at) - num(ticket.issued_at)) : null,
+      serviceMs: ticket && ticket.finished_at !== null && ticket.served_at !== null ? Math.max(0, num(ticket.finished_at) - num(ticket.served_at)) : null,
+      bound,
+      req: body.req,
+      dev: event.dev,
+      boot: event.boot,
+      seq: event.seq,
+      t,
+    };
+    if (await tx.get(`SELECT id FROM queue_ratings WHERE id = $1`, [rating.id])) return refused(`rating: event ${rating.id} is already recorded`);
+    const recordedAt = this.now();
+    await tx.run(`INSERT INTO queue_ratings (id, ticket, number, level, reason, channel, win, staff, item, department, wait_ms, service_ms,
+      bound, req, dev, boot, seq, t, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+      [rating.id, rating.ticket, rating.number, rating.level, rating.reason, rating.channel, rating.win, rating.staff, rating.item,
+        rating.department, rating.waitMs, rating.serviceMs, rating.bound, rating.req, rating.dev, rating.boot, rating.seq, rating.t, recordedAt]);
+    await this.ledger.append(tx, [{ kind: 'rating', dev: event.dev, boot: event.boot, seq: event.seq, at: recordedAt, body: { hall: this.hall, ...rating } }]);
+    if (bound === 'unbound') this.log.info({ rating: rating.id, win: body.win }, 'rating kept unbound: no unrated service at this window in the binding window');
+    return committed([{ kind: 'hall' }]);
+  }
+
+  // ================================================================ displays
+
+  /** What a window's display shows now. */
+  async displayFor(win: string, db: Db = this.db, chime = false): Promise<CommandBodies['display']> {
+    const w = await this.windowRow(db, win);
+    if (!w) throw new QueueError(404, `window ${win} is not set up in this hall`, 'win');
+    return this.displayBody(db, w, chime);
+  }
+
+  private async displayBody(db: Db, w: WindowRow, chime: boolean): Promise<CommandBodies['display']> {
+    const waiting = await this.waitingAt(db, w.id, this.dayOf(this.now()));
+    const ticket = w.current_ticket ? await this.ticketRow(db, w.current_ticket) : undefined;
+    const item = ticket ? await this.itemRow(db, ticket.item) : undefined;
+    let status: string;
+    if (num(w.paused)) status = 'paused';
+    else if (ticket) status = ticket.status === 'serving' ? 'serving' : num(ticket.recall_count) > 0 ? 'recalled' : 'called';
+    else status = w.staff ? 'idle' : 'closed';
+    return {
+      win: w.id,
+      ticket: ticket ? ticket.number : null,
+      status,
+      item: item ? item.name : ticket ? ticket.item : null,
+      waiting,
+      text: num(w.paused) ? w.pause_reason : null,
+      chime,
+    };
+  }
+
+  /** Display effects for the acting window (first, with or without chime) and every other window whose line changed. */
+  private async displays(db: Db, others: string[], acting: string | null, chime: boolean): Promise<Effect[]> {
+    const out: Effect[] = [];
+    const seen = new Set<string>();
+    for (const win of acting ? [acting, ...others] : others) {
+      if (seen.has(win)) continue;
+      seen.add(win);
+      const w = await this.windowRow(db, win);
+      if (w) out.push({ kind: 'display', win, body: await this.displayBody(db, w, chime && win === acting) });
+    }
+    return out;
+  }
+
+  /** Windows whose waiting count includes this ticket while it waits. */
+  private async windowsFor(db: Db, ticket: Pick<TicketRow, 'item' | 'target_win'>): Promise<string[]> {
+    if (ticket.target_win) return [ticket.target_win];
+    const rows = await db.all<{ win: string }>(`SELECT win FROM queue_window_items WHERE item = $1 ORDER BY win`, [ticket.item]);
+    return rows.map((r) => r.win);
+  }
+
+  private async waitingAt(db: Db, win: string, day: string): Promise<number> {
+    const row = await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM queue_tickets WHERE ${ELIGIBLE}`, [day, win]);
+    return row ? num(row.n) : 0;
+  }
+
+  // ================================================================ HTTP-facing API
+
+  private async change<T>(fn: (tx: Db) => Promise<{ result: T; effects: Effect[] }>): Promise<T> {
+    const { result, effects } = await this.db.tx(fn);
+    if (effects.length) {
+      try {
+        this.onEffects(effects);
+      } catch (error) {
+        this.log.error({ err: error }, 'onEffects failed; the change is committed');
+      }
+    }
+    return result;
+  }
+
+  async putDepartment(d: Department): Promise<Department> {
+    return this.change(async (tx) => {
+      await tx.run(`INSERT INTO queue_departments (id, name, updated_at) VALUES ($1, $2, $3)
+        ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at`, [d.id, d.name, this.now()]);
+      return { result: d, effects: [] };
+    });
+  }
+
+  async putItem(item: ServiceItem): Promise<ServiceItem> {
+    return this.change(async (tx) => {
+      if (!(await tx.get(`SELECT id FROM queue_departments WHERE id = $1`, [item.department]))) {
+        throw new QueueError(400, `department: ${item.department} is not set up in this hall`, 'department');
+      }
+      await tx.run(`INSERT INTO queue_items (code, name, department, prefix, limit_days, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT (code) DO UPDATE SET name = excluded.name, department = excluded.department, prefix = excluded.prefix,
+        limit_days = excluded.limit_days, updated_at = excluded.updated_at`,
+        [item.code, item.name, item.department, item.prefix, item.limitDays, this.now()]);
+      return { result: item, effects: [] };
+    });
+  }
+
+  async putWindow(input: { id: string; name: string; items: string[] }): Promise<WindowInfo> {
+    return this.change(async (tx) => {
+      for (let i = 0; i < input.items.length; i++) {
+        if (!(await this.itemRow(tx, input.items[i]))) throw new QueueError(400, `items[${i}]: service item ${input.items[i]} is not set up in this hall`, `items[${i}]`);
+      }
+      await tx.run(`INSERT INTO queue_windows (id, name, paused, updated_at) VALUES ($1, $2, 0, $3)
+        ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at`, [input.id, input.name, this.now()]);
+      await tx.run(`DELETE FROM queue_window_items WHERE win = $1`, [input.id]);
+      for (const item of new Set(input.items)) await tx.run(`INSERT INTO queue_window_items (win, item) VALUES ($1, $2)`, [input.id, item]);
+      return { result: (await this.windowInfo(tx, input.id))!, effects: [...await this.displays(tx, [], input.id, false), { kind: 'hall' }] };
+    });
+  }
+
+  async putStaff(s: { id: string; name: string; department: string }): Promise<Staff> {
+    return this.change(async (tx) => {
+      if (!(await tx.get(`SELECT id FROM queue_departments WHERE id = $1`, [s.department]))) {
+        throw new QueueError(400, `department: ${s.department} is not set up in this hall`, 'department');
+      }
+      await tx.run(`INSERT INTO queue_staff (id, name, department, updated_at) VALUES ($1, $2, $3, $4)
+        ON CONFLICT (id) DO UPDATE SET name = excluded.name, department = excluded.department, updated_at = excluded.updated_at`,
+        [s.id, s.name, s.department, this.now()]);
+      return { result: staffOut((await this.staffRow(tx, s.id))!), effects: [] };
+    });
+  }
+
+  /** Signs a staff member in at a window; they are bound to every service the window gives until they sign out. */
+  async signIn(win: string, staff: string): Promise<WindowInfo> {
+    return this.change(async (tx) => {
+      if (!(await this.windowRow(tx, win))) throw new QueueError(404, `window ${win} is not set up in this hall`, 'win');
+      if (!(await this.staffRow(tx, staff))) throw new QueueError(400, `staff: ${staff} is not registered in this hall`, 'staff');
+      const touched = await this.signInTx(tx, staff, win, this.now());
+      return { result: (await this.windowInfo(tx, win))!, effects: [...await this.displays(tx, touched, win, false), { kind: 'hall' }] };
+    });
+  }
+
+  async signOut(win: string): Promise<WindowInfo> {
+    return this.change(async (tx) => {
+      const w = await this.windowRow(tx, win);
+      if (!w) throw new QueueError(404, `window ${win} is not set up in this hall`, 'win');
+      if (!w.staff) throw new QueueError(409, `window ${win}: nobody is signed in`, 'win');
+      const at = this.now();
+      await tx.run(`UPDATE queue_staff SET win = NULL, signed_in_at = NULL, updated_at = $2 WHERE id = $1`, [w.staff, at]);
+      await tx.run(`UPDATE queue_windows SET staff = NULL, updated_at = $2 WHERE id = $1`, [win, at]);
+      await this.ledger.append(tx, [{ kind: 'staff', dev: null, boot: null, seq: null, at, body: { hall: this.hall, action: 'sign-out', staff: w.staff, win } }]);
+      return { result: (await this.windowInfo(tx, win))!, effects: [...await this.displays(tx, [], win, false), { kind: 'hall' }] };
+    });
+  }
+
+  /** Returns the windows whose display changed (the staff member's previous window). */
+  private async signInTx(tx: Db, staff: string, win: string, at: number): Promise<string[]> {
+    const s = (await this.staffRow(tx, staff))!;
+    const w = (await this.windowRow(tx, win))!;
+    const touched: string[] = [];
+    if (s.win && s.win !== win) {
+      await tx.run(`UPDATE queue_windows SET staff = NULL, updated_at = $2 WHERE id = $1 AND staff = $3`, [s.win, at, staff]);
+      touched.push(s.win);
+    }
+    if (w.staff && w.staff !== staff) await tx.run(`UPDATE queue_staff SET win = NULL, signed_in_at = NULL, updated_at = $2 WHERE id = $1`, [w.staff, at]);
+    await tx.run(`UPDATE queue_staff SET win = $2, signed_in_at = $3, updated_at = $3 WHERE id = $1`, [staff, win, at]);
+    await tx.run(`UPDATE queue_windows SET staff = $2, updated_at = $3 WHERE id = $1`, [win, staff, at]);
+    await this.ledger.append(tx, [{ kind: 'staff', dev: null, boot: null, seq: null, at, body: { hall: this.hall, action: 'sign-in', staff, win, replaced: w.staff } }]);
+    return touched;
+  }
+
+  /** The staff's counter software marks the citizen present: service time runs from now. */
+  async startService(win: string): Promise<Ticket> {
+    return this.change(async (tx) => {
+      const w = await this.windowRow(tx, win);
+      if (!w) throw new QueueError(404, `window ${win} is not set up in this hall`, 'win');
+      const ticket = w.current_ticket ? await this.ticketRow(tx, w.current_ticket) : undefined;
+      if (!ticket) throw new QueueError(409, `window ${win}: no ticket is called there`, 'win');
+      if (ticket.status !== 'called') throw new QueueError(409, `window ${win}: ticket ${ticket.number} is already being served`, 'win');
+      const at = Math.max(this.now(), lastTime(ticket));
+      await tx.run(`UPDATE queue_tickets SET status = 'serving', served_at = $2, history = $3 WHERE id = $1`,
+        [ticket.id, at, addHistory(ticket, { at, what: 'serving', win, staff: ticket.staff })]);
+      return { result: await this.ticketOut(tx, (await this.ticketRow(tx, ticket.id))!), effects: [...await this.displays(tx, [], win, false), { kind: 'hall' }] };
+    });
+  }
+
+  /** Takes a ticket (kiosk, phone or counter): the number, and how many are ahead for the same item. */
+  async issueTicket(input: { item: string; priority: PriorityClass; caseNo?: string | null; channel?: IssueChannel }): Promise<IssuedTicket> {
+    return this.change(async (tx) => {
+      const item = await this.itemRow(tx, input.item);
+      if (!item) throw new QueueError(400, `item: service item ${input.item} is not set up in this hall`, 'item');
+      if (PRIORITY_CLASSES.indexOf(input.priority) < 0) throw new QueueError(400, `priority: expected one of ${PRIORITY_CLASSES.join(', ')}`, 'priority');
+      const at = this.now();
+      const day = this.dayOf(at);
+      const n = await this.nextCounter(tx, day, `prefix:${item.prefix}`);
+      const order = await this.nextCounter(tx, day, '#order');
+      const number = item.prefix + String(n).padStart(this.policy.numberDigits, '0');
+      const id = `${day.replace(/-/g, '')}-${number}`;
+      const rank = PRIORITY_RANK[input.priority];
+      const history: TicketHistoryEntry[] = [{ at, what: 'issued', win: null, staff: null }];
+      await tx.run(`INSERT INTO queue_tickets (id, day, number, item, department, priority, class_rank, case_no, channel, status, lane, order_key,
+        issued_at, history) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'waiting', $10, $11, $12, $13)`,
+        [id, day, number, item.code, item.department, input.priority, rank, input.caseNo ?? null, input.channel ?? 'kiosk', LANE_REGULAR, order, at, JSON.stringify(history)]);
+      const ahead = await tx.get<{ n: number }>(`SELECT COUNT(*) AS n FROM queue_tickets WHERE day = $1 AND ${WAITING} AND target_win IS NULL AND item = $2
+        AND (lane < $3 OR (lane = $3 AND class_rank < $4) OR (lane = $3 AND class_rank = $4 AND order_key < $5))`, [day, item.code, LANE_REGULAR, rank, order]);
+      const effects = [...await this.displays(tx, await this.windowsFor(tx, { item: item.code, target_win: null }), null, false), { kind: 'hall' } as Effect];
+      return { result: { id, number, item: item.code, priority: input.priority, ahead: ahead ? num(ahead.n) : 0, issuedAt: at }, effects };
+    });
+  }
+
+  /** A ticket by number (today unless a day is given), with its history and whether it is rated. */
+  async ticket(number: string, day?: string): Promise<Ticket> {
+    const row = await this.db.get<TicketRow>(`SELECT * FROM queue_tickets WHERE day = $1 AND number = $2`, [day ?? this.dayOf(this.now()), number]);
+    if (!row) throw new QueueError(404, `ticket ${number} was not issued on ${day ?? this.dayOf(this.now())}`, 'number');
+    return this.ticketOut(this.db, row);
+  }
+
+  async ratingOf(ticketId: string): Promise<Rating | undefined> {
+    const row = await this.db.get<Record<string, SqlValue>>(`SELECT * FROM queue_ratings WHERE ticket = $1`, [ticketId]);
+    return row ? ratingOut(row) : undefined;
+  }
+
+  /** Every rating recorded at a window (or in the hall), oldest first: for reports and audits. */
+  async ratings(filter: { win?: string } = {}): Promise<Rating[]> {
+    const rows = filter.win
+      ? await this.db.all<Record<string, SqlValue>>(`SELECT * FROM queue_ratings WHERE win = $1 ORDER BY t, id`, [filter.win])
+      : await this.db.all<Record<string, SqlValue>>(`SELECT * FROM queue_ratings ORDER BY t, id`);
+    return rows.map(ratingOut);
+  }
+
+  async setup(): Promise<{ departments: Department[]; items: ServiceItem[]; windows: WindowInfo[]; staff: Staff[] }> {
+    const departments = await this.db.all<Department>(`SELECT id, name FROM queue_departments ORDER BY id`);
+    const items = (await this.db.all<ItemRow>(`SELECT * FROM queue_items ORDER BY code`)).map(itemOut);
+    const windows: WindowInfo[] = [];
+    for (const w of await this.db.all<{ id: string }>(`SELECT id FROM queue_windows ORDER BY id`)) windows.push((await this.windowInfo(this.db, w.id))!);
+    const staff = (await this.db.all<StaffRow>(`SELECT * FROM queue_staff ORDER BY id`)).map(staffOut);
+    return { departments, items, windows, staff };
+  }
+
+  /** The hall at a glance: each window's number and status, waiting per item, average waits. */
+  async snapshot(): Promise<HallSnapshot> {
+    const at = this.now();
+    const day = this.dayOf(at);
+    const windows: HallSnapshot['windows'] = [];
+    for (const w of await this.db.all<WindowRow>(`SELECT * FROM queue_windows ORDER BY id`)) {
+      const d = await this.displayBody(this.db, w, false);
+      windows.push({ id: w.id, name: w.name, status: d.status, ticket: d.ticket, item: d.item, staff: w.staff, waiting: d.waiting, paused: num(w.paused) === 1 });
+    }
+    const perItem = await this.db.all<{ item: string; waiting: number; wait_sum: number | null; called: number }>(`SELECT item,
+      SUM(CASE WHEN ${WAITING} THEN 1 ELSE 0 END) AS waiting,
+      SUM(CASE WHEN called_at IS NOT NULL THEN called_at - issued_at ELSE 0 END) AS wait_sum,
+      SUM(CASE WHEN called_at IS NOT NULL THEN 1 ELSE 0 END) AS called
+      FROM queue_tickets WHERE day = $1 GROUP BY item`, [day]);
+    const byItem = new Map(perItem.map((r) => [r.item, r]));
+    let waiting = 0;
+    let waitSum = 0;
+    let called = 0;
+    const items: HallSnapshot['items'] = [];
+    for (const item of (await this.db.all<ItemRow>(`SELECT * FROM queue_items ORDER BY code`))) {
+      const r = byItem.get(item.code);
+      const c = r ? num(r.called) : 0;
+      const s = r ? num(r.wait_sum ?? 0) : 0;
+      const wt = r ? num(r.waiting) : 0;
+      waiting += wt;
+      waitSum += s;
+      called += c;
+      items.push({ code: item.code, name: item.name, department: item.department, waiting: wt, avgWaitMs: c ? Math.round(s / c) : null });
+    }
+    return { at, day, waiting, avgWaitMs: called ? Math.round(waitSum / called) : null, windows, items };
+  }
+
+  // ================================================================ helpers
+
+  private async nextCounter(tx: Db, day: string, name: string): Promise<number> {
+    await tx.run(`INSERT INTO queue_counters (day, name, last) VALUES ($1, $2, 0) ON CONFLICT (day, name) DO NOTHING`, [day, name]);
+    const row = await tx.get<{ last: number }>(`UPDATE queue_counters SET last = last + 1 WHERE day = $1 AND name = $2 RETURNING last`, [day, name]);
+    return num(row!.last);
+  }
+
+  private windowRow(db: Db, id: string): Promise<WindowRow | undefined> {
+    return db.get<WindowRow>(`SELECT * FROM queue_windows WHERE id = $1`, [id]);
+  }
+  private ticketRow(db: Db, id: string): Promise<TicketRow | undefined> {
+    return db.get<TicketRow>(`SELECT * FROM queue_tickets WHERE id = $1`, [id]);
+  }
+  private itemRow(db: Db, code: string): Promise<ItemRow | undefined> {
+    return db.get<ItemRow>(`SELECT * FROM queue_items WHERE code = $1`, [code]);
+  }
+  private staffRow(db: Db, id: string): Promise<StaffRow | undefined> {
+    return db.get<StaffRow>(`SELECT * FROM queue_staff WHERE id = $1`, [id]);
+  }
+
+  private async windowInfo(db: Db, id: string): Promise<WindowInfo | undefined> {
+    const w = await this.windowRow(db, id);
+    if (!w) return undefined;
+    const items = await db.all<{ item: string }>(`SELECT item FROM queue_window_items WHERE win = $1 ORDER BY item`, [id]);
+    const current = w.current_ticket ? await this.ticketRow(db, w.current_ticket) : undefined;
+    return { id: w.id, name: w.name, items: items.map((r) => r.item), paused: num(w.paused) === 1, pauseReason: w.pause_reason, staff: w.staff, current: current ? current.number : null };
+  }
+
+  private async ticketOut(db: Db, r: TicketRow): Promise<Ticket> {
+    const rated = await db.get(`SELECT id FROM queue_ratings WHERE ticket = $1`, [r.id]);
+    return {
+      id: r.id, day: r.day, number: r.number, item: r.item, department: r.department, priority: r.priority as PriorityClass,
+      caseNo: r.case_no, channel: r.channel as IssueChannel, status: r.status as TicketStatus, targetWin: r.target_win, win: r.win,
+      staff: r.staff, issuedAt: num(r.issued_at), calledAt: numOrNull(r.called_at), servedAt: numOrNull(r.served_at),
+      finishedAt: numOrNull(r.finished_at), recallCount: num(r.recall_count), noShowCount: num(r.noshow_count),
+      transferCount: num(r.transfer_count), history: JSON.parse(r.history) as TicketHistoryEntry[], rated: rated !== undefined,
+    };
+  }
+}
+
+// ---------------------------------------------------------------- small functions
+
+function committed(effects: Effect[]): Applied {
+  return { verdict: 'committed', reason: null, effects };
+}
+function refused(reason: string): Applied {
+  return { verdict: 'refused', reason, effects: [] };
+}
+
+/** A ticket's times never run backwards, whatever a device's clock says. */
+function lastTime(t: TicketRow): number {
+  return Math.max(num(t.issued_at), numOrNull(t.called_at) ?? 0, numOrNull(t.served_at) ?? 0);
+}
+
+function addHistory(t: TicketRow, ...entries: TicketHistoryEntry[]): string {
+  const history = JSON.parse(t.history) as TicketHistoryEntry[];
+  history.push(...entries);
+  return JSON.stringify(history);
+}
+
+function itemOut(r: ItemRow): ServiceItem {
+  return { code: r.code, name: r.name, department: r.department, prefix: r.prefix, limitDays: num(r.limit_days) };
+}
+function staffOut(r: StaffRow): Staff {
+  return { id: r.id, name: r.name, department: r.department, win: r.win, signedInAt: numOrNull(r.signed_in_at) };
+}
+function ratingOut(r: Record<string, SqlValue>): Rating {
+  return {
+    id: r.id as string, ticket: r.ticket as string | null, number: r.number as string | null, level: num(r.level) as Rating['level'],
+    reason: r.reason as Rating['reason'], channel: 'pad', win: r.win as string, staff: r.staff as string | null, item: r.item as string | null,
+    department: r.department as string | null, waitMs: numOrNull(r.wait_ms), serviceMs: numOrNull(r.service_ms), bound: r.bound as RatingBinding,
+    req: r.req as string | null, dev: r.dev as string, boot: num(r.boot), seq: num(r.seq), t: num(r.t),
+  };
+}
+
+function checkPolicy(p: QueuePolicy): QueuePolicy {
+  const bad = (key: string, what: string) => { throw new Error(`queue policy: ${key}: ${what}`); };
+  if (!Number.isInteger(p.noShowReturns) || p.noShowReturns < 0) bad('noShowReturns', 'expected an integer ≥ 0');
+  if (p.transferPlacement !== 'front' && p.transferPlacement !== 'back') bad('transferPlacement', 'expected front or back');
+  if (!Number.isInteger(p.rateTimeout) || p.rateTimeout < 1000) bad('rateTimeout', 'expected milliseconds ≥ 1000');
+  if (!Number.isInteger(p.bindWindow) || p.bindWindow < 0) bad('bindWindow', 'expected milliseconds ≥ 0');
+  if (!Number.isInteger(p.utcOffsetMinutes) || Math.abs(p.utcOffsetMinutes) > 14 * 60) bad('utcOffsetMinutes', 'expected minutes within ±840');
+  if (!Number.isInteger(p.numberDigits) || p.numberDigits < 1 || p.numberDigits > 6) bad('numberDigits', 'expected 1–6');
+  return p;
+}
