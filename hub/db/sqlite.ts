@@ -23,6 +23,7 @@ type Bound = string | number | null;
 // The part of better-sqlite3's API used here, typed locally (the package ships no types).
 interface Statement {
   readonly reader: boolean;
+  readonly readonly: boolean;
   run(...params: Bound[]): { changes: number };
   all(...params: Bound[]): unknown[];
   iterate(...params: Bound[]): IterableIterator<unknown>;
@@ -38,6 +39,8 @@ type DatabaseConstructor = new (file: string, options?: { readonly?: boolean; fi
 const Database = createRequire(import.meta.url)('better-sqlite3') as DatabaseConstructor;
 
 const STATEMENT_CACHE = 500; // prepared statements kept per connection
+const BUSY_TIMEOUT = 5_000; // ms a statement waits for a lock another connection holds
+const BEGIN_TIMEOUT = 30_000; // ms a transaction waits for another writer to finish
 
 /**
  * Rewrites $1..$n placeholders to SQLite's anonymous `?`, skipping string literals, quoted
@@ -209,26 +212,64 @@ class SqliteDb implements Db {
 
   constructor(private readonly file: string, private readonly conn: Connection) {}
 
-  /** Runs one statement: inside the caller's tx if there is one, else when no tx is open. */
-  private async one<T>(fn: (c: Connection) => T): Promise<T> {
+  /**
+   * Runs one statement: inside the caller's tx if there is one; a read at once when no tx of
+   * ours is open (WAL readers never wait); a write as a transaction of its own, so it takes
+   * the write lock without blocking the event loop (see begin()).
+   */
+  private async one<T>(sql: string, fn: (c: Connection) => T): Promise<T> {
     if (this.closed) throw new Error(`SQLite database ${this.file} is closed`);
     const tx = this.current.getStore();
     if (tx && !tx.finished) return fn(this.conn);
-    if (!this.lock.busy) return fn(this.conn);
-    return this.lock.run(async () => fn(this.conn));
+    if (sql !== '' && this.conn.prepare(sql).stmt.readonly) {
+      if (!this.lock.busy) return fn(this.conn);
+      return this.lock.run(async () => fn(this.conn));
+    }
+    return this.tx(async () => fn(this.conn));
   }
 
   all<T extends object = Row>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
-    return this.one((c) => c.all<T>(sql, params));
+    return this.one(sql, (c) => c.all<T>(sql, params));
   }
   async get<T extends object = Row>(sql: string, params: readonly SqlValue[] = []): Promise<T | undefined> {
     return (await this.all<T>(sql, params))[0];
   }
   run(sql: string, params: readonly SqlValue[] = []): Promise<{ changes: number }> {
-    return this.one((c) => c.run(sql, params));
+    return this.one(sql, (c) => c.run(sql, params));
   }
   exec(sql: string): Promise<void> {
-    return this.one((c) => { c.raw.exec(sql); });
+    return this.one('', (c) => { c.raw.exec(sql); });
+  }
+
+  /**
+   * BEGIN IMMEDIATE takes the write lock now, so a second writer (a CLI, another hub on the
+   * file) waits here rather than failing at its first write. better-sqlite3's busy_timeout
+   * would wait by blocking the thread, which deadlocks against a transaction of this same
+   * process that needs the event loop to finish; so the wait is an async retry instead.
+   */
+  private async begin(): Promise<void> {
+    const raw = this.conn.raw;
+    const deadline = Date.now() + BEGIN_TIMEOUT;
+    let pause = 2; // ms, doubling up to 50
+    raw.pragma('busy_timeout = 0');
+    try {
+      for (;;) {
+        try {
+          raw.exec('BEGIN IMMEDIATE');
+          return;
+        } catch (error) {
+          const code = (error as { code?: string }).code ?? '';
+          if (!code.startsWith('SQLITE_BUSY') || Date.now() > deadline) {
+            if (code.startsWith('SQLITE_BUSY')) throw new Error(`SQLite database ${this.file} stayed locked by another writer for ${BEGIN_TIMEOUT} ms`, { cause: error });
+            throw error;
+          }
+        }
+        await new Promise((resolve) => setTimeout(resolve, pause));
+        pause = Math.min(pause * 2, 50);
+      }
+    } finally {
+      raw.pragma(`busy_timeout = ${BUSY_TIMEOUT}`);
+    }
   }
 
   async tx<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
@@ -237,9 +278,7 @@ class SqliteDb implements Db {
     if (outer && !outer.finished) return outer.tx(fn);
     return this.lock.run(async () => {
       const raw = this.conn.raw;
-      // IMMEDIATE takes the write lock now, so a second process (a CLI, another hub) waits on
-      // busy_timeout at BEGIN rather than failing at its first write.
-      raw.exec('BEGIN IMMEDIATE');
+      await this.begin();
       const tx = new SqliteTx(this.conn);
       try {
         const result = await this.current.run(tx, () => fn(tx));
@@ -271,7 +310,7 @@ class SqliteDb implements Db {
     const reader = new Database(this.file, { readonly: true, fileMustExist: true });
     this.readers.add(reader);
     try {
-      reader.pragma('busy_timeout = 5000');
+      reader.pragma(`busy_timeout = ${BUSY_TIMEOUT}`);
       const rewritten = rewritePlaceholders(sql);
       const stmt = reader.prepare(rewritten.sql);
       const it = stmt.iterate(...bindAll(sql, rewritten.order, params)) as IterableIterator<T>;
@@ -311,7 +350,7 @@ export async function openSqlite(file: string): Promise<Db> {
     throw new Error(`cannot open SQLite database at ${file}: ${(error as Error).message} (does its directory exist and is it writable?)`, { cause: error });
   }
   try {
-    raw.pragma('busy_timeout = 5000'); // ms another process may hold the write lock
+    raw.pragma(`busy_timeout = ${BUSY_TIMEOUT}`);
     if (file !== ':memory:' && file !== '') {
       const mode = raw.pragma('journal_mode = WAL', { simple: true });
       if (String(mode).toLowerCase() !== 'wal') throw new Error(`SQLite database at ${file} refused WAL mode (got ${String(mode)})`);
