@@ -1,0 +1,407 @@
+/**
+ * Device: wires one window device together — outbox and uplink on the flash, the clock offset,
+ * debounced keys, and the role (a RatingPad or a WindowCaller) — and speaks the protocol with
+ * the hub. The platform adapter (firmware/moddable, or the simulator) owns the MQTT client: it
+ * connects with mqttCredentials() and will(), subscribes to subscriptions(), and calls
+ * onConnected / onDisconnected / onMessage. Everything else happens here.
+ *
+ * Downlinks are trusted only when this device's key signed them (protocol.ts decoders). A bad,
+ * forged, replayed or misdirected one is counted (by reason) and ignored; onMessage never throws.
+ * Replays: a command whose hub time is more than `replayWindow` older than the newest command
+ * seen is refused, and a `time` command older than the last one applied never moves the clock.
+ *
+ * State: the retained `state` message (online, role, window, fw, battery, RSSI, heap, uptime in
+ * seconds, events pending in the outbox) is published on connect and every `statePeriod`; the
+ * will is the same with online:false. A `state` event goes into the outbox (and so into the
+ * ledger) only when something notable changes: battery or heap band, outbox filling, a new
+ * refusal or eviction, a weak signal.
+ */
+
+import { ClockOffset, type ClockOffsetOptions } from './clock.js';
+import { WindowCaller, type CallerOptions, type TransferTarget } from './caller.js';
+import { parseDeviceConfig, UNSOLICITED_POLICIES, type DeviceConfig, type UnsolicitedPolicy } from './config.js';
+import { Debouncer, type DebounceOptions } from './debounce.js';
+import type { Hardware, Sound, TimerId } from './hardware.js';
+import { Outbox, type AddResult } from './outbox.js';
+import { RatingPad, type PadOptions } from './pad.js';
+import {
+  decodeAck, decodeCommand, deriveMqttPassword, deriveSigningKey, encodeEvent, encodeState, isProtocolError, PROTOCOL_VERSION,
+  topicFor, validateEvent, type AnyDeviceEvent, type AnyHubCommand, type CommandBodies, type DeviceState, type EventBodies, type EventType, type Role,
+} from './protocol.js';
+import { Uplink, type UplinkOptions } from './uplink.js';
+import { fromHex } from './utf8.js';
+
+export interface DeviceOptions {
+  /** Where the caller's transfer key may send a ticket (see caller.ts). */
+  transferTargets?: TransferTarget[];
+  /** How often retained state is refreshed and notable changes are looked for. */
+  statePeriod?: number; // milliseconds
+  /** Commands older than the newest seen by more than this are refused as replays. */
+  replayWindow?: number; // milliseconds
+  /** Why this boot happened, for the boot event (e.g. 'power-on', 'watchdog', 'update'). */
+  bootReason?: string;
+  /** Called with the settings after a config command changed them, so the adapter can persist them. */
+  onSettings?: (settings: RemoteSettings) => void;
+  debounce?: Partial<DebounceOptions>;
+  clock?: Partial<ClockOffsetOptions>;
+  pad?: Partial<PadOptions>;
+  caller?: Partial<CallerOptions>;
+  uplink?: Omit<UplinkOptions, 'topic'>;
+}
+
+/** The settings the hub may change with a config command. */
+export interface RemoteSettings {
+  rateTimeout: number;
+  unsolicited: UnsolicitedPolicy;
+  volume: number;
+  idleText: string;
+}
+
+export type EmitOutcome = AddResult | { ok: false; reason: 'invalid'; message: string };
+
+export type RejectReason = string; // a ProtocolErrorCode, or 'replay' | 'wrong-window' | 'wrong-role' | 'bad-config' | 'internal'
+
+export const DEVICE_DEFAULTS = {
+  statePeriod: 60_000, // milliseconds
+  replayWindow: 60_000, // milliseconds
+  outboxFile: 'outbox',
+};
+
+/** Coarse bands: a state event is written when one of them changes, not on every wobble. */
+interface Notable {
+  bat: 'mains' | 'ok' | 'low' | 'critical';
+  heap: 'ok' | 'low';
+  outbox: 'ok' | 'half' | 'high';
+  rssi: 'ok' | 'weak';
+  refused: number;
+  dropped: number;
+}
+
+class InvalidEvent extends Error {}
+
+export class Device {
+  readonly role: Role;
+  readonly pad?: RatingPad;
+  readonly caller?: WindowCaller;
+  readonly clock: ClockOffset;
+  readonly outbox: Outbox;
+  readonly uplink: Uplink;
+  /** Downlinks refused, by reason; the last one's message for diagnostics. */
+  readonly rejections: Record<string, number> = {};
+  lastRejection: string | undefined;
+  /** Events written to the outbox, and emits it refused. */
+  readonly emitted = { ok: 0, full: 0, invalid: 0 };
+
+  private readonly config: DeviceConfig;
+  private readonly hw: Hardware;
+  private readonly options: DeviceOptions;
+  private readonly key: Uint8Array;
+  private readonly password: string;
+  private readonly topics: { evt: string; ack: string; cmd: string; state: string };
+  private readonly settings: RemoteSettings;
+  private readonly statePeriod: number;
+  private readonly replayWindow: number;
+  private debouncer: Debouncer | undefined;
+  private stateTimer: TimerId | undefined;
+  private notable: Notable | undefined;
+  private startedAt = 0;
+  private started = false;
+  private rejected = 0;
+  private newestCommand = -Infinity;
+  private lastTime = -Infinity;
+
+  constructor(config: DeviceConfig, hardware: Hardware, options: DeviceOptions = {}) {
+    const checked = parseDeviceConfig(config);
+    if (Array.isArray(checked)) throw new Error(`device config: ${checked.map((p) => `${p.key}: ${p.message}`).join('; ')}`);
+    this.config = checked;
+    this.hw = hardware;
+    this.options = options;
+    this.role = checked.role;
+    const secret = fromHex(checked.secret)!;
+    this.key = deriveSigningKey(secret, hardware.hmac);
+    this.password = deriveMqttPassword(secret, hardware.hmac);
+    this.topics = {
+      evt: topicFor(checked.site, checked.id, 'evt'),
+      ack: topicFor(checked.site, checked.id, 'ack'),
+      cmd: topicFor(checked.site, checked.id, 'cmd'),
+      state: topicFor(checked.site, checked.id, 'state'),
+    };
+    this.settings = { rateTimeout: checked.rateTimeout, unsolicited: checked.unsolicited, volume: checked.volume, idleText: checked.idleText };
+    this.statePeriod = positive('statePeriod', options.statePeriod, DEVICE_DEFAULTS.statePeriod);
+    this.replayWindow = positive('replayWindow', options.replayWindow, DEVICE_DEFAULTS.replayWindow);
+    this.clock = new ClockOffset(hardware.clock, options.clock);
+    this.outbox = new Outbox(hardware.flash, { file: DEVICE_DEFAULTS.outboxFile, capacity: checked.outboxBytes });
+    this.uplink = new Uplink(this.outbox, hardware, { ...options.uplink, topic: this.topics.evt });
+
+    const sound: Sound = { play: (tone) => { if (this.settings.volume > 0) hardware.sound.play(tone); } };
+    const online = () => this.hw.transport.connected();
+    const emit = <K extends EventType>(type: K, body: EventBodies[K]) => this.emit(type, body);
+    if (checked.role === 'pad') {
+      this.pad = new RatingPad(
+        { display: hardware.display, sound, timers: hardware.timers, now: () => this.clock.now(), emit, online },
+        { win: checked.win, rateTimeout: checked.rateTimeout, unsolicited: checked.unsolicited, idleText: checked.idleText },
+        options.pad,
+      );
+    } else {
+      this.caller = new WindowCaller(
+        { display: hardware.display, sound, timers: hardware.timers, emit, online },
+        { win: checked.win, transferTargets: options.transferTargets ?? [] },
+        options.caller,
+      );
+    }
+  }
+
+  /** Opens the outbox (recovering a torn tail), writes the boot event, draws the first view. */
+  start(): void {
+    if (this.started) throw new Error('Device.start: already started');
+    this.started = true;
+    this.startedAt = this.hw.clock.now();
+    this.outbox.open();
+    this.emit('boot', { fw: this.config.fw, reason: this.options.bootReason ?? 'power-on' });
+    this.debouncer = new Debouncer(this.hw.keys, this.hw.timers, this.hw.clock, 5, {
+      press: (index) => (this.pad ?? this.caller)!.press(index),
+      stuck: (index) => (this.pad ?? this.caller)!.keyStuck(index),
+    }, this.options.debounce);
+    (this.pad ?? this.caller)!.start();
+    this.notable = this.look();
+    this.armState();
+  }
+
+  stop(): void {
+    this.started = false;
+    this.debouncer?.stop();
+    this.pad?.stop();
+    this.caller?.stop();
+    this.uplink.stop();
+    if (this.stateTimer !== undefined) this.hw.timers.clear(this.stateTimer);
+    this.stateTimer = undefined;
+  }
+
+  subscriptions(): string[] {
+    return [this.topics.cmd, this.topics.ack];
+  }
+
+  will(): { topic: string; payload: string; retain: true } {
+    return { topic: this.topics.state, payload: encodeState(this.state(false)), retain: true };
+  }
+
+  mqttCredentials(): { username: string; password: string } {
+    return { username: this.config.id, password: this.password };
+  }
+
+  /** The settings a config command may change, as they are now. */
+  remoteSettings(): RemoteSettings {
+    return { ...this.settings };
+  }
+
+  onConnected(): void {
+    this.publishState();
+    this.uplink.onConnected();
+    this.pad?.linkChanged();
+    this.caller?.linkChanged();
+  }
+
+  onDisconnected(): void {
+    this.uplink.onDisconnected();
+    this.pad?.linkChanged();
+    this.caller?.linkChanged();
+  }
+
+  onMessage(topic: string, payload: Uint8Array): void {
+    try {
+      if (topic === this.topics.cmd) this.onCommand(payload);
+      else if (topic === this.topics.ack) this.onAckPayload(payload);
+      else this.reject('bad-topic', `topic "${String(topic).slice(0, 120)}" is not this device's cmd or ack topic`);
+    } catch (error) {
+      // A fault below (e.g. the flash failing while settling) must not take the MQTT client down.
+      this.reject('internal', `handling ${String(topic).slice(0, 120)}: ${String((error as Error)?.message ?? error)}`);
+    }
+  }
+
+  stats(): { outbox: number; refused: number; dropped: number; rejectedDownlinks: number } {
+    const counters = this.outbox.counters;
+    return { outbox: this.outbox.pending().length, refused: counters.refused, dropped: counters.dropped, rejectedDownlinks: this.rejected };
+  }
+
+  /**
+   * The port the pad and the caller write through: stamps hub-corrected time, signs with the
+   * next (boot, seq) and stores durably; then the uplink sends it when it can.
+   */
+  emit<K extends EventType>(type: K, body: EventBodies[K]): EmitOutcome {
+    const t = Math.max(0, this.clock.now());
+    const draft = { v: PROTOCOL_VERSION, dev: this.config.id, boot: 1, seq: 1, t, type, body } as AnyDeviceEvent;
+    const problem = validateEvent(draft);
+    if (problem) {
+      this.emitted.invalid++;
+      return { ok: false, reason: 'invalid', message: problem.message };
+    }
+    let result: AddResult;
+    try {
+      result = this.outbox.add(type, (boot, seq) => {
+        const line = encodeEvent({ ...draft, boot, seq } as AnyDeviceEvent, this.key, this.hw.hmac);
+        if (isProtocolError(line)) throw new InvalidEvent(line.message);
+        return line;
+      });
+    } catch (error) {
+      if (!(error instanceof InvalidEvent)) throw error; // a power cut ends the device here
+      this.emitted.invalid++;
+      return { ok: false, reason: 'invalid', message: error.message };
+    }
+    if (!result.ok) {
+      this.emitted.full++;
+      return result;
+    }
+    this.emitted.ok++;
+    this.uplink.kick();
+    return result;
+  }
+
+  // ------------------------------------------------------------ downlinks
+
+  private onCommand(payload: Uint8Array): void {
+    const command = decodeCommand(payload, this.config.id, this.key, this.hw.hmac);
+    if (isProtocolError(command)) return this.reject(command.code, command.message);
+    if (command.t < this.newestCommand - this.replayWindow) {
+      return this.reject('replay', `${command.type} command from ${command.t} is older than the newest seen (${this.newestCommand}) by more than ${this.replayWindow} ms`);
+    }
+    if (command.t > this.newestCommand) this.newestCommand = command.t;
+    this.apply(command);
+  }
+
+  private apply(command: AnyHubCommand): void {
+    switch (command.type) {
+      case 'time':
+        if (command.t < this.lastTime) return this.reject('replay', 'time command older than the last one applied');
+        this.lastTime = command.t;
+        this.clock.sample(command.body.now);
+        return;
+      case 'config':
+        return this.configure(command.body);
+      case 'display':
+        if (!this.caller) return this.reject('wrong-role', 'display command sent to a rating pad');
+        if (!this.caller.display(command.body)) this.reject('wrong-window', `display for window ${command.body.win}, this device serves ${this.config.win}`);
+        return;
+      case 'rateReq': {
+        if (!this.pad) return this.reject('wrong-role', 'rateReq sent to a window display');
+        const outcome = this.pad.request(command.body, command.t);
+        if (outcome === 'wrong-window') this.reject('wrong-window', `rateReq for window ${command.body.win}, this device serves ${this.config.win}`);
+        return;
+      }
+    }
+  }
+
+  /** Applies a config command all or nothing; each bad setting is named. */
+  private configure(body: CommandBodies['config']): void {
+    const next = { ...this.settings };
+    const problems: string[] = [];
+    if (body.rateTimeout !== null) {
+      if (Number.isInteger(body.rateTimeout) && body.rateTimeout >= 3000 && body.rateTimeout <= 600_000) next.rateTimeout = body.rateTimeout;
+      else problems.push('rateTimeout: expected milliseconds between 3000 and 600000');
+    }
+    if (body.unsolicited !== null) {
+      if (UNSOLICITED_POLICIES.indexOf(body.unsolicited as UnsolicitedPolicy) >= 0) next.unsolicited = body.unsolicited as UnsolicitedPolicy;
+      else problems.push(`unsolicited: expected one of ${UNSOLICITED_POLICIES.join(', ')}`);
+    }
+    if (body.volume !== null) {
+      if (Number.isInteger(body.volume) && body.volume >= 0 && body.volume <= 10) next.volume = body.volume;
+      else problems.push('volume: expected 0–10');
+    }
+    if (body.idleText !== null) {
+      if (body.idleText.length <= 100) next.idleText = body.idleText;
+      else problems.push('idleText: expected text of at most 100 characters');
+    }
+    if (problems.length) return this.reject('bad-config', `config command: ${problems.join('; ')}`);
+    Object.assign(this.settings, next);
+    this.pad?.configure({ rateTimeout: next.rateTimeout, unsolicited: next.unsolicited, idleText: next.idleText });
+    this.options.onSettings?.({ ...next });
+  }
+
+  private onAckPayload(payload: Uint8Array): void {
+    const ack = decodeAck(payload, this.config.id, this.key, this.hw.hmac);
+    if (isProtocolError(ack)) return this.reject(ack.code, ack.message);
+    this.uplink.onAck(ack);
+  }
+
+  private reject(reason: RejectReason, message: string): void {
+    this.rejected++;
+    this.rejections[reason] = (this.rejections[reason] ?? 0) + 1;
+    this.lastRejection = `${reason}: ${message}`;
+  }
+
+  // ------------------------------------------------------------ state
+
+  private state(online: boolean): DeviceState {
+    const health = this.hw.health;
+    return {
+      v: PROTOCOL_VERSION,
+      dev: this.config.id,
+      online,
+      role: this.role,
+      win: this.config.win,
+      fw: this.config.fw,
+      bat: Math.round(health.battery()),
+      rssi: Math.round(health.rssi()),
+      heap: Math.round(health.freeHeap()),
+      up: this.uptime(),
+      outbox: this.outbox.pending().length,
+      t: Math.max(0, this.clock.now()),
+    };
+  }
+
+  private uptime(): number {
+    return this.started ? Math.max(0, Math.floor((this.hw.clock.now() - this.startedAt) / 1000)) : 0; // seconds
+  }
+
+  private publishState(): void {
+    if (!this.hw.transport.connected()) return;
+    try {
+      this.hw.transport.publish(this.topics.state, encodeState(this.state(true)), true);
+    } catch {
+      // A dropped link: the next period (or connect) publishes again.
+    }
+  }
+
+  private armState(): void {
+    this.stateTimer = this.hw.timers.set(() => {
+      this.stateTimer = undefined;
+      if (!this.started) return;
+      this.publishState();
+      this.checkNotable();
+      this.armState();
+    }, this.statePeriod);
+  }
+
+  private look(): Notable {
+    const health = this.hw.health;
+    const bat = health.battery();
+    const rssi = health.rssi();
+    const fill = this.outbox.bytesUsed() / this.config.outboxBytes;
+    const counters = this.outbox.counters;
+    return {
+      bat: bat < 0 ? 'mains' : bat <= 10 ? 'critical' : bat <= 20 ? 'low' : 'ok',
+      heap: health.freeHeap() < 16 * 1024 ? 'low' : 'ok',
+      outbox: fill >= 0.8 ? 'high' : fill >= 0.5 ? 'half' : 'ok',
+      rssi: rssi !== 0 && rssi < -80 ? 'weak' : 'ok',
+      refused: counters.refused,
+      dropped: counters.dropped,
+    };
+  }
+
+  private checkNotable(): void {
+    const now = this.look();
+    const before = this.notable;
+    this.notable = now;
+    if (before && before.bat === now.bat && before.heap === now.heap && before.outbox === now.outbox && before.rssi === now.rssi
+      && before.refused === now.refused && before.dropped === now.dropped) return;
+    const s = this.state(true);
+    this.emit('state', { bat: s.bat, rssi: s.rssi, heap: s.heap, up: s.up, outbox: s.outbox, refused: now.refused, dropped: now.dropped });
+    // What the event itself took is not news.
+    this.notable = this.look();
+  }
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!(Number.isFinite(value) && value > 0)) throw new RangeError(`Device ${name}: expected milliseconds > 0, got ${value}`);
+  return value;
+}
