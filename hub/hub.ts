@@ -121,6 +121,8 @@ export class Hub {
     await this.http.listen({ host: s.http.host, port: s.http.port });
     this.httpPort = (this.http.server.address() as { port: number }).port;
 
+    // One at start, so verify always has a signed head to compare with.
+    await this.checkpoint();
     this.timers.push(setInterval(() => void this.checkpoint(), s.ledger.checkpointInterval * 1000));
     this.timers.push(setInterval(() => { for (const dev of this.registry.online()) void this.ingest.sendTime(dev); }, s.timeSync.interval * 1000));
     this.state = 'running';

@@ -1,0 +1,61 @@
+/** An in-process hub on free ports with its own temp data dir, for integration tests. */
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Hub } from '../../../hub/hub.js';
+import { loadSettings } from '../../../hub/settings.js';
+import { silentLogger } from '../../../hub/log.js';
+import type { DeviceConfig } from '../../../firmware/core/config.js';
+import type { Role } from '../../../firmware/core/protocol.js';
+
+export interface HubFixture {
+  hub: Hub;
+  data: string;
+  http: string;
+  provision(role: Role, win: string, id: string): Promise<DeviceConfig>;
+  api<T = any>(method: string, pathname: string, body?: unknown): Promise<T>;
+  eventRows(dev?: string): Promise<number>;
+  ledgerKinds(): Promise<Record<string, number>>;
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export async function startHub(overrides: Record<string, unknown> = {}, data = fs.mkdtempSync(path.join(os.tmpdir(), 'sannuo-hub-'))): Promise<HubFixture> {
+  const settings = loadSettings({
+    env: {},
+    overrides: { data, 'mqtt.port': 0, 'http.port': 0, 'mqtt.host': '127.0.0.1', 'http.host': '127.0.0.1', ...overrides },
+  });
+  const hub = new Hub(settings, silentLogger());
+  await hub.start();
+  const http = `http://127.0.0.1:${hub.httpPort}`;
+  const api = async (method: string, pathname: string, body?: unknown) => {
+    const res = await fetch(http + pathname, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${pathname}: ${res.status} ${text}`);
+    return text ? JSON.parse(text) : undefined;
+  };
+  return {
+    hub, data, http, api,
+    provision: (role, win, id) => api('POST', '/api/devices', { role, win, id }),
+    eventRows: async (dev) => Number((await hub.db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ledger WHERE kind = 'event'${dev ? ' AND dev = $1' : ''}`, dev ? [dev] : []))!.n),
+    ledgerKinds: async () => Object.fromEntries((await hub.db.all<{ kind: string; n: number }>('SELECT kind, COUNT(*) AS n FROM ledger GROUP BY kind')).map((r) => [r.kind, Number(r.n)])),
+    metric: (name, labels) => hub.metrics.value(name, labels),
+    stop: async () => {
+      await hub.stop();
+      fs.rmSync(data, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A hall with one department, one item, window W1 with staff s1 signed in, and `tickets` issued. */
+export async function setUpHall(api: HubFixture['api'], tickets: number, win = 'W1'): Promise<string[]> {
+  await api('PUT', '/api/queue/departments/D1', { name: '市场监管' });
+  await api('PUT', '/api/queue/items/I1', { name: '营业执照', department: 'D1', prefix: 'A', limitDays: 0 });
+  await api('PUT', `/api/queue/windows/${win}`, { name: '一号窗口', items: ['I1'] });
+  await api('PUT', '/api/queue/staff/s1', { name: '张三', department: 'D1' });
+  await api('POST', `/api/queue/windows/${win}/sign-in`, { staff: 's1' });
+  const numbers: string[] = [];
+  for (let i = 0; i < tickets; i++) numbers.push((await api('POST', '/api/queue/tickets', { item: 'I1', priority: 'normal' })).number);
+  return numbers;
+}

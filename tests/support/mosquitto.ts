@@ -1,0 +1,108 @@
+/**
+ * Starts Debian's Mosquitto (/usr/sbin/mosquitto) for a test: a free port on 127.0.0.1,
+ * allow_anonymous false, the password and ACL files the hub wrote, everything in a temp dir
+ * the mosquitto user can read (Mosquitto started as root drops to that user). stop() kills it
+ * and removes the dir.
+ */
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export const MOSQUITTO = '/usr/sbin/mosquitto';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => { socket.destroy(); resolve(true); });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export interface RunningMosquitto {
+  port: number;
+  url: string;
+  dir: string;
+  pidFile: string;
+  /** Folder the hub writes passwd and acl into (settings mosquitto.dir). */
+  filesDir: string;
+  log(): string;
+  /** SIGHUP: re-read password and ACL files. */
+  reload(): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * `prepare(filesDir)` must write passwd and acl into filesDir before the broker starts (the
+ * hub's writeMosquittoFiles does).
+ */
+export async function startMosquitto(prepare: (filesDir: string) => void | Promise<void>): Promise<RunningMosquitto> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sannuo-mosquitto-'));
+  fs.chmodSync(dir, 0o755);
+  const filesDir = path.join(dir, 'files');
+  fs.mkdirSync(filesDir, { mode: 0o755 });
+  await prepare(filesDir);
+  const port = await freePort();
+  const pidFile = path.join(dir, 'mosquitto.pid');
+  const conf = path.join(dir, 'mosquitto.conf');
+  const root = process.getuid?.() === 0;
+  fs.writeFileSync(conf, [
+    `listener ${port} 127.0.0.1`,
+    'allow_anonymous false',
+    `password_file ${path.join(filesDir, 'passwd')}`,
+    `acl_file ${path.join(filesDir, 'acl')}`,
+    `pid_file ${pidFile}`,
+    'persistence false',
+    'log_dest stderr',
+    'log_type error', 'log_type warning', 'log_type notice', 'log_type information',
+    'max_inflight_messages 100',
+    'max_queued_messages 100000',
+    ...(root ? ['user mosquitto'] : []),
+    '',
+  ].join('\n'), { mode: 0o644 });
+  let output = '';
+  const child: ChildProcess = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d) => { output += d; });
+  child.stderr!.on('data', (d) => { output += d; });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    await Promise.race([waitForPort(port), exited.then(() => { throw new Error(`mosquitto exited at start:\n${output}`); })]);
+  } catch (error) {
+    child.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    port, url: `mqtt://127.0.0.1:${port}`, dir, pidFile, filesDir,
+    log: () => output,
+    reload: () => { child.kill('SIGHUP'); },
+    stop: async () => {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
