@@ -60,7 +60,8 @@ export class Hub {
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   private lastCheckpoint: Checkpoint | undefined;
 
-  constructor(readonly settings: Settings, readonly log: Logger) {}
+  /** `now`: the hub's clock (a simulator under virtual time passes its own); `mount`: more HTTP routes (e.g. the simulator's /sim plugin). */
+  constructor(readonly settings: Settings, readonly log: Logger, readonly options: { now?: () => number; mount?: (app: FastifyInstance) => void } = {}) {}
 
   async start(): Promise<void> {
     this.state = 'starting';
@@ -74,13 +75,13 @@ export class Hub {
     await this.ledger.init();
     await migrate(this.db, [...Registry.migrations, ...Ingest.migrations, ...QueueService.migrations]);
     this.queue = new QueueService({
-      db: this.db, ledger: this.ledger, hall: s.hall, now: Date.now, log: log.child({ module: 'queue' }),
+      db: this.db, ledger: this.ledger, hall: s.hall, now: this.options.now ?? Date.now, log: log.child({ module: 'queue' }),
       onEffects: (effects) => void this.ingest?.dispatch(effects),
     });
     this.metrics.setQueueSource(async () => (await this.queue.snapshot()).items.map((i) => ({ item: i.code, waiting: i.waiting })));
 
     this.registry = new Registry(this.db, {
-      site: s.site,
+      site: s.site, now: this.options.now,
       broker: () => ({ host: s.mqtt.advertisedHost, port: advertisedPort(s, this.mqttPort), tls: s.mqtt.tls }),
     });
     await this.registry.init();
@@ -107,7 +108,7 @@ export class Hub {
     await this.link.connect();
     this.ingest = new Ingest({
       db: this.db, ledger: this.ledger, queue: this.queue, registry: this.registry, link: this.link, metrics: this.metrics,
-      log: log.child({ module: 'ingest' }), site: s.site, batchWindow: s.ingest.batchWindow, maxBatch: s.ingest.maxBatch,
+      log: log.child({ module: 'ingest' }), site: s.site, now: this.options.now, batchWindow: s.ingest.batchWindow, maxBatch: s.ingest.maxBatch,
     });
     this.link.onMessage((topic, payload) => this.ingest.handle(topic, payload));
     await this.link.subscribe(this.ingest.topics());
@@ -116,7 +117,7 @@ export class Hub {
       registry: this.registry, metrics: this.metrics, log,
       health: async () => this.health(),
       verify: () => this.ledger.verify(),
-      mount: (app) => this.queue.routes(app),
+      mount: (app) => { this.queue.routes(app); this.options.mount?.(app); },
     });
     await this.http.listen({ host: s.http.host, port: s.http.port });
     this.httpPort = (this.http.server.address() as { port: number }).port;
