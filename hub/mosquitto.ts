@@ -14,6 +14,9 @@ import path from 'node:path';
 import { topicFor } from '../firmware/core/protocol.js';
 import type { Registry, HubIdentity } from './registry.js';
 
+/** What the files are written from: the registry, or an empty list before the first device. */
+export type MosquittoSource = Pick<Registry, 'list' | 'mqttPassword'>;
+
 export const PBKDF2_ITERATIONS = 101; // mosquitto 2's default for $7$
 const SALT_BYTES = 12;
 const HASH_BYTES = 64;
@@ -63,13 +66,13 @@ function writeAtomic(file: string, text: string, owner: { uid: number; gid: numb
   fs.renameSync(tmp, file);
 }
 
-export function passwordFileText(registry: Registry, hub: HubIdentity): string {
+export function passwordFileText(registry: MosquittoSource, hub: HubIdentity): string {
   const lines = [`${hub.username}:${mosquittoHash(hub.password)}`];
   for (const d of registry.list()) lines.push(`${d.id}:${mosquittoHash(registry.mqttPassword(d.id)!)}`);
   return lines.join('\n') + '\n';
 }
 
-export function aclFileText(registry: Registry, site: string, hub: HubIdentity): string {
+export function aclFileText(registry: MosquittoSource, site: string, hub: HubIdentity): string {
   const out = ['# written by the sannuo hub from its device registry; edits are overwritten', '',
     `user ${hub.username}`, `topic readwrite sannuo/v1/${site}/#`, ''];
   for (const d of registry.list()) {
@@ -83,7 +86,9 @@ export function aclFileText(registry: Registry, site: string, hub: HubIdentity):
 }
 
 /** Writes passwd and acl into `dir`; returns their paths. */
-export function writeMosquittoFiles(registry: Registry, options: WriteOptions): MosquittoFiles {
+export const NO_DEVICES: MosquittoSource = { list: () => [], mqttPassword: () => undefined };
+
+export function writeMosquittoFiles(registry: MosquittoSource, options: WriteOptions): MosquittoFiles {
   fs.mkdirSync(options.dir, { recursive: true });
   const owner = process.getuid?.() === 0 ? lookupUser(options.owner ?? 'mosquitto') : undefined;
   // The mosquitto user must be able to reach the files.

@@ -62,9 +62,16 @@ export async function startMosquitto(prepare: (filesDir: string) => void | Promi
   fs.mkdirSync(filesDir, { mode: 0o755 });
   await prepare(filesDir);
   const port = await freePort();
-  const pidFile = path.join(dir, 'mosquitto.pid');
-  const conf = path.join(dir, 'mosquitto.conf');
   const root = process.getuid?.() === 0;
+  // Mosquitto writes its pid file after dropping to the mosquitto user, so that user owns this dir.
+  const runDir = path.join(dir, 'run');
+  fs.mkdirSync(runDir, { mode: 0o755 });
+  if (root) {
+    const entry = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('mosquitto:'));
+    if (entry) fs.chownSync(runDir, Number(entry.split(':')[2]), Number(entry.split(':')[3]));
+  }
+  const pidFile = path.join(runDir, 'mosquitto.pid');
+  const conf = path.join(dir, 'mosquitto.conf');
   fs.writeFileSync(conf, [
     `listener ${port} 127.0.0.1`,
     'allow_anonymous false',
