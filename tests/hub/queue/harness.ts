@@ -21,6 +21,8 @@ export interface TestDevice { id: string; role: Role; win: string; boot: number;
 
 export class Hall {
   time = START;
+  /** Boot number of devices created from now on (a restarted test process starts a new boot). */
+  boot = 1;
   readonly sent: Effect[][] = [];
   private devices = new Map<string, TestDevice>();
 
@@ -59,7 +61,7 @@ export class Hall {
   device(id: string, role: Role, win: string): TestDevice {
     let d = this.devices.get(id);
     if (!d) {
-      d = { id, role, win, boot: 1, seq: 0 };
+      d = { id, role, win, boot: this.boot, seq: 0 };
       this.devices.set(id, d);
     }
     return d;
