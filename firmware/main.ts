@@ -8,6 +8,7 @@ import { loadConfig } from './moddable/config.js';
 import { buildHardware, createDisplay } from './moddable/hardware.js';
 import { ModdableTimers } from './moddable/timers.js';
 import { TraceDisplay } from './moddable/display-trace.js';
+import { saveSettings } from './moddable/settings.js';
 
 function boot(): void {
   const { device: config, board } = loadConfig(deviceId);
@@ -17,7 +18,13 @@ function boot(): void {
   platform.afterDisplay();
   const { hardware, transport } = buildHardware(config, board, platform, display, timers);
 
-  const device = new Device(config, hardware);
+  const device = new Device(config, hardware, {
+    // The hub's config command outlives a reboot: Preference overrides the manifest at boot.
+    onSettings: (settings) => {
+      saveSettings(settings);
+      platform.sound.setVolume(settings.volume);
+    },
+  });
   const credentials = device.mqttCredentials();
   transport.bind(
     { clientId: config.id, username: credentials.username, password: credentials.password, will: device.will(), subscriptions: device.subscriptions() },

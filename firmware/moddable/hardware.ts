@@ -15,7 +15,7 @@ import { TraceDisplay } from './display-trace.js';
 import { BoardHealth } from './health.js';
 import { nativeHmacSha256 } from './hmac.js';
 import { MqttTransport } from './transport-mqtt.js';
-import type { Platform } from './platform.js';
+import type { Platform } from './platform-types.js';
 
 export interface BuiltHardware {
   hardware: Hardware;

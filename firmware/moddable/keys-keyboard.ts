@@ -7,13 +7,19 @@ import type { Keys } from '../core/hardware.js';
 
 const KEY_CHARACTERS = '12345';
 
+/** The simulator's screen global (build/simulators/modules/screen.c) calls these on its context. */
+interface SimulatorScreenContext {
+  onKeyDown?: (key: string, modifiers: number, when: number) => void;
+  onKeyUp?: (key: string, modifiers: number, when: number) => void;
+}
+
 export class KeyboardKeys implements Keys {
   onChange: ((index: number, pressed: boolean) => void) | undefined = undefined;
   readonly #levels: boolean[] = [false, false, false, false, false];
 
   /** Call once the display exists: Piu's view only becomes `screen.context` when it is built. */
   attach(): void {
-    const screen = (globalThis as { screen?: SimulatorScreen }).screen;
+    const screen = (globalThis as { screen?: { context?: SimulatorScreenContext } }).screen;
     const context = screen?.context;
     if (!context) {
       trace('keys: no simulator screen; keyboard keys are off\n');

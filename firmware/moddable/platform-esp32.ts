@@ -11,7 +11,7 @@ import { WifiNetwork, macDeviceId } from './network-wifi.js';
 import type { Network } from './network.js';
 import { HostNetwork } from './network-host.js';
 import { AdcBattery } from './battery-adc.js';
-import type { Platform } from './platform.js';
+import type { Platform } from './platform-types.js';
 
 export const platformName = 'esp32';
 

@@ -7,7 +7,7 @@ import type { BoardConfig } from './config.js';
 import { KeyboardKeys } from './keys-keyboard.js';
 import { TraceSound } from './sound-trace.js';
 import { HostNetwork } from './network-host.js';
-import type { Platform } from './platform.js';
+import type { Platform } from './platform-types.js';
 
 export const platformName = 'lin';
 
