@@ -1,0 +1,64 @@
+/** Test support: an in-process hub on free ports whose clock is the simulation's VirtualTime. */
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Hub } from '../../hub/hub.js';
+import { loadSettings } from '../../hub/settings.js';
+import { silentLogger } from '../../hub/log.js';
+import type { Db } from '../../hub/db/db.js';
+import { VirtualTime } from '../../simulator/virtual-time.js';
+import type { CitizenPress } from '../../simulator/hall.js';
+
+export interface TestHub { hub: Hub; data: string; http: string; mqtt: string; stop(): Promise<void> }
+
+export async function startVirtualHub(time: VirtualTime, site = 'site1', hall = 'hall1'): Promise<TestHub> {
+  const data = fs.mkdtempSync(path.join(os.tmpdir(), 'sannuo-simhub-'));
+  const settings = loadSettings({
+    env: {},
+    overrides: { site, hall, data, 'mqtt.port': 0, 'http.port': 0, 'mqtt.host': '127.0.0.1', 'http.host': '127.0.0.1', 'log.level': 'silent' },
+  });
+  const hub = new Hub(settings, silentLogger(), { now: () => time.now() });
+  await hub.start();
+  return {
+    hub, data, http: `http://127.0.0.1:${hub.httpPort}`, mqtt: hub.mqttUrl,
+    stop: async () => {
+      await hub.stop();
+      fs.rmSync(data, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface LedgerRating { number: string | null; win: string; level: number; reason: string | null; bound: string; dev: string; boot: number; seq: number }
+
+/** Every rating row of the ledger. */
+export async function ledgerRatings(db: Db): Promise<LedgerRating[]> {
+  const rows = await db.all<{ body: string }>(`SELECT body FROM ledger WHERE kind = 'rating' ORDER BY "row"`);
+  return rows.map((r) => {
+    const b = JSON.parse(r.body) as LedgerRating;
+    return { number: b.number, win: b.win, level: b.level, reason: b.reason, bound: b.bound, dev: b.dev, boot: Number(b.boot), seq: Number(b.seq) };
+  });
+}
+
+/**
+ * The ledger's device events as a sorted list of (device, boot, seq, type, body) strings. A
+ * rating request id is random by design (hub/queue/service.ts), so each is replaced by the
+ * ticket it asked about: the same fact, the same under the same seed.
+ */
+export async function ledgerContent(db: Db): Promise<string[]> {
+  const reqs = new Map((await db.all<{ id: string; number: string }>('SELECT id, number FROM queue_rate_requests')).map((r) => [r.id, r.number]));
+  const rows = await db.all<{ dev: string; boot: number; seq: number; body: string }>(`SELECT dev, boot, seq, body FROM ledger WHERE kind = 'event'`);
+  return rows.map((r) => {
+    const e = JSON.parse(r.body) as { type: string; body: Record<string, unknown> };
+    const body = { ...e.body };
+    if (typeof body.req === 'string') body.req = `req-for:${reqs.get(body.req) ?? '?'}`;
+    return JSON.stringify([r.dev, Number(r.boot), Number(r.seq), e.type, body]);
+  }).sort();
+}
+
+/** Presses the pads took, as ticket → "level/reason". */
+export function pressedByTicket(presses: CitizenPress[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const p of presses) if (p.taken) out.set(p.ticket, `${p.level}/${p.reason}`);
+  return out;
+}
