@@ -1,0 +1,328 @@
+/**
+ * Sign-in and roles for the 三诺 application.
+ *
+ * Users: supervisor (hall supervisor: everything, including setting up users), head (a
+ * department's head: that department's register and figures), staff (window staff, bound to a
+ * queue staff id: their own ratings and cases), technician (devices and the hub). Passwords are
+ * scrypt hashes (node:crypto); sessions are random 256-bit tokens of which only the SHA-256 is
+ * stored, so a copied database opens no session. A token travels as the HttpOnly, SameSite=Strict
+ * cookie `sannuo_session` (the dashboard) or as `Authorization: Bearer <token>` (scripts).
+ *
+ *   POST /api/auth/login     { username, password } → { token, user, expiresAt } and the cookie
+ *   POST /api/auth/logout
+ *   GET  /api/auth/me
+ *   POST /api/auth/password  { current, password }          (any signed-in user, own password)
+ *   GET  /api/auth/users                                       (supervisor)
+ *   PUT  /api/auth/users/:username { name, role, department?, staff?, password?, disabled? } (supervisor)
+ *
+ * Every protected route takes `preHandler: auth.requireRole(...)`: no valid session → 401, a
+ * role not listed → 403, and the handler never runs, so nothing changes.
+ */
+
+import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { Logger } from 'pino';
+import type { Db, Migration } from '../db/db.js';
+import type { Ledger } from '../ledger.js';
+import { AppError, num, parseBody, sendError } from './http-util.js';
+
+export type UserRole = 'supervisor' | 'head' | 'staff' | 'technician';
+export const USER_ROLES: readonly UserRole[] = ['supervisor', 'head', 'staff', 'technician'];
+
+export interface User {
+  username: string;
+  name: string;
+  role: UserRole;
+  /** For a department head: the department (queue_departments.id). */
+  department: string | null;
+  /** For window staff: the queue staff id (queue_staff.id). */
+  staff: string | null;
+  disabled: boolean;
+}
+
+export const SESSION_COOKIE = 'sannuo_session';
+const SESSION_TTL = 12 * 3600_000; // milliseconds: one working day and a bit
+const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 } as const; // OWASP-recommended minimum for scrypt
+const LOGIN_FAILURES = 5; // failed attempts per username …
+const LOGIN_LOCK = 15 * 60_000; // … lock it for this many milliseconds
+const USERNAME = /^[A-Za-z0-9_.-]{1,32}$/;
+
+export const authMigrations: Migration[] = [
+  {
+    id: 'app/001-auth',
+    sql: () => `
+      CREATE TABLE app_users (
+        username TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        department TEXT,
+        staff TEXT,
+        hash TEXT NOT NULL,
+        disabled BIGINT NOT NULL DEFAULT 0,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE UNIQUE INDEX app_users_staff ON app_users (staff);
+      CREATE TABLE app_sessions (
+        token_hash TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+      );
+      CREATE INDEX app_sessions_user ON app_sessions (username)`,
+  },
+];
+
+function scrypt(password: string, salt: Buffer, keylen: number, options: ScryptOptions): Promise<Buffer> {
+  return new Promise((resolve, reject) => scryptCb(password, salt, keylen, options, (err, key) => (err ? reject(err) : resolve(key))));
+}
+
+/** "scrypt$N$r$p$salt$hash" (base64url), so the cost can be raised later without breaking old hashes. */
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const key = await scrypt(password, salt, SCRYPT.keylen, { N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p, maxmem: 64 * 1024 * 1024 });
+  return ['scrypt', SCRYPT.N, SCRYPT.r, SCRYPT.p, salt.toString('base64url'), key.toString('base64url')].join('$');
+}
+
+export async function checkPassword(password: string, stored: string): Promise<boolean> {
+  const parts = stored.split('$');
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
+  const [N, r, p] = parts.slice(1, 4).map(Number);
+  const expected = Buffer.from(parts[5], 'base64url');
+  const key = await scrypt(password, Buffer.from(parts[4], 'base64url'), expected.length, { N, r, p, maxmem: 256 * N * r + 1024 * 1024 });
+  return key.length === expected.length && timingSafeEqual(key, expected);
+}
+
+function tokenHash(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+function checkPasswordStrength(password: unknown, field: string): string {
+  if (typeof password !== 'string' || password.length < 8) throw new AppError(400, `${field}: must be at least 8 characters`, field);
+  if (password.length > 200) throw new AppError(400, `${field}: must be at most 200 characters`, field);
+  return password;
+}
+
+interface UserRow { username: string; name: string; role: string; department: string | null; staff: string | null; hash: string; disabled: number }
+function userOut(r: UserRow): User {
+  return { username: r.username, name: r.name, role: r.role as UserRole, department: r.department, staff: r.staff, disabled: num(r.disabled) === 1 };
+}
+
+/** Parses one cookie out of a Cookie header (RFC 6265 pairs). */
+export function readCookie(header: string | undefined, name: string): string | null {
+  if (!header) return null;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    if (part.slice(0, eq).trim() === name) {
+      try {
+        return decodeURIComponent(part.slice(eq + 1).trim());
+      } catch {
+        return null;
+      }
+    }
+  }
+  return null;
+}
+
+const signedIn = new WeakMap<FastifyRequest, User>();
+/** The user a requireRole preHandler found for this request. */
+export function userOf(request: FastifyRequest): User {
+  const u = signedIn.get(request);
+  if (!u) throw new Error('userOf: no requireRole preHandler ran for this route');
+  return u;
+}
+
+export interface AuthOptions {
+  /** First supervisor, created at first start when there are no users (e.g. from SANNUO_ADMIN_USER / SANNUO_ADMIN_PASSWORD). */
+  admin?: { username: string; password?: string };
+  /** Where a generated first password is written (mode 0600) when none is given. */
+  adminPasswordFile?: string;
+  /** Set the cookie's Secure flag (behind TLS). */
+  secureCookie?: boolean;
+}
+
+export class Auth {
+  static migrations = authMigrations;
+  private failures = new Map<string, { count: number; until: number }>();
+
+  constructor(private readonly deps: { db: Db; ledger: Ledger; now: () => number; log: Logger; hall: string; options: AuthOptions }) {}
+
+  /**
+   * At first start: if there is no user at all, creates the first supervisor. Its password comes
+   * from options.admin.password, else a random one is generated and written to adminPasswordFile.
+   */
+  async bootstrap(): Promise<{ created: string | null; passwordFile: string | null }> {
+    const { db, options, log } = this.deps;
+    const any = await db.get('SELECT username FROM app_users LIMIT 1');
+    if (any) return { created: null, passwordFile: null };
+    const username = options.admin?.username || 'admin';
+    if (!USERNAME.test(username)) throw new Error(`first supervisor: username "${username}" must match ${USERNAME}`);
+    let password = options.admin?.password;
+    let passwordFile: string | null = null;
+    if (!password) {
+      if (!options.adminPasswordFile) throw new Error('first supervisor: no password given (SANNUO_ADMIN_PASSWORD) and no file to write a generated one to');
+      password = randomBytes(12).toString('base64url');
+      passwordFile = options.adminPasswordFile;
+      if (existsSync(passwordFile)) throw new Error(`first supervisor: ${passwordFile} exists but there are no users; remove it or set SANNUO_ADMIN_PASSWORD`);
+      writeFileSync(passwordFile, `${username}\n${password}\n`, { mode: 0o600, flag: 'wx' });
+    }
+    checkPasswordStrength(password, 'SANNUO_ADMIN_PASSWORD');
+    await this.putUser({ username, name: '管理员', role: 'supervisor', department: null, staff: null, password, disabled: false }, null);
+    log.warn({ username, passwordFile }, passwordFile ? 'first supervisor created; its password is in the file (change it after signing in)' : 'first supervisor created');
+    return { created: username, passwordFile };
+  }
+
+  async user(username: string): Promise<User | undefined> {
+    const r = await this.deps.db.get<UserRow>('SELECT * FROM app_users WHERE username = $1', [username]);
+    return r ? userOut(r) : undefined;
+  }
+
+  async users(): Promise<User[]> {
+    return (await this.deps.db.all<UserRow>('SELECT * FROM app_users ORDER BY username')).map(userOut);
+  }
+
+  /** Creates or changes a user (supervisor only at the HTTP layer); recorded in the ledger without the hash. */
+  async putUser(input: { username: string; name: string; role: UserRole; department: string | null; staff: string | null; password?: string; disabled: boolean }, by: string | null): Promise<User> {
+    const { db, ledger, now } = this.deps;
+    if (!USERNAME.test(input.username)) throw new AppError(400, `username: must match ${USERNAME}`, 'username');
+    if (USER_ROLES.indexOf(input.role) < 0) throw new AppError(400, `role: must be one of ${USER_ROLES.join(', ')}`, 'role');
+    if (input.role === 'head' && !input.department) throw new AppError(400, 'department: a department head needs a department', 'department');
+    if (input.role === 'staff' && !input.staff) throw new AppError(400, 'staff: window staff need their staff id', 'staff');
+    const department = input.role === 'head' ? input.department : null;
+    const staff = input.role === 'staff' ? input.staff : null;
+    const hash = input.password !== undefined ? await hashPassword(checkPasswordStrength(input.password, 'password')) : null;
+    return db.tx(async (tx) => {
+      if (department && !(await tx.get('SELECT id FROM queue_departments WHERE id = $1', [department]))) {
+        throw new AppError(400, `department: ${department} is not set up in this hall`, 'department');
+      }
+      if (staff) {
+        if (!(await tx.get('SELECT id FROM queue_staff WHERE id = $1', [staff]))) throw new AppError(400, `staff: ${staff} is not registered in this hall`, 'staff');
+        const other = await tx.get<{ username: string }>('SELECT username FROM app_users WHERE staff = $1 AND username <> $2', [staff, input.username]);
+        if (other) throw new AppError(409, `staff: ${staff} is already bound to user ${other.username}`, 'staff');
+      }
+      const existing = await tx.get<UserRow>('SELECT * FROM app_users WHERE username = $1', [input.username]);
+      if (!existing && !hash) throw new AppError(400, 'password: a new user needs a password', 'password');
+      if (existing?.role === 'supervisor' && (input.role !== 'supervisor' || input.disabled)) {
+        const n = await tx.get<{ n: number }>(`SELECT COUNT(*) AS n FROM app_users WHERE role = 'supervisor' AND disabled = 0 AND username <> $1`, [input.username]);
+        if (num(n?.n) === 0) throw new AppError(409, 'role: this is the last active supervisor; appoint another first', 'role');
+      }
+      const at = now();
+      if (existing) {
+        await tx.run(`UPDATE app_users SET name = $2, role = $3, department = $4, staff = $5, hash = COALESCE($6, hash), disabled = $7, updated_at = $8 WHERE username = $1`,
+          [input.username, input.name, input.role, department, staff, hash, input.disabled ? 1 : 0, at]);
+      } else {
+        await tx.run(`INSERT INTO app_users (username, name, role, department, staff, hash, disabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)`,
+          [input.username, input.name, input.role, department, staff, hash, input.disabled ? 1 : 0, at]);
+      }
+      // A changed role or password ends the user's sessions.
+      if (existing && (hash || input.disabled || existing.role !== input.role)) await tx.run('DELETE FROM app_sessions WHERE username = $1', [input.username]);
+      await ledger.append(tx, [{ kind: 'user', dev: null, boot: null, seq: null, at, body: { hall: this.deps.hall, action: existing ? 'change' : 'create', by, username: input.username, role: input.role, department, staff, disabled: input.disabled, password: hash ? 'set' : 'kept' } }]);
+      return userOut((await tx.get<UserRow>('SELECT * FROM app_users WHERE username = $1', [input.username]))!);
+    });
+  }
+
+  async login(username: string, password: string): Promise<{ token: string; user: User; expiresAt: number }> {
+    const { db, now } = this.deps;
+    const at = now();
+    const f = this.failures.get(username);
+    if (f && f.count >= LOGIN_FAILURES && at < f.until) throw new AppError(429, `username: too many failed sign-ins; try again after ${new Date(f.until).toISOString()}`, 'username');
+    const r = await db.get<UserRow>('SELECT * FROM app_users WHERE username = $1', [username]);
+    // Hash even for an unknown user so timing does not tell which names exist.
+    const ok = r ? await checkPassword(password, r.hash) : (await hashPassword(password), false);
+    if (!r || !ok || num(r.disabled) === 1) {
+      const count = (f && at < f.until ? f.count : 0) + 1;
+      this.failures.set(username, { count, until: at + LOGIN_LOCK });
+      throw new AppError(401, 'username or password is wrong', 'password');
+    }
+    this.failures.delete(username);
+    const token = randomBytes(32).toString('base64url');
+    const expiresAt = at + SESSION_TTL;
+    await db.tx(async (tx) => {
+      await tx.run('DELETE FROM app_sessions WHERE expires_at < $1', [at]);
+      await tx.run('INSERT INTO app_sessions (token_hash, username, created_at, expires_at) VALUES ($1, $2, $3, $4)', [tokenHash(token), username, at, expiresAt]);
+    });
+    return { token, user: userOut(r), expiresAt };
+  }
+
+  async logout(token: string): Promise<void> {
+    await this.deps.db.run('DELETE FROM app_sessions WHERE token_hash = $1', [tokenHash(token)]);
+  }
+
+  /** The user behind a token, if its session is live and the user enabled. */
+  async session(token: string | null): Promise<User | undefined> {
+    if (!token) return undefined;
+    const r = await this.deps.db.get<UserRow & { expires_at: number }>(`SELECT u.*, s.expires_at FROM app_sessions s JOIN app_users u ON u.username = s.username
+      WHERE s.token_hash = $1`, [tokenHash(token)]);
+    if (!r || num(r.expires_at) < this.deps.now() || num(r.disabled) === 1) return undefined;
+    return userOut(r);
+  }
+
+  tokenOf(request: FastifyRequest): string | null {
+    const h = request.headers.authorization;
+    if (typeof h === 'string' && /^Bearer\s+/i.test(h)) return h.replace(/^Bearer\s+/i, '').trim() || null;
+    return readCookie(request.headers.cookie, SESSION_COOKIE);
+  }
+
+  /** A fastify preHandler: 401 without a live session, 403 for a role not listed (none listed: any signed-in user). */
+  requireRole(...roles: UserRole[]): preHandlerAsyncHookHandler {
+    return async (request: FastifyRequest, reply: FastifyReply) => {
+      const user = await this.session(this.tokenOf(request));
+      if (!user) return reply.code(401).send({ error: 'unauthenticated', message: 'sign in first (POST /api/auth/login)', field: null });
+      if (roles.length > 0 && roles.indexOf(user.role) < 0) {
+        return reply.code(403).send({ error: 'forbidden', message: `this needs the role ${roles.join(' or ')}; you are ${user.role}`, field: null });
+      }
+      signedIn.set(request, user);
+    };
+  }
+
+  private cookie(token: string, maxAgeSeconds: number): string {
+    return `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${this.deps.options.secureCookie ? '; Secure' : ''}`;
+  }
+
+  routes(app: FastifyInstance): void {
+    app.post('/api/auth/login', async (request, reply) => {
+      try {
+        const b = parseBody(request.body, { username: 'string', password: 'string' });
+        const s = await this.login(b.username as string, b.password as string);
+        reply.header('set-cookie', this.cookie(s.token, Math.floor(SESSION_TTL / 1000)));
+        return s;
+      } catch (error) {
+        return sendError(reply, error);
+      }
+    });
+    app.post('/api/auth/logout', async (request, reply) => {
+      const token = this.tokenOf(request);
+      if (token) await this.logout(token);
+      reply.header('set-cookie', this.cookie('', 0));
+      return { ok: true };
+    });
+    app.get('/api/auth/me', { preHandler: this.requireRole() }, async (request) => ({ user: userOf(request) }));
+    app.post('/api/auth/password', { preHandler: this.requireRole() }, async (request, reply) => {
+      try {
+        const me = userOf(request);
+        const b = parseBody(request.body, { current: 'string', password: 'string' });
+        const row = await this.deps.db.get<UserRow>('SELECT * FROM app_users WHERE username = $1', [me.username]);
+        if (!row || !(await checkPassword(b.current as string, row.hash))) throw new AppError(400, 'current: the current password is wrong', 'current');
+        const user = await this.putUser({ ...me, password: b.password as string }, me.username);
+        return { user };
+      } catch (error) {
+        return sendError(reply, error);
+      }
+    });
+    app.get('/api/auth/users', { preHandler: this.requireRole('supervisor') }, async () => ({ users: await this.users() }));
+    app.put<{ Params: { username: string } }>('/api/auth/users/:username', { preHandler: this.requireRole('supervisor') }, async (request, reply) => {
+      try {
+        const b = parseBody(request.body, { name: 'string', role: 'string', department: 'string?', staff: 'string?', password: 'string?', disabled: 'boolean?' });
+        const user = await this.putUser({
+          username: request.params.username, name: b.name as string, role: b.role as UserRole, department: (b.department as string | undefined) ?? null,
+          staff: (b.staff as string | undefined) ?? null, password: b.password as string | undefined, disabled: (b.disabled as boolean | undefined) ?? false,
+        }, userOf(request).username);
+        return { user };
+      } catch (error) {
+        return sendError(reply, error);
+      }
+    });
+  }
+}
