@@ -46,8 +46,10 @@ export class TestDevice {
     client.on('message', (topic, payload) => this.onMessage(topic, payload));
     client.on('error', () => undefined);
     await new Promise<void>((resolve, reject) => {
-      client.once('connect', () => resolve());
-      client.once('error', (error) => { client.end(true); reject(error); });
+      const onError = (error: Error) => { client.off('connect', onConnect); client.end(true); reject(error); };
+      const onConnect = () => { client.off('error', onError); resolve(); };
+      client.once('connect', onConnect);
+      client.once('error', onError);
     });
     await client.subscribeAsync([this.topic('ack'), this.topic('cmd')], { qos: 1 });
     // the firmware subscribes again after every reconnect (clean session)
