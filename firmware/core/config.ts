@@ -41,6 +41,8 @@ export interface DeviceConfig {
   idleText: string;
   /** Outbox capacity in bytes of flash. */
   outboxBytes: number;
+  /** Display role: where the transfer key can send a ticket, cycled by repeated presses. */
+  transferTargets: { toWin: string | null; toItem: string | null; label: string }[];
 }
 
 export const CONFIG_DEFAULTS: Omit<DeviceConfig, 'id' | 'role' | 'site' | 'win' | 'secret'> = {
@@ -52,6 +54,7 @@ export const CONFIG_DEFAULTS: Omit<DeviceConfig, 'id' | 'role' | 'site' | 'win' 
   volume: 6,
   idleText: '请对本次服务进行评价',
   outboxBytes: 64 * 1024, // bytes
+  transferTargets: [],
 };
 
 const ID = /^[A-Za-z0-9_-]{1,32}$/;
@@ -81,6 +84,16 @@ export function parseDeviceConfig(input: unknown): DeviceConfig | ConfigError[] 
   need('volume', Number.isInteger(c.volume) && (c.volume as number) >= 0 && (c.volume as number) <= 10, 'expected 0–10');
   need('idleText', typeof c.idleText === 'string' && c.idleText.length <= 100, 'expected text of at most 100 characters');
   need('outboxBytes', Number.isInteger(c.outboxBytes) && (c.outboxBytes as number) >= 4096, 'expected at least 4096 bytes');
+  const targets = c.transferTargets;
+  if (!Array.isArray(targets) || targets.length > 16) problems.push({ key: 'transferTargets', message: 'expected a list of at most 16 targets' });
+  else targets.forEach((t: unknown, i: number) => {
+    const target = t as Record<string, unknown>;
+    const win = target && typeof target.toWin === 'string' && ID.test(target.toWin);
+    const item = target && typeof target.toItem === 'string' && ID.test(target.toItem);
+    need(`transferTargets[${i}]`, !!target && win !== item && (target.toWin === null || win) && (target.toItem === null || item)
+      && typeof target.label === 'string' && target.label.length > 0 && target.label.length <= 20,
+      'expected {toWin, toItem, label}: exactly one of toWin/toItem an id, the other null, and a label of 1–20 characters');
+  });
   const known = ['id', 'role', 'site', 'win', 'secret', 'broker', ...Object.keys(CONFIG_DEFAULTS)];
   for (const key of Object.keys(raw)) if (known.indexOf(key) < 0) problems.push({ key, message: 'unknown setting' });
   for (const key of Object.keys(b)) if (['host', 'port', 'tls'].indexOf(key) < 0) problems.push({ key: `broker.${key}`, message: 'unknown setting' });

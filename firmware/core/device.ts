@@ -145,7 +145,7 @@ export class Device {
     } else {
       this.caller = new WindowCaller(
         { display: hardware.display, sound, timers: hardware.timers, emit, online },
-        { win: checked.win, transferTargets: options.transferTargets ?? [] },
+        { win: checked.win, transferTargets: options.transferTargets ?? checked.transferTargets },
         options.caller,
       );
     }

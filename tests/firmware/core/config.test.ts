@@ -1,0 +1,29 @@
+import { CONFIG_DEFAULTS, parseDeviceConfig, type ConfigError, type DeviceConfig } from '../../../firmware/core/config.js';
+
+const base = { id: 'pad-1', role: 'pad', site: 'hall1', win: 'W01', secret: 'ab'.repeat(32) };
+
+test('defaults fill what provisioning leaves out', () => {
+  const config = parseDeviceConfig(base) as DeviceConfig;
+  expect(config.rateTimeout).toBe(CONFIG_DEFAULTS.rateTimeout);
+  expect(config.broker).toEqual(CONFIG_DEFAULTS.broker);
+  expect(config.transferTargets).toEqual([]);
+});
+
+test('every problem is named by its key', () => {
+  const errors = parseDeviceConfig({ ...base, role: 'toaster', secret: 'xyz', broker: { port: 70000, colour: 'red' }, keyPins: [1, 2], volume: 11, wat: 1 }) as ConfigError[];
+  const keys = errors.map((e) => e.key).sort();
+  expect(keys).toEqual(['broker.colour', 'broker.port', 'keyPins', 'role', 'secret', 'volume', 'wat'].sort());
+  expect(errors.find((e) => e.key === 'broker.port')!.message).toBe('expected a port 1–65535');
+  expect(errors.find((e) => e.key === 'wat')!.message).toBe('unknown setting');
+});
+
+test('transfer targets: exactly one of window or item, with a label', () => {
+  const good = parseDeviceConfig({ ...base, role: 'display', transferTargets: [{ toWin: 'W02', toItem: null, label: '2号窗口' }, { toWin: null, toItem: 'SB01', label: '社保' }] });
+  expect(Array.isArray(good)).toBe(false);
+  const bad = parseDeviceConfig({ ...base, transferTargets: [{ toWin: 'W02', toItem: 'SB01', label: 'x' }, { toWin: null, toItem: null, label: 'y' }, { toWin: 'W03', toItem: null, label: '' }] }) as ConfigError[];
+  expect(bad.map((e) => e.key)).toEqual(['transferTargets[0]', 'transferTargets[1]', 'transferTargets[2]']);
+});
+
+test('not an object', () => {
+  expect(parseDeviceConfig('pad')).toEqual([{ key: '(root)', message: 'expected an object' }]);
+});
