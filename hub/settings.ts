@@ -140,7 +140,7 @@ export function loadSettings(options: LoadOptions = {}): Settings {
     for (const error of validate.errors ?? []) {
       let key = error.instancePath.slice(1).replace(/\//g, '.');
       if (error.keyword === 'additionalProperties') key = key ? `${key}.${(error.params as { additionalProperty: string }).additionalProperty}` : (error.params as { additionalProperty: string }).additionalProperty;
-      const from = source.get(key);
+      const from = source.get(key) ?? file; // a key the schema does not know can only come from the file
       problems.push(`${key || '(root)'}: ${describe(error)}${from ? ` (from ${from})` : ''}`);
     }
     throw new SettingsError(problems);

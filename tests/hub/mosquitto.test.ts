@@ -1,0 +1,44 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { mosquittoHash, mosquittoVerify, aclFileText, writeMosquittoFiles } from '../../hub/mosquitto.js';
+
+const source = {
+  list: () => [{ id: 'pad-1' }, { id: 'disp-1' }] as never,
+  mqttPassword: (id: string) => `pw-${id}`,
+};
+
+test('our $7$ hashes and mosquitto_passwd\'s verify each other', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sannuo-pw-'));
+  const file = path.join(dir, 'pw');
+  fs.writeFileSync(file, '');
+  execFileSync('mosquitto_passwd', ['-b', file, 'alice', 's3cret']);
+  const theirs = fs.readFileSync(file, 'utf8').trim().split(':')[1];
+  expect(mosquittoVerify('s3cret', theirs)).toBe(true);
+  expect(mosquittoVerify('wrong', theirs)).toBe(false);
+  const ours = mosquittoHash('s3cret');
+  expect(ours).toMatch(/^\$7\$101\$[A-Za-z0-9+/=]{16}\$[A-Za-z0-9+/=]{88}$/);
+  expect(mosquittoVerify('s3cret', ours)).toBe(true);
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('ACL: each device its own evt/state (write) and cmd/ack (read); the hub the whole site', () => {
+  const text = aclFileText(source, 'site1', { username: '$hub', password: 'x' });
+  expect(text).toContain('user $hub\ntopic readwrite sannuo/v1/site1/#');
+  expect(text).toContain('user pad-1\ntopic write sannuo/v1/site1/pad-1/evt\ntopic write sannuo/v1/site1/pad-1/state\ntopic read sannuo/v1/site1/pad-1/cmd\ntopic read sannuo/v1/site1/pad-1/ack');
+  expect(text).not.toMatch(/pad-1\/(cmd|ack)[^\n]*\n[^\n]*write/);
+});
+
+test('files are written atomically and readable by the mosquitto user', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sannuo-mf-'));
+  const files = writeMosquittoFiles(source, { dir, site: 'site1', hub: { username: '$hub', password: 'hubpw' } });
+  const lines = fs.readFileSync(files.passwordFile, 'utf8').trim().split('\n');
+  expect(lines.map((l) => l.split(':')[0])).toEqual(['$hub', 'pad-1', 'disp-1']);
+  expect(mosquittoVerify('pw-pad-1', lines[1].split(':')[1])).toBe(true);
+  const st = fs.statSync(files.passwordFile);
+  expect(st.mode & 0o777).toBe(0o640);
+  if (process.getuid?.() === 0) expect(st.uid).toBe(Number(fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('mosquitto:'))!.split(':')[2]));
+  expect(fs.readdirSync(dir).sort()).toEqual(['acl', 'passwd']);
+  fs.rmSync(dir, { recursive: true });
+});
