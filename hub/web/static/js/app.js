@@ -1,0 +1,152 @@
+// The dashboard shell: sign-in, the views a role may see, hash routing, language switch and
+// the live poll. What each role may see is decided by the hub (401/403 on its routes); the
+// shell only offers the views that role can use, so nobody meets a page of "forbidden".
+
+import { api, whenSignedOut } from './api.js';
+import { t, translate, getLang, setLang, fmtTime } from './i18n.js';
+import { h, clear } from './dom.js';
+import { hallView } from './views/hall.js';
+import { devicesView } from './views/devices.js';
+import { ratingsView } from './views/ratings.js';
+import { casesView } from './views/cases.js';
+import { commitmentsView } from './views/commitments.js';
+import { reportsView } from './views/reports.js';
+import { mineView } from './views/mine.js';
+
+const POLL = 3000; // milliseconds between live refreshes of the open view
+
+const VIEWS = [
+  { id: 'hall', nav: 'nav.hall', roles: ['supervisor', 'head'], make: hallView },
+  { id: 'ratings', nav: 'nav.ratings', roles: ['supervisor', 'head'], make: ratingsView },
+  { id: 'cases', nav: 'nav.cases', roles: ['supervisor', 'head'], make: casesView },
+  { id: 'commitments', nav: 'nav.commitments', roles: ['supervisor', 'head'], make: commitmentsView },
+  { id: 'reports', nav: 'nav.reports', roles: ['supervisor', 'head'], make: reportsView },
+  { id: 'mine', nav: 'nav.mine', roles: ['staff'], make: mineView },
+  { id: 'devices', nav: 'nav.devices', roles: ['supervisor', 'technician'], make: devicesView },
+];
+
+const state = { user: null, current: null, timer: null, lastOk: null, failing: false };
+const $ = (id) => document.getElementById(id);
+
+function viewsFor(user) {
+  return VIEWS.filter((v) => v.roles.includes(user.role));
+}
+
+function renderLive() {
+  const el = $('live');
+  if (!state.user) { el.textContent = ''; return; }
+  el.className = `live ${state.failing ? 'lost' : 'ok'}`;
+  el.textContent = state.failing ? t('live.lost') : `${t('live.ok')} · ${t('live.updated')} ${fmtTime(state.lastOk)}`;
+}
+
+async function refresh() {
+  const current = state.current;
+  if (!current) return;
+  try {
+    await current.instance.refresh();
+    if (state.current !== current) return;
+    state.lastOk = Date.now();
+    state.failing = false;
+  } catch (error) {
+    // A 401 sends us to the sign-in form (whenSignedOut); anything else is shown as lost.
+    if (error?.status !== 401) { state.failing = true; console.warn('refresh failed', error); }
+  }
+  renderLive();
+}
+
+function schedule() {
+  clearTimeout(state.timer);
+  state.timer = setTimeout(async () => {
+    if (document.visibilityState === 'visible') await refresh();
+    schedule();
+  }, POLL);
+}
+
+async function open(id) {
+  const allowed = viewsFor(state.user);
+  const v = allowed.find((x) => x.id === id) ?? allowed[0];
+  if (!v) { clear($('view')).append(h('p', null, t('common.forbidden'))); return; }
+  if (location.hash !== `#/${v.id}`) history.replaceState(null, '', `#/${v.id}`);
+  state.current?.instance.destroy?.();
+  const el = clear($('view'));
+  el.dataset.view = v.id;
+  const instance = v.make(el, { user: state.user });
+  state.current = { id: v.id, instance };
+  for (const a of $('nav').querySelectorAll('a')) a.classList.toggle('active', a.dataset.view === v.id);
+  await refresh();
+  schedule();
+}
+
+function renderShell() {
+  translate();
+  document.title = t('app.title');
+  const nav = clear($('nav'));
+  const who = clear($('who'));
+  if (!state.user) {
+    nav.hidden = true;
+    $('logout').hidden = true;
+    renderLive();
+    return;
+  }
+  nav.hidden = false;
+  $('logout').hidden = false;
+  for (const v of viewsFor(state.user)) {
+    nav.append(h('a', { href: `#/${v.id}`, dataset: { view: v.id }, 'data-testid': `nav-${v.id}`, class: state.current?.id === v.id ? 'active' : null }, t(v.nav)));
+  }
+  nav.append(h('a', { href: '/public', class: 'secondary', 'data-testid': 'nav-public' }, t('nav.public')));
+  who.append(h('span', { class: 'name' }, state.user.name), h('span', { class: 'role', 'data-testid': 'role' }, t(`role.${state.user.role}`)));
+  renderLive();
+}
+
+function showLogin() {
+  state.user = null;
+  state.current?.instance.destroy?.();
+  state.current = null;
+  clearTimeout(state.timer);
+  clear($('view'));
+  $('login').hidden = false;
+  renderShell();
+  $('login').querySelector('input[name=username]').focus();
+}
+
+async function signedIn(user) {
+  state.user = user;
+  $('login').hidden = true;
+  $('login-error').textContent = '';
+  renderShell();
+  await open(location.hash.replace(/^#\//, ''));
+}
+
+async function start() {
+  setLang(getLang());
+  whenSignedOut(() => { if (state.user) showLogin(); });
+  $('lang').addEventListener('click', async () => {
+    setLang(getLang() === 'zh' ? 'en' : 'zh');
+    renderShell();
+    if (state.current) await open(state.current.id);
+  });
+  $('logout').addEventListener('click', async () => {
+    await api('/api/auth/logout', { method: 'POST' }).catch(() => undefined);
+    showLogin();
+  });
+  $('login').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const form = new FormData(e.target);
+    try {
+      const res = await api('/api/auth/login', { method: 'POST', body: { username: String(form.get('username')), password: String(form.get('password')) }, quiet401: true });
+      e.target.reset();
+      await signedIn(res.user);
+    } catch (error) {
+      $('login-error').textContent = error.status === 429 ? t('login.locked') : error.status === 401 ? t('login.failed') : `${t('common.error')}: ${error.message}`;
+    }
+  });
+  window.addEventListener('hashchange', () => { if (state.user) void open(location.hash.replace(/^#\//, '')); });
+  try {
+    const me = await api('/api/auth/me', { quiet401: true });
+    await signedIn(me.user);
+  } catch {
+    showLogin();
+  }
+}
+
+void start();

@@ -1,0 +1,68 @@
+/**
+ * A hall for the browser tests: the real hub in-process (embedded Aedes, SQLite in a temp dir,
+ * free ports) with the dashboard mounted, a small hall set up through the HTTP API, and
+ * devices that are MQTT.js clients signing real events with firmware/core/protocol.ts.
+ */
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import { Hub } from '../../hub/hub.js';
+import { loadSettings } from '../../hub/settings.js';
+import { silentLogger } from '../../hub/log.js';
+import { dashboard } from '../../hub/web/plugin.js';
+import { TestDevice, waitFor } from '../hub/integration/device-client.js';
+
+export { waitFor };
+
+export interface Hall {
+  hub: Hub;
+  url: string;
+  mqtt: string;
+  data: string;
+  api<T = any>(method: string, pathname: string, body?: unknown, token?: string): Promise<T>;
+  device(role: 'pad' | 'display', win: string, id: string): Promise<TestDevice>;
+  stop(): Promise<void>;
+}
+
+/** Whether hub/hub.ts already mounts the dashboard (then the test must not mount it twice). */
+function hubMountsDashboard(): boolean {
+  return /hub\/web\/plugin|from '\.\/web\/plugin\.js'/.test(fs.readFileSync(fileURLToPath(new URL('../../hub/hub.ts', import.meta.url)), 'utf8'));
+}
+
+export async function startHall(env: Record<string, string> = {}): Promise<Hall> {
+  const data = fs.mkdtempSync(path.join(os.tmpdir(), 'sannuo-browser-'));
+  const settings = loadSettings({ env, overrides: { data, 'mqtt.port': 0, 'http.port': 0, 'mqtt.host': '127.0.0.1', 'http.host': '127.0.0.1' } });
+  const mount = hubMountsDashboard() ? undefined : (app: FastifyInstance) => dashboard(app);
+  const hub = new Hub(settings, silentLogger(), { mount });
+  await hub.start();
+  const url = `http://127.0.0.1:${hub.httpPort}`;
+  const mqtt = `mqtt://127.0.0.1:${hub.mqttPort}`;
+  const devices: TestDevice[] = [];
+  const api = async (method: string, pathname: string, body?: unknown, token?: string) => {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (token) headers.authorization = `Bearer ${token}`;
+    const res = await fetch(url + pathname, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${pathname}: ${res.status} ${text}`);
+    return text ? JSON.parse(text) : undefined;
+  };
+  return {
+    hub, url, mqtt, data, api,
+    async device(role, win, id) {
+      const d = new TestDevice(await api('POST', '/api/devices', { role, win, id }));
+      await d.connect(mqtt);
+      await d.publishState(true);
+      devices.push(d);
+      return d;
+    },
+    async stop() {
+      for (const d of devices) await d.close().catch(() => undefined);
+      await hub.stop();
+      fs.rmSync(data, { recursive: true, force: true });
+    },
+  };
+}
