@@ -493,14 +493,22 @@ export class Hall extends EventEmitter {
       });
       return;
     }
-    this.later(sim, seconds * SECOND, () => {
-      if (sim.current !== c.ticket || sim.phase !== 'serving') return;
-      this.stats.served++;
-      c.state = 'done';
-      c.servedAt = sim.spec.id;
-      this.awaitRating(sim, c);
-      this.pressAndExpect(sim, CALLER_KEYS.next, 'finishing');
-    });
+    this.later(sim, seconds * SECOND, () => this.finish(sim, c));
+  }
+
+  /** The service is over: staff press next, once the display is online to take it. */
+  private finish(sim: WindowSim, c: Citizen): void {
+    if (sim.current !== c.ticket || sim.phase !== 'serving') return;
+    const view = sim.display.view;
+    if (!sim.display.powered || !view || view.screen !== 'window' || !view.online || sim.display.link !== 'up') {
+      this.later(sim, 5 * SECOND, () => this.finish(sim, c));
+      return;
+    }
+    this.stats.served++;
+    c.state = 'done';
+    c.servedAt = sim.spec.id;
+    this.awaitRating(sim, c);
+    this.pressAndExpect(sim, CALLER_KEYS.next, 'finishing');
   }
 
   // ------------------------------------------------------------ citizens at the pad
