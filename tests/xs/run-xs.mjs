@@ -77,6 +77,49 @@ async function bundle(entry, minify) {
 
 const bytes = (text) => Buffer.byteLength(text, 'utf8');
 
+/** XS slot size on a 64-bit host (txSlot: next pointer, flags, kind, value); 16 bytes on the ESP32. */
+const SLOT_BYTES = 32;
+
+/**
+ * Rates `events` services in XS and samples the heap after a full collection at 0, 1k, 5k and
+ * the end. Live slots after gc() are what the program holds: a leak of even one object per
+ * event shows as thousands of slots between the 1k and the last sample.
+ */
+async function soak(call, worker, events) {
+  const sampleAt = [...new Set([1_000, 5_000, events].filter((n) => n <= events))];
+  const samples = [];
+  const sample = async (figures, ms) => {
+    const { meterUsage } = await call('__host.gc()');
+    // A snapshot is the whole live heap, slots and chunks (strings, buffers): it catches a leak
+    // that grows one big string or buffer, which the slot count alone would miss.
+    let snapshotBytes = 0;
+    for await (const chunk of worker.makeSnapshotStream('soak')) snapshotBytes += chunk.length;
+    samples.push({ ...figures, heapSlots: meterUsage.currentHeapCount, snapshotBytes, ms });
+  };
+  const t0 = Date.now();
+  await sample((await call('sannuoXs.soakStart()')).value, 0);
+  let done = 0;
+  const CHUNK = 500;
+  for (const target of sampleAt) {
+    let figures;
+    while (done < target) {
+      const count = Math.min(CHUNK, target - done);
+      figures = (await call(`sannuoXs.soakRun(${count})`)).value;
+      done += count;
+    }
+    await sample(figures, Date.now() - t0);
+  }
+  const final = (await call('sannuoXs.soakDrain()')).value;
+  const ms = Date.now() - t0;
+  const first = samples[1] ?? samples[0];
+  const last = samples[samples.length - 1];
+  return {
+    events, ms, samples, final,
+    growthSlots: last.heapSlots - first.heapSlots,
+    growthSnapshotBytes: last.snapshotBytes - first.snapshotBytes,
+  };
+}
+
 async function main() {
   const started = Date.now();
   // Bundle before @endo/init hardens this process; a Node import in firmware/core fails here.
@@ -125,6 +168,7 @@ async function main() {
     const scenarioMs = Date.now() - t0;
 
     const report = { bundles: sizes, prelude, transcript, scenarioMs };
+    if (soakEvents > 0) report.soak = await soak(call, worker, soakEvents);
     report.totalMs = Date.now() - started;
 
     process.stderr.write(
@@ -133,6 +177,16 @@ async function main() {
       + `; host globals removed: ${prelude.removed.join(', ') || 'none'}`
       + `; scenario ${scenarioMs} ms in XS\n`,
     );
+    if (report.soak) {
+      const rows = report.soak.samples.map((s) => `  ${String(s.events).padStart(6)} events: ${String(s.heapSlots).padStart(7)} live slots`
+        + ` (${Math.round((s.heapSlots * SLOT_BYTES) / 1024)} KiB), heap snapshot ${s.snapshotBytes} B,`
+        + ` outbox ${s.pending} pending / ${s.outboxBytes} B, timers ${s.timers}, ${s.ms} ms`);
+      process.stderr.write(`xs soak: ${report.soak.events} ratings through pad → outbox → uplink → acks;`
+        + ` committed ${report.soak.final.committed}, duplicates ${report.soak.final.duplicates}, gaps ${report.soak.final.gaps},`
+        + ` ${(report.soak.ms / report.soak.events).toFixed(2)} ms/event in XS\n${rows.join('\n')}\n`
+        + `  growth from ${report.soak.samples[1]?.events ?? '?'} to ${report.soak.events} events: ${report.soak.growthSlots} slots,`
+        + ` ${report.soak.growthSnapshotBytes} snapshot bytes\n`);
+    }
     process.stdout.write(JSON.stringify(report) + '\n');
   } finally {
     await worker.close().catch(() => worker.terminate());

@@ -22,7 +22,20 @@ import { createSimHardware, type SimHardware } from '../../simulator/hardware.js
 import { MemoryFlash, PowerCut, type Tear } from '../../simulator/flash.js';
 import { VirtualTime } from '../../simulator/virtual-time.js';
 
-export const hmac: Hmac = (key, data) => nobleHmac(sha256, key, data);
+/**
+ * HMAC-SHA256 from @noble/hashes with the keyed inner/outer state kept per key object, so each
+ * call hashes only the message (two compressions fewer; in XS a 250-byte line then costs about
+ * 0.9 ms instead of 1.2). Device and hub keys are derived once and never change.
+ */
+const keyed = new WeakMap<Uint8Array, ReturnType<typeof nobleHmac.create>>();
+export const hmac: Hmac = (key, data) => {
+  let base = keyed.get(key);
+  if (!base) {
+    base = nobleHmac.create(sha256, key);
+    keyed.set(key, base);
+  }
+  return base.clone().update(data).digest();
+};
 
 export const SITE = 'hall1';
 export const PAD_ID = 'pad-w01';
@@ -384,7 +397,7 @@ export class Rig {
     if (Array.isArray(parsed)) throw new Error(`rig config: ${JSON.stringify(parsed)}`);
     this.config = parsed;
     this.key = deriveSigningKey(fromHex(secret)!, hmac);
-    const sim = createSimHardware({ time: this.time, flash: this.flash, seed: 7, historyCap: 0 });
+    const sim = createSimHardware({ time: this.time, flash: this.flash, seed: 7, historyCap: 0, hmac });
     const display: Display = { render: (view) => { sim.display.render(view); this.record({ view }); } };
     const sound: Sound = { play: (tone) => { sim.sound.play(tone); this.record({ tone }); } };
     this.hw = { ...sim, display: display as SimHardware['display'], sound: sound as SimHardware['sound'] };

@@ -4,7 +4,7 @@
  * its JSON answer as UTF-8 bytes, errors included (XS would otherwise lose the stack).
  */
 
-import { runScenario } from './scenario.js';
+import { runScenario, Soak } from './scenario.js';
 import { utf8Encode } from '../../firmware/core/utf8.js';
 
 function answer(run: () => unknown): ArrayBuffer {
@@ -17,8 +17,17 @@ function answer(run: () => unknown): ArrayBuffer {
   return utf8Encode(JSON.stringify(body)).buffer as ArrayBuffer;
 }
 
+let soak: Soak | undefined;
+
 (globalThis as Record<string, unknown>).sannuoXs = Object.freeze({
   /** Which host globals the harness took away before this bundle ran. */
   prelude: () => answer(() => (globalThis as Record<string, unknown>).__prelude),
   scenario: () => answer(runScenario),
+  /** The memory soak: start once, then run events in chunks; the harness samples the heap between. */
+  soakStart: () => answer(() => {
+    soak = new Soak();
+    return soak.figures();
+  }),
+  soakRun: (count: number) => answer(() => soak!.run(count)),
+  soakDrain: () => answer(() => soak!.drain()),
 });

@@ -6,7 +6,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { runScenario, type Transcript } from './scenario.js';
+import { runScenario, type LogEntry, type SoakFigures, type Transcript } from './scenario.js';
 
 const runner = join(__dirname, 'run-xs.mjs');
 
@@ -16,19 +16,44 @@ interface XsReport {
   transcript: Transcript;
   scenarioMs: number;
   totalMs: number;
+  soak: {
+    events: number;
+    ms: number;
+    samples: (SoakFigures & { heapSlots: number; snapshotBytes: number; ms: number })[];
+    final: SoakFigures;
+    growthSlots: number;
+    growthSnapshotBytes: number;
+  };
 }
+
+const SOAK_EVENTS = 10_000;
+/**
+ * Leak bounds between the 1k and the 10k sample, after a full collection. Measured: about 20
+ * slots and a snapshot that moves with the outbox log (up to its 64 KiB capacity). Leaking one
+ * object per event would add ~9,000 slots; one signed line per event ~2 MB.
+ */
+const MAX_SLOT_GROWTH = 1_000;
+const MAX_SNAPSHOT_GROWTH = 128 * 1024; // bytes
 
 let xs: XsReport;
 let node: Transcript;
 
 beforeAll(() => {
-  const child = spawnSync(process.execPath, [runner], { cwd: join(__dirname, '..', '..'), encoding: 'utf8', timeout: 90_000, maxBuffer: 64 * 1024 * 1024 });
+  // About 30 s of CPU, mostly the 10,000-event soak; generous wall-clock room for a loaded machine.
+  const child = spawnSync(process.execPath, [runner, '--soak', String(SOAK_EVENTS)], {
+    cwd: join(__dirname, '..', '..'), encoding: 'utf8', timeout: 240_000, maxBuffer: 64 * 1024 * 1024,
+  });
   // The figures (bundle size, XS heap over the soak) belong in the test output.
   if (child.stderr) process.stderr.write(child.stderr);
   if (child.status !== 0) throw new Error(`run-xs.mjs exited ${child.status ?? child.signal}: ${child.stderr}`);
   xs = JSON.parse(child.stdout) as XsReport;
   node = runScenario();
-}, 90_000);
+}, 250_000);
+
+/** Entries of one kind from a device's log. */
+function entries<K extends string>(log: LogEntry[], kind: K): (LogEntry & Record<K, unknown>)[] {
+  return log.filter((e) => kind in e) as (LogEntry & Record<K, unknown>)[];
+}
 
 test('the bundle ran with ECMAScript globals only', () => {
   expect(xs.prelude.stuck).toEqual([]);
@@ -105,5 +130,108 @@ describe('the transcript says what the protocol should', () => {
     expect(good.problems).toEqual([]);
     expect(many.problems.map((p) => p.key).sort()).toEqual(['broker.port', 'broker.user', 'colour', 'id', 'keyPins', 'role', 'secret', 'volume'].sort());
     expect(notObject.problems).toEqual([{ key: '(root)', message: 'expected an object' }]);
+  });
+});
+
+describe('rating pad: five tickets', () => {
+  test('five ratings with the expected levels and reasons, bound to their tickets and requests', () => {
+    expect(node.pad.ratings.map((r) => [r.ticket, r.req, r.level, r.reason, r.offline])).toEqual([
+      ['A001', 'req-1', 5, null, false], ['A002', 'req-2', 4, null, false], ['A003', 'req-3', 3, null, false],
+      ['A004', 'req-4', 2, 'slow', false], ['A005', 'req-5', 1, 'attitude', false],
+    ]);
+    expect(node.pad.ratings.map((r) => r.seq)).toEqual([2, 3, 4, 5, 6]); // seq 1 is the boot event
+  });
+
+  test('each "thank you" comes after its event left for the hub, and every rating was acked', () => {
+    const log = node.pad.log;
+    const thanks = log.map((e, i) => ('view' in e && e.view.screen === 'thanks' ? i : -1)).filter((i) => i >= 0);
+    expect(thanks).toHaveLength(5);
+    for (const i of thanks) expect(log.slice(0, i).some((e) => 'evt' in e && e.evt.some((x) => x.type === 'rating'))).toBe(true);
+    const acked = entries(log, 'ack').flatMap((e) => (e as { ack: { seq: number }[] }).ack.map((a) => a.seq));
+    expect(acked).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(node.pad.stats.outbox).toBe(0);
+  });
+
+  test('the signed lines went out whole, and each bad rating asked for a reason first', () => {
+    const lines = entries(node.pad.log, 'evt').flatMap((e) => (e as { lines?: string[] }).lines ?? []);
+    expect(lines).toHaveLength(6);
+    for (const line of lines) expect(line).toMatch(/^\{"v":1,"dev":"pad-w01","boot":1,"seq":\d+,.*,"sig":"[0-9a-f]{64}"\}$/);
+    const reasons = entries(node.pad.log, 'view').filter((e) => (e as { view: { screen: string } }).view.screen === 'reason');
+    expect(reasons.map((e) => (e as { view: { level: number } }).view.level)).toEqual([2, 1]);
+  });
+
+  test('a second press, a resent request, a forged request and an unsolicited press rate nothing', () => {
+    expect(node.pad.counters).toMatchObject({ requests: 5, ratings: 5, badRatings: 2, ignoredAfterRating: 1, ignoredRequests: 1, unsolicitedIgnored: 1 });
+    expect(node.pad.rejections).toEqual({ 'bad-signature': 1 });
+    expect(node.pad.hub).toEqual({ committed: 6, duplicates: 0, gaps: [], rejected: [] });
+  });
+});
+
+describe('window display: every staff action', () => {
+  test('next, recall, no-show, transfer, pause and resume reach the hub in order, once each', () => {
+    expect(node.window.events.map((e) => e.type)).toEqual(['boot', 'call', 'recall', 'noShow', 'call', 'transfer', 'pause', 'resume', 'call', 'pause']);
+    expect(node.window.events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(node.window.events.find((e) => e.type === 'transfer')!.body).toEqual({ win: 'W01', ticket: 'A002', toWin: null, toItem: 'item-7' });
+    expect(node.window.events.find((e) => e.type === 'recall')!.body).toEqual({ win: 'W01', ticket: 'A001' });
+    expect(node.window.hub).toEqual({ committed: 10, duplicates: 0, gaps: [], rejected: [] });
+    expect(node.window.stats.outbox).toBe(0);
+  });
+
+  test('offline: next, recall and transfer refused on screen; pause kept and sent when the link returns', () => {
+    expect(node.window.counters).toMatchObject({ calls: 3, recalls: 1, noShows: 1, transfers: 1, pauses: 2, resumes: 1, refusedOffline: 3, chimes: 4 });
+    const log = node.window.log;
+    const down = log.findIndex((e) => 'link' in e && e.link === 'down');
+    const up = log.findIndex((e) => 'link' in e && e.link === 'up' && log.indexOf(e) > down);
+    const offline = log.slice(down, up);
+    expect(offline.filter((e) => 'view' in e && e.view.screen === 'notice').map((e) => (e as { view: { text: string } }).view.text))
+      .toEqual(['网络断开，暂不能叫号', '网络断开，暂不能叫号', '网络断开，暂不能叫号']);
+    expect(offline.some((e) => 'evt' in e)).toBe(false);
+    const after = log.slice(up).find((e) => 'evt' in e) as { evt: { type: string; seq: number }[] };
+    expect(after.evt).toEqual([{ boot: 1, seq: 10, type: 'pause', fresh: true }]);
+  });
+});
+
+describe('outbox across power cuts', () => {
+  test('a torn rating append is cut off on reboot; nothing else is lost and no seq is skipped', () => {
+    const [torn, verdict, whole] = node.powerCut.cuts;
+    expect(torn.crash).toMatchObject({ op: 'append', name: 'outbox', applied: 128, total: 256 });
+    expect(torn.tornRecovered).toBe(1);
+    expect(torn.pendingAfterReboot).toEqual([
+      { boot: 1, seq: 1, type: 'boot' }, { boot: 1, seq: 2, type: 'rating' }, { boot: 1, seq: 3, type: 'rating' },
+      { boot: 1, seq: 4, type: 'rating' }, { boot: 2, seq: 1, type: 'boot' },
+    ]);
+    // A cut while the verdict was written: the event is still pending and goes up again.
+    expect(verdict.crash).toMatchObject({ op: 'append', applied: 8, total: 17 });
+    expect(verdict.pendingAfterReboot[0]).toEqual({ boot: 2, seq: 3, type: 'rating' });
+    // A cut after every byte reached the flash: the rating survives although no "thank you" was shown.
+    expect(whole.crash).toMatchObject({ applied: 256, total: 256 });
+    expect(whole.pendingAfterReboot[0]).toEqual({ boot: 3, seq: 2, type: 'rating' });
+  });
+
+  test('after the acks the outbox is empty; the hub has every (boot, seq) once, without gaps', () => {
+    const committed = node.powerCut.committed;
+    expect(committed.map((c) => `${c.boot}:${c.seq}:${c.type}`)).toEqual([
+      '1:1:boot', '1:2:rating', '1:3:rating', '1:4:rating', '2:1:boot', '2:2:rating', '2:3:rating', '3:1:boot', '3:2:rating', '4:1:boot',
+    ]);
+    expect(node.powerCut.final).toMatchObject({ pending: 0, gaps: [], duplicates: 2, files: ['outbox'] });
+    expect(node.powerCut.final.stats).toEqual({ outbox: 0, refused: 0, dropped: 0, rejectedDownlinks: 0 });
+  });
+});
+
+describe(`XS memory over ${SOAK_EVENTS} ratings`, () => {
+  test('every rating reached the hub once, and the outbox drained', () => {
+    expect(xs.soak.events).toBe(SOAK_EVENTS);
+    expect(xs.soak.final).toMatchObject({ ratings: SOAK_EVENTS, committed: SOAK_EVENTS + 1, duplicates: 0, gaps: 0, pending: 0 });
+  });
+
+  test('the heap does not grow with the number of events', () => {
+    expect(xs.soak.samples.map((s) => s.events)).toEqual([0, 1_000, 5_000, 10_000]);
+    expect(xs.soak.growthSlots).toBeLessThan(MAX_SLOT_GROWTH);
+    expect(xs.soak.growthSnapshotBytes).toBeLessThan(MAX_SNAPSHOT_GROWTH);
+    // The outbox stays within its capacity, and timers do not pile up.
+    for (const s of xs.soak.samples) {
+      expect(s.outboxBytes).toBeLessThanOrEqual(64 * 1024);
+      expect(s.timers).toBeLessThan(20);
+    }
   });
 });
