@@ -36,6 +36,7 @@ const FORMAT = 'sannuo-ledger/1';
 export const GENESIS = '0'.repeat(64);
 const CHECKPOINT_FORMAT = 'sannuo-checkpoint/1';
 const VERIFY_PAGE = 10_000; // rows per page read by verify
+const INSERT_CHUNK = 200; // rows per INSERT statement (10 parameters each)
 const HEX64 = /^[0-9a-f]{64}$/;
 
 export function rowHash(r: Omit<LedgerRow, 'hash'>): string {
@@ -50,7 +51,7 @@ function signCheckpoint(key: Uint8Array, c: Omit<Checkpoint, 'sig'>): string {
 
 function intOrNull(value: unknown, name: string, index: number): number | null {
   if (value === null) return null;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new TypeError(`ledger entry #${index}: ${name} must be an integer or null, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new TypeError(`ledger entries[${index}]: ${name} must be an integer or null, got ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -109,17 +110,17 @@ export class Ledger {
   async append(tx: Db, entries: LedgerEntry[]): Promise<LedgerRowRef[]> {
     const rows: LedgerRow[] = [];
     entries.forEach((e, index) => {
-      if (e === null || typeof e !== 'object') throw new TypeError(`ledger entry #${index} is not an object`);
-      if (typeof e.kind !== 'string' || e.kind === '') throw new TypeError(`ledger entry #${index}: kind must be a non-empty string`);
-      if (e.dev !== null && typeof e.dev !== 'string') throw new TypeError(`ledger entry #${index}: dev must be a string or null`);
-      if (typeof e.at !== 'number' || !Number.isSafeInteger(e.at) || e.at < 0) throw new TypeError(`ledger entry #${index}: at must be a time in ms, got ${JSON.stringify(e.at)}`);
+      if (e === null || typeof e !== 'object') throw new TypeError(`ledger entries[${index}] is not an object`);
+      if (typeof e.kind !== 'string' || e.kind === '') throw new TypeError(`ledger entries[${index}]: kind must be a non-empty string`);
+      if (e.dev !== null && typeof e.dev !== 'string') throw new TypeError(`ledger entries[${index}]: dev must be a string or null`);
+      if (typeof e.at !== 'number' || !Number.isSafeInteger(e.at) || e.at < 0) throw new TypeError(`ledger entries[${index}]: at must be a time in ms, got ${JSON.stringify(e.at)}`);
       let body: string | undefined;
       try {
         body = JSON.stringify(e.body);
       } catch (error) {
-        throw new TypeError(`ledger entry #${index}: body is not JSON-serializable: ${(error as Error).message}`);
+        throw new TypeError(`ledger entries[${index}]: body is not JSON-serializable: ${(error as Error).message}`);
       }
-      if (body === undefined) throw new TypeError(`ledger entry #${index}: body is missing or not JSON (use null for none)`);
+      if (body === undefined) throw new TypeError(`ledger entries[${index}]: body is missing or not JSON (use null for none)`);
       rows.push({
         hall: this.hall, row: 0, at: e.at, kind: e.kind, dev: e.dev,
         boot: intOrNull(e.boot, 'boot', index), seq: intOrNull(e.seq, 'seq', index),
@@ -128,17 +129,23 @@ export class Ledger {
     });
     if (rows.length === 0) return [];
     let { row, hash } = await this.head(tx);
-    const refs: LedgerRowRef[] = [];
     for (const r of rows) {
       r.row = ++row;
       r.prev_hash = hash;
       r.hash = hash = rowHash(r);
-      await tx.run(
-        'INSERT INTO ledger (hall, "row", at, kind, dev, boot, seq, body, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
-        [r.hall, r.row, r.at, r.kind, r.dev, r.boot, r.seq, r.body, r.prev_hash, r.hash]);
-      refs.push({ row: r.row, hash: r.hash });
     }
-    return refs;
+    // Multi-row INSERTs: one round trip per chunk, well under both engines' parameter limits.
+    for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+      const chunk = rows.slice(i, i + INSERT_CHUNK);
+      const params: (string | number | null)[] = [];
+      const tuples = chunk.map((r) => {
+        const base = params.length;
+        params.push(r.hall, r.row, r.at, r.kind, r.dev, r.boot, r.seq, r.body, r.prev_hash, r.hash);
+        return `(${Array.from({ length: 10 }, (_, k) => `$${base + k + 1}`).join(', ')})`;
+      });
+      await tx.run(`INSERT INTO ledger (hall, "row", at, kind, dev, boot, seq, body, prev_hash, hash) VALUES ${tuples.join(', ')}`, params);
+    }
+    return rows.map((r) => ({ row: r.row, hash: r.hash }));
   }
 
   /** Signs the chain's head and writes it to checkpointFile (tmp, fsync, rename), returning it. */

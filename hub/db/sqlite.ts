@@ -38,6 +38,28 @@ interface RawDatabase {
 type DatabaseConstructor = new (file: string, options?: { readonly?: boolean; fileMustExist?: boolean }) => RawDatabase;
 const Database = createRequire(import.meta.url)('better-sqlite3') as DatabaseConstructor;
 
+/**
+ * better-sqlite3's native addon keeps the error class of the first JavaScript realm that loaded
+ * it; under jest (a realm per test file) later files then receive errors that are not
+ * `instanceof Error` there. Errors are re-created in this realm, keeping message and code.
+ */
+function adopt(error: unknown): Error {
+  if (error instanceof Error) return error;
+  const e = error as { message?: unknown; code?: unknown } | null;
+  const copy = new Error(String(e?.message ?? error), { cause: error }) as Error & { code?: unknown };
+  copy.name = 'SqliteError';
+  if (e?.code !== undefined) copy.code = e.code;
+  return copy;
+}
+
+function native<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    throw adopt(error);
+  }
+}
+
 const STATEMENT_CACHE = 500; // prepared statements kept per connection
 const BUSY_TIMEOUT = 5_000; // ms a statement waits for a lock another connection holds
 const BEGIN_TIMEOUT = 30_000; // ms a transaction waits for another writer to finish
@@ -121,7 +143,7 @@ class Connection {
       return hit;
     }
     const rewritten = rewritePlaceholders(sql);
-    hit = { stmt: this.raw.prepare(rewritten.sql), order: rewritten.order };
+    hit = { stmt: native(() => this.raw.prepare(rewritten.sql)), order: rewritten.order };
     this.cache.set(sql, hit);
     if (this.cache.size > STATEMENT_CACHE) this.cache.delete(this.cache.keys().next().value as string);
     return hit;
@@ -131,18 +153,18 @@ class Connection {
     const { stmt, order } = this.prepare(sql);
     const bound = bindAll(sql, order, params);
     if (!stmt.reader) {
-      stmt.run(...bound);
+      native(() => stmt.run(...bound));
       return [];
     }
-    return stmt.all(...bound) as T[];
+    return native(() => stmt.all(...bound)) as T[];
   }
 
   run(sql: string, params: readonly SqlValue[]): { changes: number } {
     const { stmt, order } = this.prepare(sql);
     const bound = bindAll(sql, order, params);
     // A statement that returns rows (RETURNING, SELECT) reports how many, as PostgreSQL does.
-    if (stmt.reader) return { changes: stmt.all(...bound).length };
-    return { changes: stmt.run(...bound).changes };
+    if (stmt.reader) return { changes: native(() => stmt.all(...bound)).length };
+    return { changes: native(() => stmt.run(...bound)).changes };
   }
 }
 
@@ -176,19 +198,19 @@ class SqliteTx implements Db {
     return this.live().run(sql, params);
   }
   async exec(sql: string): Promise<void> {
-    this.live().raw.exec(sql);
+    native(() => this.live().raw.exec(sql));
   }
   /** A nested tx is a savepoint: its writes roll back alone if its body throws. */
   async tx<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
     const raw = this.live().raw;
     const name = `sp_${++this.savepoints}`;
-    raw.exec(`SAVEPOINT ${name}`);
+    native(() => raw.exec(`SAVEPOINT ${name}`));
     try {
       const result = await fn(this);
-      raw.exec(`RELEASE ${name}`);
+      native(() => raw.exec(`RELEASE ${name}`));
       return result;
     } catch (error) {
-      raw.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
+      native(() => raw.exec(`ROLLBACK TO ${name}; RELEASE ${name}`));
       throw error;
     }
   }
@@ -238,7 +260,7 @@ class SqliteDb implements Db {
     return this.one(sql, (c) => c.run(sql, params));
   }
   exec(sql: string): Promise<void> {
-    return this.one('', (c) => { c.raw.exec(sql); });
+    return this.one('', (c) => { native(() => c.raw.exec(sql)); });
   }
 
   /**
@@ -255,7 +277,7 @@ class SqliteDb implements Db {
     try {
       for (;;) {
         try {
-          raw.exec('BEGIN IMMEDIATE');
+          native(() => raw.exec('BEGIN IMMEDIATE'));
           return;
         } catch (error) {
           const code = (error as { code?: string }).code ?? '';
@@ -282,10 +304,10 @@ class SqliteDb implements Db {
       const tx = new SqliteTx(this.conn);
       try {
         const result = await this.current.run(tx, () => fn(tx));
-        raw.exec('COMMIT');
+        native(() => raw.exec('COMMIT'));
         return result;
       } catch (error) {
-        if (raw.inTransaction) raw.exec('ROLLBACK');
+        if (raw.inTransaction) native(() => raw.exec('ROLLBACK'));
         throw error;
       } finally {
         tx.finished = true;
@@ -307,17 +329,19 @@ class SqliteDb implements Db {
       for (const page of pages(rows, pageSize)) yield page;
       return;
     }
-    const reader = new Database(this.file, { readonly: true, fileMustExist: true });
+    const reader = native(() => new Database(this.file, { readonly: true, fileMustExist: true }));
     this.readers.add(reader);
     try {
       reader.pragma(`busy_timeout = ${BUSY_TIMEOUT}`);
       const rewritten = rewritePlaceholders(sql);
-      const stmt = reader.prepare(rewritten.sql);
-      const it = stmt.iterate(...bindAll(sql, rewritten.order, params)) as IterableIterator<T>;
+      const stmt = native(() => reader.prepare(rewritten.sql));
+      const it = native(() => stmt.iterate(...bindAll(sql, rewritten.order, params))) as IterableIterator<T>;
       try {
         let page: T[] = [];
-        for (const row of it) {
-          page.push(row);
+        for (;;) {
+          const next = native(() => it.next());
+          if (next.done) break;
+          page.push(next.value);
           if (page.length === pageSize) {
             yield page;
             page = [];
