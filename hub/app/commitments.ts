@@ -39,6 +39,11 @@ export interface Measured { value: number | null; cases: number; met: boolean | 
 export const CSV_COLUMNS = ['department', 'year', 'clause', 'title', 'metric', 'item', 'target', 'measures', 'owner', 'deadline', 'note'] as const;
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
+/** 2025-06-31 matches the pattern but is no date: round-trip it. */
+function isRealDate(d: string): boolean {
+  const t = Date.parse(`${d}T00:00:00Z`);
+  return Number.isFinite(t) && new Date(t).toISOString().slice(0, 10) === d;
+}
 
 type Row = Record<string, string | number | null>;
 function out(r: Row): Commitment {
@@ -72,7 +77,7 @@ export function checkCommitment(raw: Record<string, unknown>): CommitmentInput {
   }
   if (metric !== 'none' && target === null) throw new AppError(400, `target: a ${metric} commitment needs a target`, 'target');
   const deadline = str('deadline', 10)!;
-  if (!DATE.test(deadline) || Number.isNaN(Date.parse(`${deadline}T00:00:00Z`))) throw new AppError(400, `deadline: "${deadline}" is not a date YYYY-MM-DD`, 'deadline');
+  if (!DATE.test(deadline) || !isRealDate(deadline)) throw new AppError(400, `deadline: "${deadline}" is not a date YYYY-MM-DD`, 'deadline');
   return {
     department: str('department', 32)!, year: year as number, clause: str('clause', 20)!, title: str('title', 200)!, metric, item: str('item', 32, true),
     target, measures: str('measures')!, owner: str('owner', 100)!, deadline, note: str('note', 2000, true),
