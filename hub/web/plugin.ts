@@ -5,7 +5,8 @@
  *
  *   GET /                 → 302 /app/
  *   GET /app/             the signed-in dashboard (hash routes: #/hall, #/ratings, …)
- *   GET /public           the public view: published commitments and the exposure board
+ *   GET /app/public       the public view, no sign-in: published commitments and the exposure
+ *                         board (hub/app serves a plain server-rendered one at /public)
  *   GET /app/<file>       its scripts and styles (only files that exist under static/)
  *   GET /app/vendor/chart.umd.min.js
  *
@@ -76,6 +77,6 @@ export function dashboard(app: FastifyInstance, options: DashboardOptions = {}):
   app.get('/', async (_request, reply) => reply.redirect('/app/'));
   app.get('/app', async (_request, reply) => reply.redirect('/app/'));
   app.get('/app/', async (request, reply) => send(request, reply, files.get('index.html')));
-  app.get('/public', async (request, reply) => send(request, reply, files.get('public.html')));
+  app.get('/app/public', async (request, reply) => send(request, reply, files.get('public.html')));
   app.get<{ Params: { '*': string } }>('/app/*', async (request, reply) => send(request, reply, files.get(request.params['*'])));
 }

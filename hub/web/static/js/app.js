@@ -93,7 +93,7 @@ function renderShell() {
   for (const v of viewsFor(state.user)) {
     nav.append(h('a', { href: `#/${v.id}`, dataset: { view: v.id }, 'data-testid': `nav-${v.id}`, class: state.current?.id === v.id ? 'active' : null }, t(v.nav)));
   }
-  nav.append(h('a', { href: '/public', class: 'secondary', 'data-testid': 'nav-public' }, t('nav.public')));
+  nav.append(h('a', { href: '/app/public', class: 'secondary', 'data-testid': 'nav-public' }, t('nav.public')));
   who.append(h('span', { class: 'name' }, state.user.name), h('span', { class: 'role', 'data-testid': 'role' }, t(`role.${state.user.role}`)));
   renderLive();
 }

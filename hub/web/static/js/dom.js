@@ -30,7 +30,7 @@ export function clear(el) { while (el.firstChild) el.firstChild.remove(); return
 export function table(headers, rows, { rowAttrs, empty, testid } = {}) {
   return h('table', { class: 'grid', 'data-testid': testid },
     h('thead', null, h('tr', null, headers.map((x) => h('th', null, x)))),
-    h('tbody', null, rows.length === 0 && empty ? h('tr', null, h('td', { colspan: headers.length, class: 'empty' }, empty)) : rows.map((r, i) => h('tr', rowAttrs?.(r, i), r.cells ?? r))));
+    h('tbody', null, rows.length === 0 && empty ? h('tr', null, h('td', { colspan: headers.length, class: 'empty' }, empty)) : rows.map((r, i) => h('tr', rowAttrs?.(r, i), (r.cells ?? r).map((c) => h('td', null, c))))));
 }
 
 export function card(title, ...body) {

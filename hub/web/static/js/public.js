@@ -16,7 +16,7 @@ async function render() {
   view.append(card(t('public.commitments'), commitments), card(t('public.exposure'), exposures));
   try {
     const { commitments: list } = await api(R.publicCommitments);
-    commitments.append(table([t('commit.clause'), t('commit.register'), t('commit.metric'), t('commit.target'), t('commit.measured'), ''], commitmentRows(list), { empty: t('public.none') }));
+    commitments.append(table([t('commit.clause'), t('commit.register'), t('commit.metric'), t('commit.target'), t('commit.measured'), ''], commitmentRows(list), { empty: t('public.none'), rowAttrs: (r, i) => ({ 'data-commitment': list[i].id }) }));
   } catch (error) {
     commitments.append(h('p', { class: 'muted' }, error.status === 404 ? t('common.unavailable') : `${t('common.error')}: ${error.message}`));
   }

@@ -1,33 +1,46 @@
-// Every application route the dashboard calls, in one place, so a change in hub/app is one edit here.
+// Every application route the dashboard calls (hub/app/service.ts, hub/queue/routes.ts,
+// hub/http.ts), in one place, so a change there is one edit here.
 
 export const R = {
   me: '/api/auth/me',
   hall: '/api/queue/hall',
   setup: '/api/queue/setup',
   devices: '/api/devices',
-  /** Rating figures of a period: { figures: { ratings, levels[5], satisfaction, badRate, ratingRate, … } }. */
-  figures: (period, department) => `/api/figures?period=${encodeURIComponent(period)}${department ? `&department=${encodeURIComponent(department)}` : ''}`,
-  trend: (period, department) => `/api/figures/trend?period=${encodeURIComponent(period)}&bucket=day${department ? `&department=${encodeURIComponent(department)}` : ''}`,
-  ratings: (query) => `/api/ratings?${new URLSearchParams(query)}`,
-  cases: (query) => `/api/cases?${new URLSearchParams(query)}`,
-  caseOne: (id) => `/api/cases/${encodeURIComponent(id)}`,
-  caseStep: (id, step) => `/api/cases/${encodeURIComponent(id)}/${step}`,
-  commitments: (query) => `/api/commitments?${new URLSearchParams(query)}`,
-  report: (kind, period, format) => `/api/reports/${kind}?period=${encodeURIComponent(period)}${format ? `&format=${format}` : ''}`,
+  /** { rows: [{ id, ratings, good, bad, levels[5], bound, served, satisfaction, badRate, ratingRate }] } by department (a head gets their own). */
+  figures: (period) => `/api/app/figures?period=${encodeURIComponent(period)}&by=department`,
+  myRatings: (period) => `/api/app/my/ratings?period=${encodeURIComponent(period)}`,
+  cases: (query) => `/api/app/cases?${new URLSearchParams(query)}`,
+  caseOne: (id) => `/api/app/cases/${encodeURIComponent(id)}`,
+  caseStep: (id, step) => `/api/app/cases/${encodeURIComponent(id)}/${step}`,
+  commitments: (query) => `/api/app/commitments?${new URLSearchParams(query)}`,
+  /** period: 2025-03 (月通报), 2025-Q1 (季分析), 2025 (年评议) or a date range; format json|csv|pdf. */
+  report: (period, format) => `/api/app/reports/${encodeURIComponent(period)}.${format}`,
   publicCommitments: '/api/public/commitments',
   publicExposures: '/api/public/exposures',
 };
 
-/** Today in the hall's time as "YYYY-MM-DD..YYYY-MM-DD" (China: UTC+8, no daylight saving). */
-export function todayPeriod(now = Date.now(), offsetMinutes = 480) {
-  const d = new Date(now + offsetMinutes * 60_000).toISOString().slice(0, 10);
+/** Sums the per-department rows of /api/app/figures into the hall's (or the head's department's) figures. */
+export function totalFigures(rows) {
+  const c = { ratings: 0, good: 0, bad: 0, bound: 0, served: 0, levels: [0, 0, 0, 0, 0] };
+  for (const r of rows) {
+    c.ratings += r.ratings; c.good += r.good; c.bad += r.bad; c.bound += r.bound; c.served += r.served;
+    for (let i = 0; i < 5; i++) c.levels[i] += r.levels[i];
+  }
+  return { ...c, satisfaction: c.ratings ? c.good / c.ratings : null, badRate: c.ratings ? c.bad / c.ratings : null, ratingRate: c.served ? c.bound / c.served : null };
+}
+
+const DAY = 86_400_000; // milliseconds
+/** The hall's local date (China: UTC+8, no daylight saving). */
+export function localDay(now = Date.now(), offsetMinutes = 480) {
+  return new Date(now + offsetMinutes * 60_000).toISOString().slice(0, 10);
+}
+export function todayPeriod(now = Date.now()) {
+  const d = localDay(now);
   return `${d}..${d}`;
 }
-export function lastDaysPeriod(days, now = Date.now(), offsetMinutes = 480) {
-  const to = new Date(now + offsetMinutes * 60_000).toISOString().slice(0, 10);
-  const from = new Date(now + offsetMinutes * 60_000 - (days - 1) * 86_400_000).toISOString().slice(0, 10);
-  return `${from}..${to}`;
+export function lastDaysPeriod(days, now = Date.now()) {
+  return `${localDay(now - (days - 1) * DAY)}..${localDay(now)}`;
 }
-export function thisMonth(now = Date.now(), offsetMinutes = 480) {
-  return new Date(now + offsetMinutes * 60_000).toISOString().slice(0, 7);
+export function thisMonth(now = Date.now()) {
+  return localDay(now).slice(0, 7);
 }

@@ -10,7 +10,6 @@ import { levelBadge, reasonText, unavailable, stageText } from './common.js';
 
 
 export function casesView(el, { user }) {
-  const department = user.role === 'head' ? user.department : undefined;
   const stats = h('div', { class: 'stats' });
   const list = h('div', { 'data-testid': 'cases' });
   const detail = h('div', { 'data-testid': 'case-detail' });
@@ -23,7 +22,8 @@ export function casesView(el, { user }) {
     const form = h('form', { class: 'step-form', 'data-testid': 'case-form', 'data-step': c.status });
     const note = h('textarea', { name: 'note', rows: 3, cols: 40, required: true, 'data-testid': 'case-note' });
     const error = h('div', { class: 'error', role: 'alert', 'data-testid': 'case-error' });
-    if (c.status !== 'closed') {
+    // Review is a supervisor's step; a head sees where the case stands but has no form for it.
+    if (c.status !== 'closed' && !(c.status === 'review' && user.role !== 'supervisor')) {
       form.append(h('label', null, `${stageText(c.status)} · ${t('cases.note')}`), h('br'), note, h('div', null, h('button', { class: 'primary', type: 'submit', 'data-testid': 'case-submit' }, `${t('cases.do')}${stageText(c.status)}`)), error);
       form.addEventListener('submit', async (e) => {
         e.preventDefault();
@@ -48,7 +48,7 @@ export function casesView(el, { user }) {
     async refresh() {
       let cases;
       try {
-        ({ cases } = await api(R.cases({ status: 'open', ...(department ? { department } : {}) })));
+        ({ cases } = await api(R.cases({ status: 'open' })));
       } catch (error) { unavailable(list, error); return; }
       const now = Date.now();
       const overdue = cases.filter((c) => c.due !== null && c.due < now).length;

@@ -3,8 +3,8 @@
 // that could tell who gave it.
 
 import { api } from '../api.js';
-import { R, todayPeriod } from '../routes.js';
-import { t, fmtPercent, fmtDateTime } from '../i18n.js';
+import { R, thisMonth, localDay } from '../routes.js';
+import { t, fmtPercent } from '../i18n.js';
 import { h, clear, table, card, stat } from '../dom.js';
 import { levelBadge, reasonText, stageText, unavailable } from './common.js';
 import { statusText } from './hall.js';
@@ -28,24 +28,25 @@ export function mineView(el, { user }) {
           stat(t('hall.queue'), String(w.waiting), { testid: 'my-queue' }))
         : h('p', { class: 'muted' }, t('mine.notSignedIn')));
       try {
-        const f = (await api(R.figures(todayPeriod()))).figures;
+        // This month's ratings of the signed-in staff member: the day, level, reason and item only.
+        const mine = await api(R.myRatings(thisMonth()));
+        const items = new Map(setup.items.map((i) => [i.code, i.name]));
         clear(stats).append(
-          stat(`${t('common.today')} · ${t('ratings.count')}`, String(f.ratings), { testid: 'my-count' }),
-          stat(t('ratings.satisfaction'), fmtPercent(f.satisfaction), { testid: 'my-satisfaction' }),
-          stat(t('ratings.badRate'), fmtPercent(f.badRate)),
+          stat(`${thisMonth()} · ${t('ratings.count')}`, String(mine.ratings.length), { testid: 'my-count' }),
+          stat(t('ratings.satisfaction'), fmtPercent(mine.satisfaction), { testid: 'my-satisfaction' }),
+          stat(t('ratings.badRate'), fmtPercent(mine.badRate)),
         );
-        const list = (await api(R.ratings({ limit: '50' }))).ratings;
         clear(ratings).append(table(
-          [t('ratings.time'), t('ratings.level'), t('ratings.reason'), t('hall.item')],
-          list.map((r) => [fmtDateTime(r.t), levelBadge(r.level), reasonText(r.reason), r.itemName ?? r.item ?? '—']),
+          [t('ratings.day'), t('ratings.level'), t('ratings.reason'), t('hall.item')],
+          [...mine.ratings].reverse().map((r) => [r.day, levelBadge(r.level), reasonText(r.reason), items.get(r.item) ?? r.item ?? '—']),
           { empty: t('common.none') },
         ));
       } catch (error) { unavailable(ratings, error); }
       try {
         const mine = (await api(R.cases({ status: 'open' }))).cases;
         clear(cases).append(table(
-          [t('ratings.time'), t('ratings.level'), t('ratings.reason'), t('cases.stage')],
-          mine.map((c) => [fmtDateTime(c.ratedAt), levelBadge(c.level), reasonText(c.reason), stageText(c.status)]),
+          [t('ratings.day'), t('ratings.level'), t('ratings.reason'), t('cases.stage')],
+          mine.map((c) => [localDay(c.ratedAt), levelBadge(c.level), reasonText(c.reason), stageText(c.status)]),
           { empty: t('cases.empty') },
         ));
       } catch (error) { unavailable(cases, error); }
