@@ -4,22 +4,28 @@
  */
 
 export function utf8Encode(text: string): Uint8Array {
-  const out: number[] = [];
+  // Two passes straight into a Uint8Array: on XS a growing number[] costs several times more.
+  let size = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) size += 1;
+    else if (code < 0x800) size += 2;
+    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) { size += 4; i++; }
+    else size += 3;
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
   for (let i = 0; i < text.length; i++) {
     let code = text.charCodeAt(i);
-    if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
-      const low = text.charCodeAt(i + 1);
-      if (low >= 0xdc00 && low <= 0xdfff) {
-        code = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00);
-        i++;
-      } else code = 0xfffd;
-    } else if (code >= 0xd800 && code <= 0xdfff) code = 0xfffd;
-    if (code < 0x80) out.push(code);
-    else if (code < 0x800) out.push(0xc0 | (code >> 6), 0x80 | (code & 63));
-    else if (code < 0x10000) out.push(0xe0 | (code >> 12), 0x80 | ((code >> 6) & 63), 0x80 | (code & 63));
-    else out.push(0xf0 | (code >> 18), 0x80 | ((code >> 12) & 63), 0x80 | ((code >> 6) & 63), 0x80 | (code & 63));
+    if (code < 0x80) { out[at++] = code; continue; }
+    if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      code = 0x10000 + ((code - 0xd800) << 10) + (text.charCodeAt(++i) - 0xdc00);
+    } else if (code >= 0xd800 && code <= 0xdfff) code = 0xfffd; // a lone surrogate
+    if (code < 0x800) { out[at++] = 0xc0 | (code >> 6); out[at++] = 0x80 | (code & 63); }
+    else if (code < 0x10000) { out[at++] = 0xe0 | (code >> 12); out[at++] = 0x80 | ((code >> 6) & 63); out[at++] = 0x80 | (code & 63); }
+    else { out[at++] = 0xf0 | (code >> 18); out[at++] = 0x80 | ((code >> 12) & 63); out[at++] = 0x80 | ((code >> 6) & 63); out[at++] = 0x80 | (code & 63); }
   }
-  return Uint8Array.from(out);
+  return out;
 }
 
 /** Strict decoder: returns undefined for malformed UTF-8 so callers can name the fault. */

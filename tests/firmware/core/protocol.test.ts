@@ -274,3 +274,8 @@ describe('state', () => {
     expect((decodeState(utf8Encode(text), 'pad-1') as ProtocolError).code).toBe(code);
   });
 });
+
+test('utf8Encode matches Node on every plane, lone surrogates become U+FFFD', () => {
+  const samples = ['', 'a', 'é', '号', '😀', 'x\ud800y', '\udc00', 'A042 非常满意 🙂 end'];
+  for (const text of samples) expect(Array.from(utf8Encode(text))).toEqual(Array.from(Buffer.from(text, 'utf8')));
+});
