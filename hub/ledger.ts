@@ -10,7 +10,7 @@
  * that checkpoint.
  */
 
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import crypto, { createHmac, timingSafeEqual } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Db, Migration } from './db/db.js';
@@ -41,7 +41,8 @@ const HEX64 = /^[0-9a-f]{64}$/;
 
 export function rowHash(r: Omit<LedgerRow, 'hash'>): string {
   const canonical = JSON.stringify([FORMAT, r.hall, r.row, r.at, r.kind, r.dev, r.boot, r.seq, r.body, r.prev_hash]);
-  return createHash('sha256').update(canonical, 'utf8').digest('hex');
+  // One-shot crypto.hash (Node ≥ 20.12) is markedly faster than a Hash object per row.
+  return crypto.hash ? crypto.hash('sha256', canonical, 'hex') : crypto.createHash('sha256').update(canonical, 'utf8').digest('hex');
 }
 
 function signCheckpoint(key: Uint8Array, c: Omit<Checkpoint, 'sig'>): string {

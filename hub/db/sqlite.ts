@@ -259,6 +259,7 @@ class SqliteDb implements Db {
   run(sql: string, params: readonly SqlValue[] = []): Promise<{ changes: number }> {
     return this.one(sql, (c) => c.run(sql, params));
   }
+  /** Runs in a transaction of its own (so not for VACUUM or journal_mode pragmas). */
   exec(sql: string): Promise<void> {
     return this.one('', (c) => { native(() => c.raw.exec(sql)); });
   }
@@ -361,6 +362,10 @@ class SqliteDb implements Db {
     if (this.closed) return;
     await this.lock.drain();
     this.closed = true;
+    // Readers of walks that were abandoned without finishing their loop.
+    for (const reader of this.readers) {
+      try { reader.close(); } catch { /* still iterating: it closes when its walk ends */ }
+    }
     this.conn.raw.close();
   }
 }
