@@ -2,28 +2,42 @@
  * The hub: wires settings, database, ledger, registry, broker, MQTT link, ingest, queue and
  * HTTP together, and takes them down in order. Constructors only store; start() does the work.
  *
+ * One hall (the default): one hub, embedded broker or one external broker, SQLite or
+ * PostgreSQL, the hall named by settings.site and settings.hall, served at the HTTP root.
+ *
+ * A district (settings.cluster.halls not empty): several hubs share one external broker and
+ * one PostgreSQL. Each hall is its own site (topics sannuo/v1/<hall>/…) and its own schema
+ * (hall_<hall>), and is served by the hub holding its lease (hub/lease.ts): that hub
+ * subscribes to the hall's topics, runs its queue and writes its chain, every transaction
+ * fenced by the lease. Its HTTP routes are under /halls/<hall>/…; a hub asked for a hall it
+ * does not hold answers 421 naming the holder.
+ *
  * Shutdown order matters for exactly-once: stop taking messages, finish the commits in flight,
  * send their acks, take a signed checkpoint, then close the link, broker, HTTP and database.
  */
 
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Db } from './db/db.js';
 import { openSqlite } from './db/sqlite.js';
 import { migrate } from './db/migrate.js';
 import { Ledger, type Checkpoint } from './ledger.js';
 import { QueueService } from './queue/service.js';
-import { dataPath, advertisedPort, type Settings } from './settings.js';
-import { Registry, hubMqttPassword, type HubIdentity } from './registry.js';
+import { dataPath, advertisedPort, clustered, type Settings } from './settings.js';
+import { Registry, hubMqttPassword, nodeHmac, type DeviceRecord, type HubIdentity } from './registry.js';
 import { EmbeddedBroker } from './broker.js';
 import { HubLink } from './mqtt.js';
 import { Ingest } from './ingest.js';
 import { Metrics } from './metrics.js';
 import { createHttp } from './http.js';
-import { writeMosquittoFiles, reloadMosquitto } from './mosquitto.js';
-import { TOPIC_ROOT } from '../firmware/core/protocol.js';
-import type { FastifyInstance } from 'fastify';
+import { writeMosquittoFiles, reloadMosquitto, passwordFileText } from './mosquitto.js';
+import { LeaseKeeper, LeaseMetrics, LeaseStore, fencedDb, hallDbUrl, hallSchema, type Taken } from './lease.js';
+import { TOPIC_ROOT, deriveMqttPassword, topicFor } from '../firmware/core/protocol.js';
+import { fromHex } from '../firmware/core/utf8.js';
 
 /** Loads the hub's 32-byte key from the data folder, creating it (mode 0600) on first start. */
 export function loadHubKey(file: string): Uint8Array {
@@ -41,8 +55,119 @@ export function checkpointTopic(site: string): string {
   return `${TOPIC_ROOT}/${site}/$hub/checkpoint`;
 }
 
+/** The hub's id in a district: settings, or <hostname>-<pid>. */
+export function hubIdOf(settings: Settings): string {
+  return settings.cluster.hubId || `${os.hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64);
+}
+
+export interface HallSpec {
+  hall: string;
+  /** The <site> level of the hall's topics. */
+  site: string;
+}
+
+/** One hall served by this hub: its chain, device registry, queue and ingest. */
+export class HallRuntime {
+  ledger!: Ledger;
+  registry!: Registry;
+  queue!: QueueService;
+  ingest!: Ingest;
+  /** In a district: the hall's own routes, reached under /halls/<hall>/. */
+  http: FastifyInstance | undefined;
+  lastCheckpoint: Checkpoint | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private link: HubLink | undefined;
+
+  constructor(private readonly hub: Hub, readonly spec: HallSpec, readonly db: Db, readonly checkpointFile: string) {}
+
+  /** Schema, ledger, queue and registry; nothing is received yet. */
+  async open(): Promise<void> {
+    const { hub, db } = this;
+    const log = hub.log;
+    this.ledger = new Ledger(db, { hall: this.spec.hall, hubKey: hub.key, checkpointFile: this.checkpointFile });
+    await this.ledger.init();
+    await migrate(db, [...Registry.migrations, ...Ingest.migrations, ...QueueService.migrations]);
+    this.queue = new QueueService({
+      db, ledger: this.ledger, hall: this.spec.hall, now: hub.options.now ?? Date.now, log: log.child({ module: 'queue' }),
+      onEffects: (effects) => void this.ingest?.dispatch(effects),
+    });
+    this.registry = new Registry(db, { site: this.spec.site, now: hub.options.now, broker: () => hub.advertisedBroker() });
+    await this.registry.init();
+  }
+
+  /** Ingest on the hub's MQTT link; the caller subscribes to topics(). */
+  attach(link: HubLink): void {
+    const s = this.hub.settings;
+    this.link = link;
+    this.ingest = new Ingest({
+      db: this.db, ledger: this.ledger, queue: this.queue, registry: this.registry, link, metrics: this.hub.metrics,
+      log: this.hub.log.child({ module: 'ingest' }), site: this.spec.site, now: this.hub.options.now,
+      batchWindow: s.ingest.batchWindow, maxBatch: s.ingest.maxBatch,
+    });
+  }
+
+  topics(): string[] {
+    return this.ingest.topics();
+  }
+
+  startTimers(): void {
+    const s = this.hub.settings;
+    this.timers.push(setInterval(() => void this.checkpoint(), s.ledger.checkpointInterval * 1000));
+    this.timers.push(setInterval(() => { for (const dev of this.registry.online()) void this.ingest.sendTime(dev); }, s.timeSync.interval * 1000));
+  }
+
+  /** Signs the chain's head, writes it to the checkpoint file, publishes it retained. */
+  async checkpoint(): Promise<Checkpoint | undefined> {
+    try {
+      const cp = await this.ledger.checkpoint();
+      this.lastCheckpoint = cp;
+      this.hub.metrics.checkpoints.inc();
+      if (this.link?.connected()) await this.link.publish(checkpointTopic(this.spec.site), JSON.stringify(cp), { retain: true });
+      return cp;
+    } catch (error) {
+      this.hub.log.error({ err: error, hall: this.spec.hall }, 'checkpoint failed');
+      return undefined;
+    }
+  }
+
+  private clearTimers(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+  }
+
+  /** In good order: stop receiving, commit and ack what was taken, checkpoint. */
+  async drain(unsubscribe: boolean): Promise<void> {
+    this.clearTimers();
+    if (unsubscribe && this.link) await this.link.unsubscribe(this.topics()).catch(() => undefined);
+    await this.ingest?.stop();
+    if (this.ledger && this.link) await this.checkpoint();
+  }
+
+  /** The lease is gone: stop receiving and drop what was not committed. */
+  async abort(): Promise<void> {
+    this.clearTimers();
+    if (this.link && this.ingest) await this.link.unsubscribe(this.topics()).catch(() => undefined);
+    await this.ingest?.abort();
+  }
+
+  async close(): Promise<void> {
+    await this.http?.close().catch(() => undefined);
+    await this.db.close().catch(() => undefined);
+  }
+
+  health(): Record<string, unknown> {
+    return {
+      hall: this.spec.hall, site: this.spec.site,
+      devices: this.registry?.list().length ?? 0, online: this.registry?.online().length ?? 0,
+      inFlight: this.ingest?.inFlightCount() ?? 0, checkpoint: this.lastCheckpoint ?? null,
+    };
+  }
+}
+
 export class Hub {
+  /** One hall: its database. District: the shared database (public schema, leases). */
   db!: Db;
+  // One hall: its parts (in a district, see halls()).
   ledger!: Ledger;
   registry!: Registry;
   queue!: QueueService;
@@ -54,37 +179,71 @@ export class Hub {
   mqttPort = 0;
   httpPort = 0;
   mqttUrl = '';
+  /** District only. */
+  hubId = '';
+  leases: LeaseStore | undefined;
+  keeper: LeaseKeeper | undefined;
   private hubKey!: Uint8Array;
   private identity!: HubIdentity;
   private timers: NodeJS.Timeout[] = [];
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
-  private lastCheckpoint: Checkpoint | undefined;
+  private single: HallRuntime | undefined;
+  /** Halls served now, by site. */
+  private readonly served = new Map<string, HallRuntime>();
+  private mosquittoPrint = '';
+  private mosquittoWriting: Promise<void> = Promise.resolve();
 
   /** `now`: the hub's clock (a simulator under virtual time passes its own); `mount`: more HTTP routes (e.g. the simulator's /sim plugin). */
   constructor(readonly settings: Settings, readonly log: Logger, readonly options: { now?: () => number; mount?: (app: FastifyInstance) => void } = {}) {}
 
+  get key(): Uint8Array {
+    return this.hubKey;
+  }
+
+  advertisedBroker() {
+    const s = this.settings;
+    return { host: s.mqtt.advertisedHost, port: advertisedPort(s, this.mqttPort), tls: s.mqtt.tls };
+  }
+
+  /** The halls this hub serves now. */
+  halls(): HallRuntime[] {
+    return [...this.served.values()];
+  }
+
+  hall(id: string): HallRuntime | undefined {
+    return this.halls().find((h) => h.spec.hall === id);
+  }
+
   async start(): Promise<void> {
     this.state = 'starting';
     const s = this.settings;
-    const log = this.log;
     fs.mkdirSync(s.data, { recursive: true });
     this.hubKey = loadHubKey(dataPath(s, 'hub.key'));
+    if (clustered(s)) await this.startDistrict();
+    else await this.startOneHall();
+    this.state = 'running';
+  }
 
+  private externalBroker(): void {
+    const url = new URL(this.settings.broker);
+    this.identity = { username: decodeURIComponent(url.username) || this.settings.mqtt.hubUser, password: decodeURIComponent(url.password) };
+    url.username = '';
+    url.password = '';
+    this.mqttUrl = url.toString();
+    this.mqttPort = Number(url.port) || 1883;
+  }
+
+  private async startOneHall(): Promise<void> {
+    const s = this.settings;
+    const log = this.log;
     this.db = s.db === 'sqlite' ? await openSqlite(dataPath(s, 'sannuo.db')) : await openPostgresDb(s.db);
-    this.ledger = new Ledger(this.db, { hall: s.hall, hubKey: this.hubKey, checkpointFile: dataPath(s, 'checkpoint.json') });
-    await this.ledger.init();
-    await migrate(this.db, [...Registry.migrations, ...Ingest.migrations, ...QueueService.migrations]);
-    this.queue = new QueueService({
-      db: this.db, ledger: this.ledger, hall: s.hall, now: this.options.now ?? Date.now, log: log.child({ module: 'queue' }),
-      onEffects: (effects) => void this.ingest?.dispatch(effects),
-    });
+    const hall = new HallRuntime(this, { hall: s.hall, site: s.site }, this.db, dataPath(s, 'checkpoint.json'));
+    this.single = hall;
+    await hall.open();
+    this.ledger = hall.ledger;
+    this.queue = hall.queue;
+    this.registry = hall.registry;
     this.metrics.setQueueSource(async () => (await this.queue.snapshot()).items.map((i) => ({ item: i.code, waiting: i.waiting })));
-
-    this.registry = new Registry(this.db, {
-      site: s.site, now: this.options.now,
-      broker: () => ({ host: s.mqtt.advertisedHost, port: advertisedPort(s, this.mqttPort), tls: s.mqtt.tls }),
-    });
-    await this.registry.init();
 
     if (s.broker === 'embedded') {
       this.identity = { username: s.mqtt.hubUser, password: hubMqttPassword(this.hubKey) };
@@ -92,12 +251,7 @@ export class Hub {
       this.mqttPort = await this.broker.start();
       this.mqttUrl = `mqtt://127.0.0.1:${this.mqttPort}`;
     } else {
-      const url = new URL(s.broker);
-      this.identity = { username: decodeURIComponent(url.username) || s.mqtt.hubUser, password: decodeURIComponent(url.password) };
-      url.username = '';
-      url.password = '';
-      this.mqttUrl = url.toString();
-      this.mqttPort = Number(url.port) || 1883;
+      this.externalBroker();
       if (s.mosquitto.write) {
         this.writeMosquitto();
         this.registry.on('changed', () => this.writeMosquitto());
@@ -106,12 +260,11 @@ export class Hub {
 
     this.link = new HubLink({ url: this.mqttUrl, ...this.identity, clientId: `sannuo-hub-${s.hall}-${process.pid}`, log: log.child({ module: 'mqtt' }) });
     await this.link.connect();
-    this.ingest = new Ingest({
-      db: this.db, ledger: this.ledger, queue: this.queue, registry: this.registry, link: this.link, metrics: this.metrics,
-      log: log.child({ module: 'ingest' }), site: s.site, now: this.options.now, batchWindow: s.ingest.batchWindow, maxBatch: s.ingest.maxBatch,
-    });
+    hall.attach(this.link);
+    this.ingest = hall.ingest;
+    this.served.set(s.site, hall);
     this.link.onMessage((topic, payload) => this.ingest.handle(topic, payload));
-    await this.link.subscribe(this.ingest.topics());
+    await this.link.subscribe(hall.topics());
 
     this.http = createHttp({
       registry: this.registry, metrics: this.metrics, log,
@@ -123,11 +276,134 @@ export class Hub {
     this.httpPort = (this.http.server.address() as { port: number }).port;
 
     // One at start, so verify always has a signed head to compare with.
-    await this.checkpoint();
-    this.timers.push(setInterval(() => void this.checkpoint(), s.ledger.checkpointInterval * 1000));
-    this.timers.push(setInterval(() => { for (const dev of this.registry.online()) void this.ingest.sendTime(dev); }, s.timeSync.interval * 1000));
-    this.state = 'running';
+    await hall.checkpoint();
+    hall.startTimers();
     log.info({ mqtt: this.mqttUrl, http: `http://${s.http.host}:${this.httpPort}`, site: s.site, hall: s.hall, db: s.db === 'sqlite' ? dataPath(s, 'sannuo.db') : 'postgres' }, 'hub started');
+  }
+
+  private async startDistrict(): Promise<void> {
+    const s = this.settings;
+    const log = this.log;
+    const c = s.cluster;
+    this.hubId = hubIdOf(s);
+    const ttlMs = c.leaseTtl * 1000;
+    this.db = await openPostgresDb(s.db);
+    const leaseMetrics = new LeaseMetrics(this.metrics.registry);
+    this.leases = new LeaseStore(this.db, this.hubId, ttlMs, leaseMetrics);
+    await this.leases.init();
+    await this.leases.register([...new Set([...c.register, ...c.halls.filter((h) => h !== '*')])]);
+    this.metrics.setQueueSource(async () => {
+      const out: { item: string; waiting: number }[] = [];
+      for (const h of this.halls()) for (const i of (await h.queue.snapshot()).items) out.push({ item: `${h.spec.hall}/${i.code}`, waiting: i.waiting });
+      return out;
+    });
+
+    this.externalBroker();
+    this.link = new HubLink({ url: this.mqttUrl, ...this.identity, clientId: `sannuo-hub-${this.hubId}`, log: log.child({ module: 'mqtt' }) });
+    await this.link.connect();
+    // Messages of a hall this hub does not hold (any more) are dropped: its devices resend them
+    // to the holder.
+    this.link.onMessage((topic, payload) => this.served.get(topic.split('/')[2] ?? '')?.ingest.handle(topic, payload));
+
+    this.http = this.districtHttp();
+    await this.http.listen({ host: s.http.host, port: s.http.port });
+    this.httpPort = (this.http.server.address() as { port: number }).port;
+
+    if (s.mosquitto.write) {
+      await this.writeDistrictMosquitto();
+      this.timers.push(setInterval(() => void this.writeDistrictMosquitto(), 30_000));
+    }
+
+    const keeper = new LeaseKeeper({
+      store: this.leases, halls: c.halls.includes('*') ? '*' : c.halls,
+      renewMs: c.renewInterval * 1000, pollMs: c.pollInterval, maxHalls: c.maxHalls,
+      metrics: leaseMetrics, log: log.child({ module: 'lease' }),
+      onTake: (lease) => this.serveHall(lease),
+      onLose: async (hall) => {
+        const runtime = this.hall(hall);
+        if (!runtime) return;
+        this.served.delete(runtime.spec.site);
+        await runtime.abort();
+        await runtime.close();
+      },
+      onRelease: async (hall) => {
+        const runtime = this.hall(hall);
+        if (!runtime) return;
+        await runtime.drain(true);
+        this.served.delete(runtime.spec.site);
+        await runtime.close();
+      },
+    });
+    this.keeper = keeper;
+    keeper.start();
+    log.info({ hub: this.hubId, mqtt: this.mqttUrl, http: `http://${s.http.host}:${this.httpPort}`, halls: c.halls }, 'hub started in a district');
+  }
+
+  /** Starts serving a hall whose lease was just taken. */
+  private async serveHall(lease: Taken): Promise<void> {
+    const s = this.settings;
+    const leases = this.leases!;
+    const raw = await openPostgresDb(hallDbUrl(s.db, lease.hall, leases.ttlMs));
+    const db = fencedDb(raw, (tx) => leases.fence(tx, lease));
+    const runtime = new HallRuntime(this, { hall: lease.hall, site: lease.hall }, db, dataPath(s, `checkpoint-${lease.hall}.json`));
+    try {
+      await runtime.open();
+      runtime.attach(this.link);
+      runtime.ingest.on('fenced', () => this.keeper?.fenced(lease.hall));
+      if (s.mosquitto.write) runtime.registry.on('changed', () => void this.writeDistrictMosquitto());
+      runtime.http = createHttp({
+        registry: runtime.registry, metrics: this.metrics, log: this.log,
+        health: async () => ({ ok: this.served.get(runtime.spec.site) === runtime, ...runtime.health(), epoch: lease.epoch, hub: this.hubId }),
+        verify: () => runtime.ledger.verify(),
+        mount: (app) => { runtime.queue.routes(app); this.options.mount?.(app); },
+      });
+      await runtime.http.ready();
+      this.served.set(runtime.spec.site, runtime);
+      await this.link.subscribe(runtime.topics());
+      // The new holder signs the head it found, so verify on this hub has an anchor.
+      await runtime.checkpoint();
+      runtime.startTimers();
+      if (s.mosquitto.write) void this.writeDistrictMosquitto();
+      this.log.info({ hall: lease.hall, epoch: lease.epoch, previous: lease.previous }, 'serving hall');
+    } catch (error) {
+      if (this.served.get(runtime.spec.site) === runtime) this.served.delete(runtime.spec.site);
+      await runtime.abort().catch(() => undefined);
+      await runtime.close();
+      throw error;
+    }
+  }
+
+  /** District HTTP: health, metrics and the lease table at the root; each held hall under /halls/<hall>/. */
+  private districtHttp(): FastifyInstance {
+    const app = Fastify({ loggerInstance: this.log.child({ module: 'http' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 64 * 1024 }) as unknown as FastifyInstance;
+    app.addHook('onRequest', async (request, reply) => {
+      const m = /^\/halls\/([^/?]+)(\/[^?]*)?(\?.*)?$/.exec(request.raw.url ?? '');
+      if (!m) return;
+      const hall = decodeURIComponent(m[1]);
+      const runtime = this.hall(hall);
+      if (!runtime?.http) {
+        const lease = await this.leases!.holderOf(hall).catch(() => undefined);
+        if (!lease) return reply.code(404).send({ error: `hall ${hall} is not registered in this district` });
+        const holder = lease.holder && !lease.expired ? lease.holder : null;
+        return reply.code(holder ? 421 : 503).header('retry-after', holder ? undefined : String(this.settings.cluster.pollInterval / 1000 + 1))
+          .send({ error: holder ? `hall ${hall} is served by hub ${holder}, not by ${this.hubId}` : `hall ${hall} is between hubs; try again shortly`, holder });
+      }
+      // The hall's own server answers, as if at its root.
+      request.raw.url = (m[2] || '/') + (m[3] ?? '');
+      reply.hijack();
+      runtime.http.routing(request.raw, reply.raw);
+    });
+    app.get('/healthz', async (_request, reply) => {
+      const health = await this.health();
+      return reply.code(health.ok ? 200 : 503).send(health);
+    });
+    app.get('/metrics', async (_request, reply) => reply.type(this.metrics.registry.contentType).send(await this.metrics.text()));
+    app.get('/api/halls', async () => ({
+      hub: this.hubId,
+      serving: this.keeper?.leases() ?? [],
+      leases: await this.leases!.list(),
+    }));
+    return app;
   }
 
   private writeMosquitto(): void {
@@ -138,6 +414,52 @@ export class Hub {
     this.log.info(files, 'Mosquitto password and ACL files written');
   }
 
+  /**
+   * District: Mosquitto's password and ACL files from every registered hall's devices (any hub
+   * may have provisioned them), rewritten only when the device list changed. Device ids are
+   * MQTT user names, so they must be unique in the district.
+   */
+  private writeDistrictMosquitto(): Promise<void> {
+    this.mosquittoWriting = this.mosquittoWriting.then(async () => {
+      const s = this.settings;
+      const devices: DeviceRecord[] = [];
+      try {
+        for (const lease of await this.leases!.list()) {
+          const rows = await this.db.all<DeviceRecord>(`SELECT id, role, site, win, fw, secret, created FROM ${hallSchema(lease.hall)}.devices ORDER BY id`)
+            .catch(() => [] as DeviceRecord[]); // a hall never served yet has no tables
+          devices.push(...rows);
+        }
+      } catch (error) {
+        this.log.warn({ err: String(error) }, 'cannot read the district\'s devices for Mosquitto');
+        return;
+      }
+      const print = devices.map((d) => `${d.site}/${d.id}/${d.secret}`).join('\n');
+      if (print === this.mosquittoPrint) return;
+      const ids = new Set<string>();
+      for (const d of devices) {
+        if (ids.has(d.id)) this.log.error({ dev: d.id }, 'device id provisioned in two halls: MQTT user names must be unique in a district');
+        ids.add(d.id);
+      }
+      const passwords = new Map(devices.map((d) => [d.id, deriveMqttPassword(fromHex(d.secret)!, nodeHmac)]));
+      const passwd = passwordFileText({ list: () => devices, mqttPassword: (id) => passwords.get(id) }, this.identity);
+      const acl = ['# written by the sannuo hubs of this district from every hall\'s devices; edits are overwritten', '',
+        `user ${this.identity.username}`, `topic readwrite ${TOPIC_ROOT}/#`, ''];
+      for (const d of devices) {
+        acl.push(`user ${d.id}`, `topic write ${topicFor(d.site, d.id, 'evt')}`, `topic write ${topicFor(d.site, d.id, 'state')}`,
+          `topic read ${topicFor(d.site, d.id, 'cmd')}`, `topic read ${topicFor(d.site, d.id, 'ack')}`, '');
+      }
+      const dir = s.mosquitto.dir || dataPath(s, 'mosquitto');
+      fs.mkdirSync(dir, { recursive: true });
+      const owner = process.getuid?.() === 0 ? userIds(s.mosquitto.user) : undefined;
+      writeAtomic(path.join(dir, 'passwd'), passwd, owner);
+      writeAtomic(path.join(dir, 'acl'), acl.join('\n'), owner);
+      this.mosquittoPrint = print;
+      if (s.mosquitto.pidFile && !reloadMosquitto(s.mosquitto.pidFile)) this.log.warn({ pidFile: s.mosquitto.pidFile }, 'could not signal Mosquitto to reload its password and ACL files');
+      this.log.info({ dir, devices: devices.length }, 'Mosquitto password and ACL files written for the district');
+    }).catch((error) => this.log.error({ err: error }, 'writing Mosquitto files failed'));
+    return this.mosquittoWriting;
+  }
+
   async health(): Promise<{ ok: boolean; [key: string]: unknown }> {
     let dbOk = true;
     try {
@@ -146,26 +468,19 @@ export class Hub {
       dbOk = false;
     }
     const mqtt = this.link?.connected() ?? false;
+    const ok = this.state === 'running' && dbOk && mqtt;
+    if (this.single || !this.keeper) {
+      return { ok, state: this.state, db: dbOk, mqtt, ...(this.single?.health() ?? { site: this.settings.site, hall: this.settings.hall }) };
+    }
     return {
-      ok: this.state === 'running' && dbOk && mqtt,
-      state: this.state, db: dbOk, mqtt, site: this.settings.site, hall: this.settings.hall,
-      devices: this.registry?.list().length ?? 0, online: this.registry?.online().length ?? 0,
-      inFlight: this.ingest?.inFlightCount() ?? 0, checkpoint: this.lastCheckpoint ?? null,
+      ok, state: this.state, db: dbOk, mqtt, hub: this.hubId,
+      halls: this.halls().map((h) => ({ ...h.health(), epoch: this.keeper?.holds(h.spec.hall)?.epoch ?? null })),
     };
   }
 
-  /** Signs the chain's head, writes it to the checkpoint file, publishes it retained. */
+  /** One hall: signs the chain's head (see HallRuntime.checkpoint). */
   async checkpoint(): Promise<Checkpoint | undefined> {
-    try {
-      const cp = await this.ledger.checkpoint();
-      this.lastCheckpoint = cp;
-      this.metrics.checkpoints.inc();
-      if (this.link.connected()) await this.link.publish(checkpointTopic(this.settings.site), JSON.stringify(cp), { retain: true });
-      return cp;
-    } catch (error) {
-      this.log.error({ err: error }, 'checkpoint failed');
-      return undefined;
-    }
+    return this.single?.checkpoint();
   }
 
   async stop(): Promise<void> {
@@ -175,18 +490,40 @@ export class Hub {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     const drain = async () => {
-      this.link?.pause();
-      await this.ingest?.stop();
-      if (this.ledger && this.link) await this.checkpoint();
+      if (this.keeper) {
+        await this.keeper.stop(); // drains every hall, then releases its lease
+      } else {
+        this.link?.pause();
+        await this.single?.drain(false);
+      }
     };
     if ((await Promise.race([drain().then(() => 'done' as const), deadline])) === 'timeout') this.log.error('shutdown: commits did not finish in time; unacked events will be resent by devices');
     await this.link?.close().catch(() => undefined);
     await this.broker?.stop().catch(() => undefined);
     await this.http?.close().catch(() => undefined);
+    for (const h of this.halls()) if (h !== this.single) await h.close();
     await this.db?.close().catch(() => undefined);
     this.state = 'stopped';
     this.log.info('hub stopped');
   }
+}
+
+function userIds(name: string): { uid: number; gid: number } | undefined {
+  try {
+    const line = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${name}:`));
+    if (!line) return undefined;
+    const parts = line.split(':');
+    return { uid: Number(parts[2]), gid: Number(parts[3]) };
+  } catch {
+    return undefined;
+  }
+}
+
+function writeAtomic(file: string, text: string, owner: { uid: number; gid: number } | undefined): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, text, { mode: 0o640 });
+  if (owner) fs.chownSync(tmp, owner.uid, owner.gid);
+  fs.renameSync(tmp, file);
 }
 
 async function openPostgresDb(url: string): Promise<Db> {
@@ -195,4 +532,3 @@ async function openPostgresDb(url: string): Promise<Db> {
   const mod = (await import(modulePath)) as { openPostgres(url: string): Promise<Db> };
   return mod.openPostgres(url);
 }
-

@@ -9,6 +9,9 @@
  * always names something durable, and a hub killed mid-commit leaves the events unacked for
  * the devices to resend.
  *
+ * In a district the hall's Db checks the hall's lease inside that same transaction (hub/lease.ts),
+ * so a hub that lost the lease commits nothing; ingest then emits 'fenced'.
+ *
  * Rejected lines (forged, malformed, unknown device, wrong topic) change nothing; they are
  * logged and counted by reason. Refused lines (authentic, numbered, invalid) are recorded and
  * acked as refused, so one bad event never stalls a device.
@@ -25,6 +28,7 @@ import {
 import { nodeHmac, type Registry } from './registry.js';
 import type { Metrics } from './metrics.js';
 import type { HubLink } from './mqtt.js';
+import { LeaseLostError } from './lease.js';
 
 // ------------------------------------------------------------ the seams ingest needs (apis.md)
 
@@ -178,6 +182,13 @@ export class Ingest extends EventEmitter {
       outcomes = await this.commit(batch);
     } catch (error) {
       this.o.metrics.commitFailures.inc();
+      if (error instanceof LeaseLostError) {
+        // Another hub holds the hall now: nothing here may be committed, and retrying one by
+        // one would only be refused again. The devices resend to the new holder.
+        this.o.log.warn({ hall: error.hall, events: batch.length }, 'ingest: hall lease lost; group not committed, left unacked');
+        this.emit('fenced', error);
+        return;
+      }
       if (batch.length === 1) {
         // Left unacked: the device resends it, and a transient fault heals on its own.
         this.o.log.error({ err: error, dev: devOf(batch[0]), seq: seqOf(batch[0]) }, 'ingest: commit failed; event left unacked');
@@ -305,6 +316,18 @@ export class Ingest extends EventEmitter {
   sendTime(dev: string): Promise<void> {
     return this.sendCommand({ v: PROTOCOL_VERSION, dev, t: this.now(), type: 'time', body: { now: this.now() } })
       .catch((error) => this.o.log.warn({ dev, err: String(error) }, 'time sync failed'));
+  }
+
+  /**
+   * The hall's lease is gone: stop taking messages and drop what was not committed (the fence
+   * would refuse it anyway); the devices still hold it and resend it to the new holder.
+   */
+  abort(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pending = [];
+    return this.chain;
   }
 
   /** Stop taking messages, commit what was taken, send its acks. */

@@ -23,7 +23,8 @@ export interface LinkOptions {
 export class HubLink {
   private client: MqttClient | undefined;
   private handler: MessageHandler | undefined;
-  private readonly subscriptions: string[] = [];
+  /** Every topic filter held now; subscribed again after each reconnect (clean sessions). */
+  private readonly subscriptions = new Set<string>();
   private paused = false;
 
   constructor(private readonly options: LinkOptions) {}
@@ -51,7 +52,7 @@ export class HubLink {
     client.on('connect', () => {
       log.info({ url: redact(url) }, 'hub connected to MQTT broker');
       // clean sessions: subscribe again on every (re)connect
-      if (this.subscriptions.length) client.subscribe(this.subscriptions, { qos: 1 }, (error) => { if (error) log.error({ err: error }, 'subscribe failed'); });
+      if (this.subscriptions.size) client.subscribe([...this.subscriptions], { qos: 1 }, (error) => { if (error) log.error({ err: error }, 'subscribe failed'); });
     });
     client.on('reconnect', () => log.warn({ url: redact(url) }, 'hub reconnecting to MQTT broker'));
     client.on('error', (error) => log.error({ err: error.message }, 'MQTT client error'));
@@ -68,14 +69,26 @@ export class HubLink {
   }
 
   async subscribe(topics: string[]): Promise<void> {
-    this.subscriptions.push(...topics);
+    for (const topic of topics) this.subscriptions.add(topic);
     const client = this.requireClient();
+    if (!client.connected) return; // the next connect subscribes to every filter held
     await new Promise<void>((resolve, reject) => client.subscribe(topics, { qos: 1 }, (error, granted) => {
       if (error) return reject(error);
       const refused = (granted ?? []).filter((g) => g.qos === 128);
       if (refused.length) return reject(new Error(`broker refused the hub's subscription to ${refused.map((g) => g.topic).join(', ')}`));
       resolve();
     }));
+  }
+
+  /**
+   * Drops topic filters (a hall whose lease this hub gave up or lost). Messages already on the
+   * way may still arrive; the hub ignores those of halls it does not hold.
+   */
+  async unsubscribe(topics: string[]): Promise<void> {
+    for (const topic of topics) this.subscriptions.delete(topic);
+    const client = this.client;
+    if (!client?.connected) return; // the next connect subscribes only to what is left
+    await new Promise<void>((resolve, reject) => client.unsubscribe(topics, (error) => (error ? reject(error) : resolve())));
   }
 
   publish(topic: string, payload: string, options: { retain?: boolean; qos?: 0 | 1 } = {}): Promise<void> {

@@ -16,6 +16,7 @@ export interface Settings {
   data: string;
   db: string;
   broker: string;
+  cluster: { halls: string[]; register: string[]; hubId: string; leaseTtl: number; renewInterval: number; pollInterval: number; maxHalls: number };
   mqtt: { host: string; port: number; hubUser: string; advertisedHost: string; advertisedPort: number; tls: boolean };
   mosquitto: { write: boolean; dir: string; pidFile: string; user: string };
   http: { host: string; port: number };
@@ -126,6 +127,8 @@ export function loadSettings(options: LoadOptions = {}): Settings {
       value = /^-?\d+(\.\d+)?$/.test(text.trim()) ? Number(text) : text;
     } else if (node.type === 'boolean') {
       value = text === 'true' || text === '1' ? true : text === 'false' || text === '0' ? false : text;
+    } else if (node.type === 'array') {
+      value = text.split(',').map((part) => part.trim()).filter((part) => part !== '');
     }
     setPath(raw, key, value);
     source.set(key, name);
@@ -145,7 +148,22 @@ export function loadSettings(options: LoadOptions = {}): Settings {
     }
     throw new SettingsError(problems);
   }
-  return raw as unknown as Settings;
+  const settings = raw as unknown as Settings;
+  // Rules across keys, which the schema cannot say clearly.
+  if (clustered(settings)) {
+    const from = (key: string) => (source.get(key) ? ` (from ${source.get(key)})` : '');
+    if (settings.db === 'sqlite') problems.push(`cluster.halls: a district needs db to be a postgres:// URL shared by its hubs, not sqlite${from('cluster.halls')}`);
+    if (settings.broker === 'embedded') problems.push(`cluster.halls: a district needs broker to be the mqtt:// URL of the broker its hubs share, not embedded${from('cluster.halls')}`);
+    if (settings.cluster.halls.includes('*') && settings.cluster.halls.length > 1) problems.push(`cluster.halls: "*" already means every hall; list it alone${from('cluster.halls')}`);
+    if (settings.cluster.renewInterval * 2 > settings.cluster.leaseTtl) problems.push(`cluster.renewInterval: must be at most half of cluster.leaseTtl (${settings.cluster.leaseTtl} s), so one late renewal does not lose a hall${from('cluster.renewInterval')}`);
+    if (problems.length) throw new SettingsError(problems);
+  }
+  return settings;
+}
+
+/** Whether this hub is one of several sharing halls through leases (see "At scale" in DESIGN.md). */
+export function clustered(settings: Settings): boolean {
+  return (settings.cluster?.halls.length ?? 0) > 0;
 }
 
 /** Absolute path of a file inside the data folder. */
