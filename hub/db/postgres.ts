@@ -157,6 +157,11 @@ class PostgresDb implements Db {
     return this.lock.run(async () => {
       const client = await this.pool.connect();
       let broken: Error | undefined;
+      // pg-pool listens for errors only on idle clients: a checked-out client whose server
+      // ends the session (restart, idle_in_transaction_session_timeout) would otherwise emit
+      // an unhandled 'error' and take the hub down. The failed query still rejects.
+      const onError = (error: Error) => { broken = error; };
+      client.on('error', onError);
       const tx = new PostgresTx(client);
       try {
         await client.query('BEGIN');
@@ -172,6 +177,7 @@ class PostgresDb implements Db {
         throw error;
       } finally {
         tx.finished = true;
+        client.off('error', onError);
         client.release(broken);
       }
     });
@@ -187,6 +193,9 @@ class PostgresDb implements Db {
     // One snapshot for the whole walk, on a client of its own.
     const client = await this.pool.connect();
     let committed = false;
+    let broken: Error | undefined;
+    const onError = (error: Error) => { broken = error; }; // see tx()
+    client.on('error', onError);
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       yield* cursorPages<T>(client, sql, params, pageSize);
@@ -195,7 +204,8 @@ class PostgresDb implements Db {
     } finally {
       // Also reached when the consumer stops early (break) or a query failed.
       if (!committed) await client.query('ROLLBACK').catch(() => {});
-      client.release();
+      client.off('error', onError);
+      client.release(broken);
     }
   }
 
