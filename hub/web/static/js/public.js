@@ -16,14 +16,14 @@ async function render() {
   view.append(card(t('public.commitments'), commitments), card(t('public.exposure'), exposures));
   try {
     const { commitments: list } = await api(R.publicCommitments);
-    commitments.append(table([t('commit.clause'), t('commit.register'), t('commit.metric'), t('commit.target'), t('commit.measured'), ''], commitmentRows(list), { empty: t('public.none'), rowAttrs: (r, i) => ({ 'data-commitment': list[i].id }) }));
+    commitments.append(table([t('commit.clause'), t('commit.title'), t('commit.metric'), t('commit.target'), t('commit.measured'), ''], commitmentRows(list), { empty: t('public.none'), rowAttrs: (r, i) => ({ 'data-commitment': list[i].id }) }));
   } catch (error) {
     commitments.append(h('p', { class: 'muted' }, error.status === 404 ? t('common.unavailable') : `${t('common.error')}: ${error.message}`));
   }
   try {
     const { exposures: list } = await api(R.publicExposures);
-    exposures.append(list.length === 0 ? h('p', { class: 'muted' }, t('public.none')) : list.map((x) => h('article', { class: 'card', 'data-exposure': x.id },
-      h('h3', null, x.title), h('p', { class: 'muted' }, fmtDateTime(x.at)), h('p', null, x.body), x.rectification ? h('p', { class: 'good' }, x.rectification) : null)));
+    exposures.append(...(list.length === 0 ? [h('p', { class: 'muted' }, t('public.none'))] : list.map((x) => h('article', { class: 'card', 'data-exposure': x.id },
+      h('h3', null, x.title), h('p', { class: 'muted' }, fmtDateTime(x.at)), h('p', null, x.body), x.rectification ? h('p', { class: 'good' }, x.rectification) : null))));
   } catch (error) {
     exposures.append(h('p', { class: 'muted' }, error.status === 404 ? t('common.unavailable') : `${t('common.error')}: ${error.message}`));
   }

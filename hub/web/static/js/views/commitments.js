@@ -43,7 +43,7 @@ export function commitmentsView(el) {
         ({ commitments } = await api(R.commitments({ year })));
       } catch (error) { unavailable(list, error); return; }
       clear(list).append(table(
-        [t('commit.clause'), t('commit.register'), t('commit.metric'), t('commit.target'), t('commit.measured'), ''],
+        [t('commit.clause'), t('commit.title'), t('commit.metric'), t('commit.target'), t('commit.measured'), ''],
         commitmentRows(commitments),
         { empty: t('common.none'), rowAttrs: (r, i) => ({ 'data-commitment': commitments[i].id }) },
       ));
