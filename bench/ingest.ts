@@ -1,0 +1,148 @@
+/**
+ * Ingest benchmark, run on demand (never by the tests):
+ *   npx tsx bench/ingest.ts [--devices 20] [--window 8] [--count 20000] [--only aedes|mosquitto]
+ *
+ * For each broker (the hub's embedded Aedes; an external Mosquitto 2) in one run:
+ *   raw relay  MQTT.js publishers send QoS 1 messages to one MQTT.js subscriber through the
+ *              broker (the hub's own broker and login, on topics the hub does not read);
+ *              latency = publish → the subscriber receives it.
+ *   hub ingest MQTT.js devices publish signed `state` events, one per QoS 1 message, to the
+ *              hub; latency = publish → the hub's signed ack for that event is received and
+ *              verified by the device (two broker hops plus a committed transaction).
+ * Same client library, same payload size (the signed line; raw payloads padded to it), same
+ * number of senders, same in-flight window per sender, same count. Events are signed before
+ * the clock starts, so both sides pay the same on the client.
+ */
+
+import { Command } from 'commander';
+import mqtt, { type MqttClient } from 'mqtt';
+import { BenchHub } from './support/hub.js';
+import { BenchDevice, healthBody } from './support/device.js';
+import { ClosedLoop, type LoopResult } from './support/loop.js';
+import { emit, log, percentile, round, type Figure } from './support/result.js';
+
+interface Options { devices: number; window: number; count: number; warmup: number; timeLimit: number; only?: string }
+
+interface Measured { rate: number; p50: number; p99: number; completed: number; planned: number; timedOut: boolean }
+
+function measure(r: LoopResult): Measured {
+  return {
+    rate: r.completed / (r.elapsedMs / 1000), p50: percentile(r.latencies, 50), p99: percentile(r.latencies, 99),
+    completed: r.completed, planned: r.planned, timedOut: r.timedOut,
+  };
+}
+
+async function connectHubUser(hub: BenchHub, clientId: string): Promise<MqttClient> {
+  const client = mqtt.connect(hub.mqttUrl, { ...hub.hubUser, clientId, clean: true, reconnectPeriod: 1000, connectTimeout: 30_000 });
+  client.on('connect', () => (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true)); // as BenchDevice
+  await new Promise<void>((resolve, reject) => { client.once('connect', () => resolve()); client.once('error', reject); });
+  return client;
+}
+
+async function rawRelay(hub: BenchHub, o: Options, size: number, label: string): Promise<Measured> {
+  const topic = (s: number) => `sannuo/v1/${hub.site}/relay-${s}/cmd`;
+  const subscriber = await connectHubUser(hub, `bench-sub-${process.pid}`);
+  await subscriber.subscribeAsync(`sannuo/v1/${hub.site}/+/cmd`, { qos: 1 });
+  const publishers: MqttClient[] = [];
+  for (let s = 0; s < o.devices; s++) publishers.push(await connectHubUser(hub, `bench-pub-${s}-${process.pid}`));
+  const payload = (s: number, k: number) => { const head = `${s}:${k}:`; return head + 'x'.repeat(Math.max(0, size - head.length)); };
+  let loop: ClosedLoop | undefined;
+  subscriber.on('message', (_t, message) => {
+    const at = performance.now();
+    const text = message.toString('latin1', 0, 24);
+    const a = text.indexOf(':');
+    const b = text.indexOf(':', a + 1);
+    loop?.complete(Number(text.slice(0, a)), Number(text.slice(a + 1, b)), at);
+  });
+  const send = (s: number, k: number) => publishers[s].publish(topic(s), payload(s, k), { qos: 1 });
+  const warm = Math.ceil(o.warmup / o.devices);
+  loop = new ClosedLoop(o.devices, o.window, 0, warm, send);
+  await loop.run(o.timeLimit * 1000, `${label} raw relay warm-up`);
+  loop = new ClosedLoop(o.devices, o.window, warm, Math.ceil(o.count / o.devices), send);
+  const result = measure(await loop.run(o.timeLimit * 1000, `${label} raw relay`));
+  for (const p of publishers) await p.endAsync(true);
+  await subscriber.endAsync(true);
+  return result;
+}
+
+async function hubIngest(hub: BenchHub, devices: BenchDevice[], lines: string[][], o: Options, label: string): Promise<Measured> {
+  let loop: ClosedLoop | undefined;
+  devices.forEach((d, s) => { d.onAck = (item, at) => { if (item.verdict === 'committed') loop?.complete(s, item.seq - 1, at); else throw new Error(`${d.id} seq ${item.seq} refused: ${item.reason}`); }; });
+  const send = (s: number, k: number) => { void devices[s].publish(lines[s][k]); };
+  const warm = Math.ceil(o.warmup / o.devices);
+  loop = new ClosedLoop(o.devices, o.window, 0, warm, send);
+  await loop.run(o.timeLimit * 1000, `${label} hub warm-up`);
+  loop = new ClosedLoop(o.devices, o.window, warm, Math.ceil(o.count / o.devices), send);
+  return measure(await loop.run(o.timeLimit * 1000, `${label} hub ingest`));
+}
+
+async function runBroker(broker: 'embedded' | 'mosquitto', o: Options): Promise<{ figures: Figure[]; config: Record<string, unknown> }> {
+  const label = broker === 'embedded' ? 'Aedes' : 'Mosquitto';
+  const hub = new BenchHub({ broker });
+  await hub.start();
+  try {
+    const configs = await hub.provisionMany(Array.from({ length: o.devices }, (_, i) => ({ role: 'pad' as const, win: `L${i}`, id: `ingest-${i}` })));
+    const devices = configs.map((c) => new BenchDevice(c));
+    // Mosquitto learns new passwords on the hub's SIGHUP; retry until the login works.
+    for (const d of devices) {
+      for (let attempt = 0; ; attempt++) {
+        try { await d.connect(hub.mqttUrl, { reconnectPeriod: 0, connectTimeout: 5000 }); break; } catch (error) {
+          if (attempt > 50) throw error;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+    }
+    const perSender = Math.ceil(o.warmup / o.devices) + Math.ceil(o.count / o.devices);
+    const t = Date.now();
+    const lines = devices.map((d) => Array.from({ length: perSender }, (_, k) => d.sign('state', healthBody(k), t + k).line));
+    const size = Math.max(...lines.map((l) => Math.max(...l.map((x) => Buffer.byteLength(x)))));
+
+    const raw = await rawRelay(hub, o, size, label);
+    log(`${label} raw relay: ${Math.round(raw.rate)} msg/s, p50 ${raw.p50.toFixed(2)} ms, p99 ${raw.p99.toFixed(2)} ms`);
+    const ing = await hubIngest(hub, devices, lines, o, label);
+    log(`${label} hub ingest: ${Math.round(ing.rate)} events/s, p50 ${ing.p50.toFixed(2)} ms, p99 ${ing.p99.toFixed(2)} ms`);
+    const memory = hub.memory();
+    for (const d of devices) await d.close();
+    const rawBase = (name: string, value: number, unit: string) => ({ name: `${label} raw QoS 1 relay ${name}`, value: round(value), unit });
+    const truncated = (m: Measured) => (m.timedOut ? `time limit: ${m.completed}/${m.planned} done` : undefined);
+    return {
+      config: { [`${label} payload bytes`]: size, [`${label} hub peak RSS MiB`]: round(memory.peakMiB, 0) },
+      figures: [
+        { name: `${label}: hub ingest rate`, value: round(ing.rate, 0), unit: 'events/s', baseline: rawBase('rate', raw.rate, 'msg/s'), bar: { op: '>=', limit: round(raw.rate / 2, 0), text: '≥ ½ raw rate' }, note: truncated(ing) ?? truncated(raw) },
+        { name: `${label}: device → signed ack p50`, value: round(ing.p50), unit: 'ms', baseline: rawBase('p50 (publish → subscriber)', raw.p50, 'ms') },
+        { name: `${label}: device → signed ack p99`, value: round(ing.p99), unit: 'ms', baseline: rawBase('p99 (publish → subscriber)', raw.p99, 'ms'), bar: { op: '<=', limit: round(raw.p99 * 3), text: '≤ 3 × raw p99' } },
+      ],
+    };
+  } finally {
+    await hub.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const o = new Command()
+    .option('--devices <n>', 'publishing clients (devices / raw publishers)', (v) => Number.parseInt(v, 10), 20)
+    .option('--window <n>', 'messages in flight per client', (v) => Number.parseInt(v, 10), 8)
+    .option('--count <n>', 'measured messages per run', (v) => Number.parseInt(v, 10), 20_000)
+    .option('--warmup <n>', 'messages before the clock starts', (v) => Number.parseInt(v, 10), 2_000)
+    .option('--time-limit <s>', 'seconds per measured run at most', (v) => Number.parseInt(v, 10), 90)
+    .option('--only <broker>', 'aedes or mosquitto')
+    .parse()
+    .opts<Options>();
+  const figures: Figure[] = [];
+  const config: Record<string, unknown> = { devices: o.devices, 'in-flight window per client': o.window, 'measured messages': o.count, warmup: o.warmup, QoS: 1, 'events per message': 1, event: 'state (signed, ledgered, not queued)', database: 'SQLite' };
+  for (const broker of ['embedded', 'mosquitto'] as const) {
+    if (o.only && o.only !== (broker === 'embedded' ? 'aedes' : 'mosquitto')) continue;
+    const r = await runBroker(broker, o);
+    figures.push(...r.figures);
+    Object.assign(config, r.config);
+  }
+  emit({
+    bench: 'ingest', title: 'Ingest throughput and device → ack latency against the raw broker relay', figures, config,
+    notes: ['Raw relay latency is publish → subscriber receipt (one broker hop); hub latency is device publish → the hub\'s signed ack received by the device (broker → hub → commit → broker → device).'],
+  });
+}
+
+main().then(() => process.exit(0), (error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,189 @@
+/**
+ * The hub under test, as its own process (node --import tsx hub/main.ts, exec'd by bash after
+ * `ulimit -n 20000`, so the pid we hold is the hub's own and /proc/<pid>/status is its
+ * memory). Ports are free ones; data goes to a temp dir removed at stop().
+ */
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { DeviceConfig } from '../../firmware/core/config.js';
+import type { Role } from '../../firmware/core/protocol.js';
+import { hubMqttPassword } from '../../hub/registry.js';
+import { writeMosquittoFiles, NO_DEVICES } from '../../hub/mosquitto.js';
+import { freePort, startMosquitto, type RunningMosquitto } from '../../tests/support/mosquitto.js';
+import { sleep } from './result.js';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/**
+ * Where the hub runs from: the working tree, or (SANNUO_BENCH_TREE, set by `bench/run.ts
+ * --tree head`) a snapshot of the last commit, so edits in progress elsewhere do not break a run.
+ */
+export const HUB_TREE = process.env.SANNUO_BENCH_TREE || REPO;
+export const OPEN_FILES = 20_000;
+const KEEP_OUTPUT = 64 * 1024; // bytes of the hub's log kept for error messages
+
+export interface BenchHubOptions {
+  /** 'embedded' (Aedes in the hub) or an external Mosquitto started for the run. */
+  broker: 'embedded' | 'mosquitto';
+  /** A postgres:// URL, or SQLite in the data dir. */
+  db?: string;
+  env?: Record<string, string>;
+}
+
+export interface MemoryFigures {
+  /** Peak resident set (VmHWM), MiB. */
+  peakMiB: number;
+  /** Resident set now (VmRSS), MiB. */
+  rssMiB: number;
+}
+
+/** VmHWM and VmRSS of a process from /proc/<pid>/status. */
+export function processMemory(pid: number): MemoryFigures {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (field: string) => {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+    if (!m) throw new Error(`/proc/${pid}/status has no ${field}`);
+    return Number(m[1]);
+  };
+  return { peakMiB: kib('VmHWM') / 1024, rssMiB: kib('VmRSS') / 1024 };
+}
+
+export class BenchHub {
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> | undefined;
+  private output = '';
+  mosquitto: RunningMosquitto | undefined;
+  readonly data = fs.mkdtempSync(path.join(os.tmpdir(), 'sannuo-bench-hub-'));
+  mqttPort = 0;
+  httpPort = 0;
+  /** The hub's own MQTT identity: may publish and subscribe anywhere under the site. */
+  hubUser = { username: '$hub', password: '' };
+  site = 'site1';
+
+  constructor(readonly options: BenchHubOptions) {}
+
+  get mqttUrl(): string { return `mqtt://127.0.0.1:${this.mqttPort}`; }
+  get http(): string { return `http://127.0.0.1:${this.httpPort}`; }
+
+  async start(): Promise<void> {
+    this.httpPort = await freePort();
+    const env: Record<string, string> = {
+      SANNUO_DATA: this.data, SANNUO_HTTP_PORT: String(this.httpPort), SANNUO_HTTP_HOST: '127.0.0.1',
+      SANNUO_MQTT_HOST: '127.0.0.1', SANNUO_LOG_LEVEL: 'error', SANNUO_SITE: this.site,
+      ...(this.options.db ? { SANNUO_DB: this.options.db } : {}),
+      ...this.options.env,
+    };
+    if (this.options.broker === 'embedded') {
+      this.mqttPort = await freePort();
+      env.SANNUO_MQTT_PORT = String(this.mqttPort);
+      // The hub's password on its own broker derives from its key (hub.key, 64 hex digits, read
+      // by the hub at start); write the key first so the bench can log in as the hub too.
+      const key = randomBytes(32);
+      fs.writeFileSync(path.join(this.data, 'hub.key'), key.toString('hex') + '\n', { mode: 0o600 });
+      this.hubUser.password = hubMqttPassword(new Uint8Array(key));
+    } else {
+      this.hubUser.password = randomBytes(16).toString('hex');
+      const hubUser = this.hubUser;
+      this.mosquitto = await startMosquitto((dir) => { writeMosquittoFiles(NO_DEVICES, { dir, site: this.site, hub: hubUser }); });
+      this.mqttPort = this.mosquitto.port;
+      env.SANNUO_BROKER = `mqtt://${encodeURIComponent(hubUser.username)}:${hubUser.password}@127.0.0.1:${this.mqttPort}`;
+      env.SANNUO_MOSQUITTO_DIR = this.mosquitto.filesDir;
+      env.SANNUO_MOSQUITTO_PID_FILE = this.mosquitto.pidFile;
+    }
+    // SANNUO_BENCH_PROFILE=<dir>: the hub writes a V8 CPU profile there when it exits.
+    const profile = process.env.SANNUO_BENCH_PROFILE ? ` --cpu-prof --cpu-prof-dir=${JSON.stringify(process.env.SANNUO_BENCH_PROFILE)}` : '';
+    const command = `ulimit -n ${OPEN_FILES} && exec "${process.execPath}"${profile} --import tsx hub/main.ts`;
+    const child = spawn('bash', ['-c', command], { cwd: HUB_TREE, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    const keep = (d: Buffer) => { this.output = (this.output + d.toString()).slice(-KEEP_OUTPUT); };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`hub exited while starting:\n${this.output}`);
+      try {
+        if ((await fetch(`${this.http}/healthz`)).ok) break;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error(`hub not healthy after 60 s:\n${this.output}`);
+      await sleep(150);
+    }
+  }
+
+  pid(): number {
+    if (!this.child?.pid) throw new Error('hub is not running');
+    return this.child.pid;
+  }
+
+  memory(): MemoryFigures {
+    return processMemory(this.pid());
+  }
+
+  log(): string {
+    return this.output;
+  }
+
+  async api<T = any>(method: string, pathname: string, body?: unknown): Promise<T> {
+    const res = await fetch(this.http + pathname, {
+      method, headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${pathname}: ${res.status} ${text}`);
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  provision(role: Role, win: string, id: string): Promise<DeviceConfig> {
+    return this.api<DeviceConfig>('POST', '/api/devices', { role, win, id });
+  }
+
+  /** Provisions many devices, a few requests at a time; on Mosquitto waits for the reload. */
+  async provisionMany(list: { role: Role; win: string; id: string }[], onDone?: (n: number) => void, parallel = 16): Promise<DeviceConfig[]> {
+    const out: DeviceConfig[] = new Array(list.length);
+    let next = 0;
+    let done = 0;
+    await Promise.all(Array.from({ length: Math.min(parallel, list.length) }, async () => {
+      while (next < list.length) {
+        const i = next++;
+        out[i] = await this.provision(list[i].role, list[i].win, list[i].id);
+        onDone?.(++done);
+      }
+    }));
+    return out;
+  }
+
+  /** One department, item I1, windows with staff signed in, and `tickets` issued. */
+  async setUpHall(windows: string[], tickets: number): Promise<void> {
+    await this.api('PUT', '/api/queue/departments/D1', { name: '市场监管' });
+    await this.api('PUT', '/api/queue/items/I1', { name: '营业执照', department: 'D1', prefix: 'A', limitDays: 0 });
+    for (const [i, win] of windows.entries()) {
+      await this.api('PUT', `/api/queue/windows/${win}`, { name: `${i + 1}号窗口`, items: ['I1'] });
+      await this.api('PUT', `/api/queue/staff/s${i + 1}`, { name: `staff ${i + 1}`, department: 'D1' });
+      await this.api('POST', `/api/queue/windows/${win}/sign-in`, { staff: `s${i + 1}` });
+    }
+    for (let i = 0; i < tickets; i++) await this.api('POST', '/api/queue/tickets', { item: 'I1', priority: 'normal' });
+  }
+
+  /** SIGTERM (graceful: in-flight commits finish), then the broker, then the data dir. */
+  async stop(keepData = false): Promise<void> {
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    await this.mosquitto?.stop();
+    if (!keepData) fs.rmSync(this.data, { recursive: true, force: true });
+  }
+
+  removeData(): void {
+    fs.rmSync(this.data, { recursive: true, force: true });
+  }
+}
