@@ -35,7 +35,7 @@ export function renderReport(report) {
       stat(t('ratings.activeRate'), fmtPercent(f.ratingRate)),
       stat(t('reports.callbackRate'), fmtPercent(c.callbackRate)),
       stat(t('reports.rectifyRate'), fmtPercent(c.rectifyRate))),
-    card(t('ratings.trend'), h('div', { class: 'chart' }, canvas)),
+    card(t('reports.trend'), h('div', { class: 'chart' }, canvas)),
     h('div', { class: 'cols' }, ranked(t('common.department'), report.departments, 'report-departments'), ranked(t('hall.window'), report.windows, 'report-windows')),
     ranked(t('hall.item'), report.items, 'report-items'),
   ];
