@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import { openSqlite } from '../../hub/db/sqlite.js';
 import { loadScenario } from '../../simulator/scenario.js';
 import { Simulation } from '../../simulator/simulation.js';
 import { VirtualTime } from '../../simulator/virtual-time.js';
@@ -123,9 +123,9 @@ describe('a simulated day in a 12-window hall with faults', () => {
   });
 
   test('every rating the pads took is in the ledger exactly once, bound to the ticket served, and the ledger verifies', async () => {
-    const db = new Database(path.join(data, 'hub', 'sannuo.db'), { readonly: true });
+    const db = await openSqlite(path.join(data, 'hub', 'sannuo.db'));
     try {
-      const rows = db.prepare(`SELECT dev, boot, seq, body FROM ledger WHERE kind = 'rating'`).all() as { dev: string; boot: number; seq: number; body: string }[];
+      const rows = await db.all<{ dev: string; boot: number; seq: number; body: string }>(`SELECT dev, boot, seq, body FROM ledger WHERE kind = 'rating'`);
       const keys = new Set(rows.map((r) => `${r.dev}/${r.boot}/${r.seq}`));
       expect(keys.size).toBe(rows.length); // one ledger row per device event
       const byTicket = new Map<string, { level: number; reason: string | null; bound: string }[]>();
@@ -148,7 +148,7 @@ describe('a simulated day in a 12-window hall with faults', () => {
       const boundOffline = offline.filter((p) => byTicket.get(p.ticket)?.[0]?.level === p.level).length;
       process.stdout.write(`e2e: ${taken.length} ratings taken, ${offline.length} offline without a request (${boundOffline} bound by window and time to the citizen's ticket); faults ${JSON.stringify(faultLog)}\n`);
     } finally {
-      db.close();
+      await db.close();
     }
     const res = await fetch(`http://127.0.0.1:${hub.http}/api/ledger/verify`);
     const report = await res.json() as { ok: boolean; rows: number };
