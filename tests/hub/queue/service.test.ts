@@ -273,7 +273,8 @@ describe('QueueService on a real SQLite file and the real Ledger', () => {
   });
 
   test('ratings are append-only in the database itself', async () => {
-    await hall.rate('W1', { level: 5 });
+    expect(await hall.rate('W1', { level: 5 })).toEqual({ verdict: 'committed', reason: null, effects: [{ kind: 'hall' }] });
+    expect((await hall.queue.ratings()).length).toBe(1);
     await expect(hall.db.run(`UPDATE queue_ratings SET level = 1`)).rejects.toThrow(/append-only/);
     await expect(hall.db.run(`DELETE FROM queue_ratings`)).rejects.toThrow(/append-only/);
     expect((await hall.queue.ratings())[0].level).toBe(5);
