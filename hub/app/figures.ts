@@ -4,18 +4,19 @@
  *   主动评价率 rating rate = ratings bound to a service ÷ services finished (tickets 'done').
  * Both counts are taken over the same period: a rating by its time, a service by its finish.
  *
- * One GROUP BY over the covering index app_ratings_report (and one over app_tickets_report)
- * gives counts per (window, staff, item, department); departments, windows, staff, items and
- * the hall are rolled up from those few hundred groups in JS, so a month of a million ratings
- * is read once.
+ * Counts come per (dimension, department, key) — a department's, window's, staff member's or
+ * item's counts within one department — from the daily rollup (rollup.ts: days × groups, not
+ * every row), or, for periods the rollup cannot serve, from one GROUP BY over the covering index
+ * app_ratings_report (and app_tickets_report). The hall, and each dimension's ranking, is summed
+ * from those rows in JS.
  */
 
 import type { Db } from '../db/db.js';
 import { AppError, num } from './http-util.js';
+import { DAY, ROLLUP_COUNTS, ROLLUP_DIMS, rollupOffset } from './rollup.js';
 
 export interface Period { kind: 'month' | 'quarter' | 'year' | 'range'; label: string; from: number; to: number }
 
-const DAY = 86_400_000; // milliseconds
 
 /** "2025-03", "2025-Q1", "2025", or "2025-03-01..2025-03-15" (inclusive dates), in the hall's local time. */
 export function parsePeriod(text: unknown, utcOffsetMinutes: number, field = 'period'): Period {
@@ -58,6 +59,12 @@ export interface Counts {
   levels: [number, number, number, number, number];
   bound: number;
   served: number;
+  /** Sum and number of the waits (issued → called) of the services finished. */
+  waitMs: number;
+  waits: number;
+  /** Sum and number of the service times (served → finished) of the services finished. */
+  serviceMs: number;
+  services: number;
 }
 export interface Figures extends Counts {
   /** 满意率: levels 4–5 share, 0..1; null without ratings. */
@@ -66,13 +73,17 @@ export interface Figures extends Counts {
   badRate: number | null;
   /** 主动评价率: bound ratings ÷ services finished. */
   ratingRate: number | null;
+  /** Mean wait and mean service time (ms) of the services finished; null without any. */
+  meanWaitMs: number | null;
+  meanServiceMs: number | null;
 }
 
 export function emptyCounts(): Counts {
-  return { ratings: 0, good: 0, bad: 0, levels: [0, 0, 0, 0, 0], bound: 0, served: 0 };
+  return { ratings: 0, good: 0, bad: 0, levels: [0, 0, 0, 0, 0], bound: 0, served: 0, waitMs: 0, waits: 0, serviceMs: 0, services: 0 };
 }
 export function addCounts(a: Counts, b: Counts): void {
   a.ratings += b.ratings; a.good += b.good; a.bad += b.bad; a.bound += b.bound; a.served += b.served;
+  a.waitMs += b.waitMs; a.waits += b.waits; a.serviceMs += b.serviceMs; a.services += b.services;
   for (let i = 0; i < 5; i++) a.levels[i] += b.levels[i];
 }
 export function figuresOf(c: Counts): Figures {
@@ -81,50 +92,108 @@ export function figuresOf(c: Counts): Figures {
     satisfaction: c.ratings ? c.good / c.ratings : null,
     badRate: c.ratings ? c.bad / c.ratings : null,
     ratingRate: c.served ? c.bound / c.served : null,
+    meanWaitMs: c.waits ? c.waitMs / c.waits : null,
+    meanServiceMs: c.services ? c.serviceMs / c.services : null,
   };
 }
 
-export interface GroupRow { win: string | null; staff: string | null; item: string | null; department: string | null; counts: Counts }
+/** Adds one row of the count columns (l1..l5, bound, served, wait_ms, waits, service_ms, services). */
+function addRow(c: Counts, r: Record<string, unknown>): void {
+  const l = [num(r.l1), num(r.l2), num(r.l3), num(r.l4), num(r.l5)];
+  for (let i = 0; i < 5; i++) c.levels[i] += l[i];
+  c.ratings += l[0] + l[1] + l[2] + l[3] + l[4];
+  c.good += l[3] + l[4];
+  c.bad += l[0] + l[1];
+  c.bound += num(r.bound);
+  c.served += num(r.served);
+  c.waitMs += num(r.wait_ms); c.waits += num(r.waits);
+  c.serviceMs += num(r.service_ms); c.services += num(r.services);
+}
 
-/** Counts per (window, staff, item, department) over [from, to): ratings by t, services by finished_at. */
-export async function groupedCounts(db: Db, from: number, to: number): Promise<GroupRow[]> {
-  const groups = new Map<string, GroupRow>();
-  const key = (r: { win: string | null; staff: string | null; item: string | null; department: string | null }) => JSON.stringify([r.win, r.staff, r.item, r.department]);
-  const get = (r: { win: string | null; staff: string | null; item: string | null; department: string | null }) => {
-    const k = key(r);
-    let g = groups.get(k);
-    if (!g) groups.set(k, g = { win: r.win, staff: r.staff, item: r.item, department: r.department, counts: emptyCounts() });
-    return g;
+export type Dimension = 'department' | 'win' | 'staff' | 'item';
+
+/**
+ * Counts of one key in one dimension, within one department: a rating or service adds to four
+ * of these (its department, window, staff and item). `department` is null for unbound ratings,
+ * `key` null where the dimension's id is missing.
+ */
+export interface GroupRow { dim: Dimension; department: string | null; key: string | null; counts: Counts }
+
+/**
+ * Where period figures come from: 'rollup' (app_rollup, see rollup.ts), 'raw' (the ratings and
+ * tickets themselves), or 'auto': the rollup when it is kept for this UTC offset and the period
+ * is whole local days, else raw. Both give the same counts (tests/hub/app/rollup.test.ts).
+ */
+export type Source = 'auto' | 'rollup' | 'raw';
+export interface SourceOptions { utcOffsetMinutes: number; source?: Source }
+
+async function pick(db: Db, from: number, to: number, o: SourceOptions): Promise<'rollup' | 'raw'> {
+  const source = o.source ?? 'auto';
+  if (source === 'raw') return 'raw';
+  const off = o.utcOffsetMinutes * 60_000;
+  const whole = (from + off) % DAY === 0 && (to + off) % DAY === 0;
+  const usable = whole && (await rollupOffset(db)) === o.utcOffsetMinutes;
+  if (source === 'rollup' && !usable) throw new Error(`rollup: not usable for [${from}, ${to}) at UTC offset ${o.utcOffsetMinutes} min (${whole ? 'it is kept for another offset or not built' : 'the period is not whole local days'})`);
+  return usable ? 'rollup' : 'raw';
+}
+
+const undo = (s: unknown): string | null => (s === '' || s === null || s === undefined ? null : String(s));
+
+/** Counts per (dimension, department, key) over [from, to): ratings by t, services by finished_at. */
+export async function groupedCounts(db: Db, from: number, to: number, o: SourceOptions): Promise<GroupRow[]> {
+  if ((await pick(db, from, to, o)) === 'rollup') {
+    const off = o.utcOffsetMinutes * 60_000;
+    const rows = await db.all<Record<string, string | number>>(`SELECT dim, department, key, ${ROLLUP_COUNTS.map((c) => `SUM(${c}) AS ${c}`).join(', ')}
+      FROM app_rollup WHERE day >= $1 AND day < $2 GROUP BY dim, department, key`, [(from + off) / DAY, (to + off) / DAY]);
+    const out: GroupRow[] = [];
+    for (const r of rows) {
+      const counts = emptyCounts();
+      addRow(counts, r);
+      // Rows whose additions were all taken away again (a finished ticket changed) count for nothing.
+      if (counts.ratings === 0 && counts.served === 0 && counts.bound === 0 && counts.waits === 0 && counts.services === 0) continue;
+      out.push({ dim: r.dim as Dimension, department: undo(r.department), key: undo(r.key), counts });
+    }
+    return out;
+  }
+  // Raw: the joint (window, staff, item, department) groups, then the same four one-dimension sums.
+  const joint = new Map<string, { win: string | null; staff: string | null; item: string | null; department: string | null; counts: Counts }>();
+  const add = (r: Record<string, unknown>) => {
+    const g = { win: (r.win ?? null) as string | null, staff: (r.staff ?? null) as string | null, item: (r.item ?? null) as string | null, department: (r.department ?? null) as string | null };
+    const k = JSON.stringify([g.win, g.staff, g.item, g.department]);
+    let j = joint.get(k);
+    if (!j) joint.set(k, j = { ...g, counts: emptyCounts() });
+    addRow(j.counts, r);
   };
-  const ratings = await db.all<{ win: string; staff: string | null; item: string | null; department: string | null; l1: number; l2: number; l3: number; l4: number; l5: number; bound: number }>(`
+  for (const r of await db.all<Record<string, unknown>>(`
     SELECT win, staff, item, department,
       SUM(CASE WHEN level = 1 THEN 1 ELSE 0 END) AS l1, SUM(CASE WHEN level = 2 THEN 1 ELSE 0 END) AS l2,
       SUM(CASE WHEN level = 3 THEN 1 ELSE 0 END) AS l3, SUM(CASE WHEN level = 4 THEN 1 ELSE 0 END) AS l4,
       SUM(CASE WHEN level = 5 THEN 1 ELSE 0 END) AS l5, SUM(CASE WHEN bound <> 'unbound' THEN 1 ELSE 0 END) AS bound
-    FROM queue_ratings WHERE t >= $1 AND t < $2 GROUP BY win, staff, item, department`, [from, to]);
-  for (const r of ratings) {
-    const c = get(r).counts;
-    const l = [num(r.l1), num(r.l2), num(r.l3), num(r.l4), num(r.l5)];
-    for (let i = 0; i < 5; i++) c.levels[i] += l[i];
-    c.ratings += l[0] + l[1] + l[2] + l[3] + l[4];
-    c.good += l[3] + l[4];
-    c.bad += l[0] + l[1];
-    c.bound += num(r.bound);
+    FROM queue_ratings WHERE t >= $1 AND t < $2 GROUP BY win, staff, item, department`, [from, to])) add(r);
+  for (const r of await db.all<Record<string, unknown>>(`
+    SELECT win, staff, item, department, COUNT(*) AS served,
+      SUM(CASE WHEN called_at > issued_at THEN called_at - issued_at ELSE 0 END) AS wait_ms, SUM(CASE WHEN called_at IS NOT NULL THEN 1 ELSE 0 END) AS waits,
+      SUM(CASE WHEN finished_at > served_at THEN finished_at - served_at ELSE 0 END) AS service_ms, SUM(CASE WHEN served_at IS NOT NULL THEN 1 ELSE 0 END) AS services
+    FROM queue_tickets WHERE finished_at >= $1 AND finished_at < $2 AND status = 'done' GROUP BY win, staff, item, department`, [from, to])) add(r);
+  const out = new Map<string, GroupRow>();
+  for (const j of joint.values()) {
+    for (const dim of ROLLUP_DIMS) {
+      const key = j[dim];
+      const k = JSON.stringify([dim, j.department, key]);
+      let g = out.get(k);
+      if (!g) out.set(k, g = { dim, department: j.department, key, counts: emptyCounts() });
+      addCounts(g.counts, j.counts);
+    }
   }
-  const served = await db.all<{ win: string | null; staff: string | null; item: string; department: string; n: number }>(`
-    SELECT win, staff, item, department, COUNT(*) AS n FROM queue_tickets
-    WHERE finished_at >= $1 AND finished_at < $2 AND status = 'done' GROUP BY win, staff, item, department`, [from, to]);
-  for (const r of served) get(r).counts.served += num(r.n);
-  return [...groups.values()];
+  return [...out.values()];
 }
-
-export type Dimension = 'department' | 'win' | 'staff' | 'item';
 
 /** Rolls grouped counts up by one dimension (null keys: unbound ratings, kept apart as "(unbound)"). */
 export function rollUp(groups: GroupRow[], by: Dimension): Map<string, Counts> {
   const out = new Map<string, Counts>();
   for (const g of groups) {
-    const k = g[by] ?? '(unbound)';
+    if (g.dim !== by) continue;
+    const k = g.key ?? '(unbound)';
     let c = out.get(k);
     if (!c) out.set(k, c = emptyCounts());
     addCounts(c, g.counts);
@@ -134,25 +203,39 @@ export function rollUp(groups: GroupRow[], by: Dimension): Map<string, Counts> {
 
 export function total(groups: GroupRow[]): Counts {
   const c = emptyCounts();
-  for (const g of groups) addCounts(c, g.counts);
+  for (const g of groups) if (g.dim === 'department') addCounts(c, g.counts);
   return c;
 }
 
 /** Daily or monthly counts of the hall (or one department) for trends: bucket = local day or month. */
-export async function trend(db: Db, from: number, to: number, bucket: 'day' | 'month', utcOffsetMinutes: number, department?: string): Promise<{ bucket: string; figures: Figures }[]> {
-  const off = utcOffsetMinutes * 60_000;
-  // Integer division gives the local day number on both engines (BIGINT / BIGINT).
-  const rows = await db.all<{ d: number; n: number; good: number; bad: number }>(`
-    SELECT (t + ${off}) / ${DAY} AS d, COUNT(*) AS n, SUM(CASE WHEN level >= 4 THEN 1 ELSE 0 END) AS good, SUM(CASE WHEN level <= 2 THEN 1 ELSE 0 END) AS bad
-    FROM queue_ratings WHERE t >= $1 AND t < $2 ${department ? 'AND department = $3' : ''} GROUP BY (t + ${off}) / ${DAY}`,
-  department ? [from, to, department] : [from, to]);
+export async function trend(db: Db, from: number, to: number, bucket: 'day' | 'month', o: SourceOptions, department?: string): Promise<{ bucket: string; figures: Figures }[]> {
+  const off = o.utcOffsetMinutes * 60_000;
+  let rows: Record<string, unknown>[];
+  if ((await pick(db, from, to, o)) === 'rollup') {
+    rows = await db.all(`SELECT day AS d, ${ROLLUP_COUNTS.map((c) => `SUM(${c}) AS ${c}`).join(', ')} FROM app_rollup
+      WHERE dim = 'department' AND day >= $1 AND day < $2 ${department ? 'AND department = $3' : ''} GROUP BY day`,
+    department ? [(from + off) / DAY, (to + off) / DAY, department] : [(from + off) / DAY, (to + off) / DAY]);
+  } else {
+    // Integer division gives the local day number on both engines (BIGINT / BIGINT).
+    const params = department ? [from, to, department] : [from, to];
+    rows = [
+      ...await db.all(`
+        SELECT (t + ${off}) / ${DAY} AS d, SUM(CASE WHEN level = 1 THEN 1 ELSE 0 END) AS l1, SUM(CASE WHEN level = 2 THEN 1 ELSE 0 END) AS l2,
+          SUM(CASE WHEN level = 3 THEN 1 ELSE 0 END) AS l3, SUM(CASE WHEN level = 4 THEN 1 ELSE 0 END) AS l4,
+          SUM(CASE WHEN level = 5 THEN 1 ELSE 0 END) AS l5, SUM(CASE WHEN bound <> 'unbound' THEN 1 ELSE 0 END) AS bound
+        FROM queue_ratings WHERE t >= $1 AND t < $2 ${department ? 'AND department = $3' : ''} GROUP BY (t + ${off}) / ${DAY}`, params),
+      ...await db.all(`
+        SELECT (finished_at + ${off}) / ${DAY} AS d, COUNT(*) AS served,
+          SUM(CASE WHEN called_at > issued_at THEN called_at - issued_at ELSE 0 END) AS wait_ms, SUM(CASE WHEN called_at IS NOT NULL THEN 1 ELSE 0 END) AS waits,
+          SUM(CASE WHEN finished_at > served_at THEN finished_at - served_at ELSE 0 END) AS service_ms, SUM(CASE WHEN served_at IS NOT NULL THEN 1 ELSE 0 END) AS services
+        FROM queue_tickets WHERE finished_at >= $1 AND finished_at < $2 AND status = 'done' ${department ? 'AND department = $3' : ''}
+        GROUP BY (finished_at + ${off}) / ${DAY}`, params),
+    ];
+  }
   const buckets = new Map<string, Counts>();
   const name = (day: number) => new Date(day * DAY).toISOString().slice(0, bucket === 'day' ? 10 : 7);
   // Every bucket of the period appears, empty ones included, so a chart has no holes.
   for (let d = Math.floor((from + off) / DAY); d * DAY - off < to; d++) if (!buckets.has(name(d))) buckets.set(name(d), emptyCounts());
-  for (const r of rows) {
-    const c = buckets.get(name(num(r.d)))!;
-    c.ratings += num(r.n); c.good += num(r.good); c.bad += num(r.bad);
-  }
+  for (const r of rows) addRow(buckets.get(name(num(r.d)))!, r);
   return [...buckets.entries()].map(([b, c]) => ({ bucket: b, figures: figuresOf(c) }));
 }

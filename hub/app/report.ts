@@ -10,7 +10,7 @@ import PDFDocument from 'pdfkit';
 import { existsSync } from 'node:fs';
 import type { Db } from '../db/db.js';
 import type { Cases, Case } from './cases.js';
-import { figuresOf, groupedCounts, rollUp, total, trend, type Figures, type Period } from './figures.js';
+import { figuresOf, groupedCounts, rollUp, total, trend, type Figures, type Period, type Source } from './figures.js';
 import { toCsv } from './http-util.js';
 
 export interface Ranked { id: string; name: string; figures: Figures; rank: number }
@@ -40,8 +40,9 @@ function rank(map: Map<string, ReturnType<typeof total>>, names: Map<string, str
   return list;
 }
 
-export async function buildReport(db: Db, cases: Cases, period: Period, options: { utcOffsetMinutes: number; now: number; worstItems?: number; minRatings?: number }): Promise<Report> {
-  const groups = await groupedCounts(db, period.from, period.to);
+export async function buildReport(db: Db, cases: Cases, period: Period, options: { utcOffsetMinutes: number; now: number; worstItems?: number; minRatings?: number; source?: Source }): Promise<Report> {
+  const source = { utcOffsetMinutes: options.utcOffsetMinutes, source: options.source };
+  const groups = await groupedCounts(db, period.from, period.to, source);
   const names = new Map<string, string>();
   for (const r of await db.all<{ id: string; name: string }>(`SELECT id, name FROM queue_departments UNION ALL SELECT id, name FROM queue_windows
     UNION ALL SELECT id, name FROM queue_staff UNION ALL SELECT code AS id, name FROM queue_items`)) names.set(r.id, r.name);
@@ -67,7 +68,7 @@ export async function buildReport(db: Db, cases: Cases, period: Period, options:
     windows: rank(rollUp(groups, 'win'), names),
     staff: rank(rollUp(groups, 'staff'), names),
     items,
-    trend: await trend(db, period.from, period.to, period.kind === 'month' || period.kind === 'range' ? 'day' : 'month', options.utcOffsetMinutes),
+    trend: await trend(db, period.from, period.to, period.kind === 'month' || period.kind === 'range' ? 'day' : 'month', source),
     worstItems,
     cases: await cases.figures(period.from, period.to),
   };

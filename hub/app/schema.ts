@@ -8,6 +8,7 @@
 
 import type { Migration } from '../db/db.js';
 import { authMigrations } from './auth.js';
+import { rollupMigrations } from './rollup.js';
 
 const tables = `
 CREATE TABLE app_state (
@@ -143,4 +144,5 @@ export const appMigrations: Migration[] = [
   ...authMigrations,
   { id: 'app/002-tables', sql: () => tables },
   { id: 'app/003-report-indexes', sql: () => reportIndexes },
+  ...rollupMigrations,
 ];

@@ -56,6 +56,7 @@ import { figuresOf, groupedCounts, parsePeriod, rollUp, type Dimension } from '.
 import { AppError, num, parseBody, sendError } from './http-util.js';
 import { appMigrations } from './schema.js';
 import { buildReport, reportCsv, reportPdf } from './report.js';
+import { ensureRollup } from './rollup.js';
 
 export interface AppOptions {
   /** The hall's name on reports and public pages. */
@@ -149,6 +150,8 @@ export class AppService {
   /** First supervisor, cases for every bad rating already in the ledger, then the sync timer. */
   async start(): Promise<void> {
     await this.auth.bootstrap();
+    // The report rollup, built from the raw rows once (or again if the hall's UTC offset changed).
+    await ensureRollup(this.db, this.options.utcOffsetMinutes, this.log);
     const opened = await this.cases.sync();
     if (opened) this.log.info({ opened }, 'bad-rating cases opened from the ledger at start');
     if (this.options.syncInterval > 0) this.timer = setInterval(() => this.onRatingsCommitted(), this.options.syncInterval);
@@ -215,7 +218,7 @@ export class AppService {
         const by = (q.by ?? 'department') as Dimension;
         if (['department', 'win', 'staff', 'item'].indexOf(by) < 0) throw new AppError(400, 'by: must be department, win, staff or item', 'by');
         const p = this.period(q);
-        let groups = await groupedCounts(this.db, p.from, p.to);
+        let groups = await groupedCounts(this.db, p.from, p.to, { utcOffsetMinutes: this.options.utcOffsetMinutes });
         // A head sees their own department only.
         if (user.role === 'head') groups = groups.filter((g) => g.department === user.department);
         const rows = [...rollUp(groups, by).entries()].map(([id, c]) => ({ id, ...figuresOf(c) })).sort((a, b) => a.id.localeCompare(b.id));
