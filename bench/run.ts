@@ -59,11 +59,32 @@ function parseReport(stdout: string): BenchResult | undefined {
   };
 }
 
+/** bench/sim-10k.ts prints one JSON line of its own shape. */
+function parseSim(stdout: string): BenchResult | undefined {
+  for (const line of stdout.split('\n').reverse()) {
+    if (!line.startsWith('{')) continue;
+    let j: Record<string, number>;
+    try { j = JSON.parse(line) as Record<string, number>; } catch { continue; }
+    if (typeof j.devices !== 'number' || typeof j.heapPerDeviceKiB !== 'number') continue;
+    return {
+      bench: 'sim-10k', title: `${j.devices.toLocaleString('en')} simulated devices (firmware core on Node)`,
+      figures: [
+        { name: 'JS heap per device', value: j.heapPerDeviceKiB, unit: 'KiB' },
+        { name: 'RSS per device', value: j.rssPerDeviceKiB, unit: 'KiB' },
+        { name: 'all connected', value: j.allConnectedSeconds, unit: 's' },
+        { name: 'all online at the hub', value: j.allOnlineAtHubSeconds, unit: 's' },
+      ],
+      config: { devices: j.devices, 'heap total MiB': j.heapTotalMiB },
+    };
+  }
+  return undefined;
+}
+
 const BENCHES: Bench[] = [
   { name: 'ingest', file: 'bench/ingest.ts', limit: 15 * MINUTE, owner: 'bench' },
   { name: 'call-latency', file: 'bench/call-latency.ts', limit: 10 * MINUTE, owner: 'bench' },
   { name: 'storm', file: 'bench/storm.ts', limit: 15 * MINUTE, owner: 'bench' },
-  { name: 'sim-10k', file: 'bench/sim-10k.ts', limit: 15 * MINUTE, owner: 'simulator engineer' },
+  { name: 'sim-10k', file: 'bench/sim-10k.ts', limit: 15 * MINUTE, parse: parseSim, owner: 'simulator engineer' },
   { name: 'ledger', file: 'bench/ledger.ts', limit: 30 * MINUTE, parse: parseLedger, owner: 'storage engineer' },
   { name: 'report-sqlite', file: 'bench/report.ts', args: ['--db', 'sqlite'], limit: 20 * MINUTE, parse: parseReport, owner: 'app engineer' },
   { name: 'report-postgres', file: 'bench/report.ts', args: ['--db', '$POSTGRES'], limit: 20 * MINUTE, parse: parseReport, needsPostgres: true, owner: 'app engineer' },

@@ -90,8 +90,20 @@ async function main(): Promise<void> {
     const started = performance.now();
     const deadline = Date.now() + o.timeLimit * 1000;
     // Everyone at once: connect, subscribe, send everything held.
+    let connectRetries = 0;
     const sends = devices.map(async (d, i) => {
-      await d.connect(hub.mqttUrl, { reconnectPeriod: 1000, connectTimeout: 60_000 });
+      // A refused or reset first connect (the listen backlog overflows in a storm) is retried
+      // after a second, as the firmware's reconnect does.
+      for (;;) {
+        try {
+          await d.connect(hub.mqttUrl, { reconnectPeriod: 1000, connectTimeout: 60_000 });
+          break;
+        } catch (error) {
+          if (Date.now() > deadline) throw error;
+          connectRetries++;
+          await sleep(1000);
+        }
+      }
       connected++;
       for (const payload of batches([...unacked[i].values()])) void d.publish(payload).catch(() => undefined);
     });
@@ -114,6 +126,7 @@ async function main(): Promise<void> {
     const seconds = ((lastAck || performance.now()) - started) / 1000;
     watch.done(`${acked}/${total} acked in ${seconds.toFixed(1)} s${acked < total ? ' (time limit)' : ''}`);
     await Promise.race([Promise.allSettled(sends), sleep(1000)]);
+    if (connected < o.devices) log(`storm: only ${connected}/${o.devices} devices connected (${connectRetries} connect retries)`);
     const memory = hub.memory();
     await Promise.all(devices.map((d) => d.close().catch(() => undefined)));
 
@@ -140,7 +153,7 @@ async function main(): Promise<void> {
         { name: 'hub peak RSS (VmHWM)', value: round(memory.peakMiB, 0), unit: 'MiB', bar: { op: '<', limit: 512, text: '< 512 MB' }, note: `${round(before.peakMiB, 0)} MiB before the storm` },
         { name: 'storm ingest rate', value: round(acked / seconds, 0), unit: 'events/s' },
       ],
-      config: { devices: o.devices, 'events per device': o.events, 'batch': `≤ ${MAX_BATCH_EVENTS} events, ≤ ${MAX_BATCH_BYTES} bytes`, broker: 'embedded Aedes', database: 'SQLite', 'resend after s': o.resend, 'refused verdicts': refused, 'duplicate acks': duplicateAcks, 'lines resent': resentLines },
+      config: { devices: o.devices, 'events per device': o.events, 'batch': `≤ ${MAX_BATCH_EVENTS} events, ≤ ${MAX_BATCH_BYTES} bytes`, broker: 'embedded Aedes', database: 'SQLite', 'resend after s': o.resend, 'refused verdicts': refused, 'duplicate acks': duplicateAcks, 'lines resent': resentLines, 'connect retries': connectRetries },
     });
   } finally {
     if (!stopped) await hub.stop();
