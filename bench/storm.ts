@@ -107,6 +107,7 @@ async function main(): Promise<void> {
       connected++;
       for (const payload of batches([...unacked[i].values()])) void d.publish(payload).catch(() => undefined);
     });
+    for (const p of sends) p.catch(() => undefined); // counted through `connected`
     const watch = new Progress('storm');
     let nextResend = Date.now() + o.resend * 1000;
     while (acked < total && Date.now() < deadline) {
