@@ -10,6 +10,7 @@ import { openPostgres } from '../../../hub/db/postgres.js';
 import type { Db } from '../../../hub/db/db.js';
 import { LeaseStore, LeaseLostError, fencedDb, hallDbUrl, LeaseMetrics } from '../../../hub/lease.js';
 import { Registry as PromRegistry } from 'prom-client';
+import { loadSettings } from '../../../hub/settings.js';
 
 jest.setTimeout(120_000);
 
@@ -137,4 +138,14 @@ test('each hall has its own schema (ids with capitals and hyphens too); an unreg
   expect(await b.all('SELECT id FROM devices')).toEqual([]);
   expect(await a.all('SELECT id FROM "hall_Hall-A".devices')).toEqual([{ id: 'pad-a' }]);
   await expect(s.take('nowhere')).rejects.toThrow('hall nowhere is not registered in the district');
+});
+
+test('district settings: halls from the environment; a district without PostgreSQL or an external broker is refused by name', async () => {
+  const s = loadSettings({ env: { SANNUO_CLUSTER_HALLS: 'hz-01, hz-02', SANNUO_DB: 'postgres://u@db/sannuo', SANNUO_BROKER: 'mqtt://h:p@broker:1883' } });
+  expect(s.cluster).toMatchObject({ halls: ['hz-01', 'hz-02'], leaseTtl: 15, renewInterval: 5 });
+  expect(() => loadSettings({ env: { SANNUO_CLUSTER_HALLS: '*' } })).toThrow(/cluster\.halls: a district needs db to be a postgres:\/\/ URL .*\(from SANNUO_CLUSTER_HALLS\)/);
+  expect(() => loadSettings({ env: { SANNUO_CLUSTER_HALLS: '*', SANNUO_DB: 'postgres://u@db/x' } })).toThrow(/cluster\.halls: a district needs broker to be the mqtt:\/\/ URL/);
+  expect(() => loadSettings({ env: { SANNUO_CLUSTER_HALLS: 'bad hall' } })).toThrow(/cluster\.halls\.0|cluster\.halls/);
+  expect(() => loadSettings({ env: { SANNUO_CLUSTER_HALLS: '*', SANNUO_DB: 'postgres://u@db/x', SANNUO_BROKER: 'mqtt://b', SANNUO_CLUSTER_RENEW_INTERVAL: '10' } }))
+    .toThrow(/cluster\.renewInterval: must be at most half of cluster\.leaseTtl/);
 });
