@@ -11,7 +11,7 @@ import { Hub } from './hub.js';
 async function main(): Promise<void> {
   const program = new Command()
     .name('sannuo-hub')
-    .description('sannuo hub: MQTT broker, ingest, queue, ledger and HTTP API for one hall')
+    .description('sannuo hub: MQTT broker, ingest, queue, ledger and HTTP API for one hall, or for the halls of a district it holds by lease (settings cluster.*)')
     .option('-c, --config <file>', 'settings file (JSON); also SANNUO_CONFIG')
     .parse(process.argv);
   const opts = program.opts<{ config?: string }>();
