@@ -98,6 +98,15 @@ export class EmbeddedBroker {
         done(null, null); // a failure return code in the SUBACK, the connection stays up
       },
     });
+    // Aedes 1.2 handles the packets of one socket read concurrently and then drops, as a
+    // "duplicate", any message whose broker counter is below the last one delivered to that
+    // subscriber. A retained publish waits for the retained store, so the next publish in the
+    // same read overtakes it and the retained one is dropped: a device's retained state sent just
+    // before its first event never reached the hub. Our subscribers hold no overlapping filters
+    // (the ACLs see to that) and delivery rests on the hub's ack, so that dedupe is switched off.
+    this.aedes.on('client', (client) => {
+      (client as unknown as { duplicates: Record<string, number> }).duplicates = new Proxy({}, { get: () => 0, set: () => true });
+    });
     this.aedes.on('clientError', (client, error) => log.debug({ client: client.id, err: error.message }, 'broker client error'));
     this.aedes.on('connectionError', (client, error) => log.debug({ client: client?.id, err: error.message }, 'broker connection error'));
     const aedes = this.aedes;
