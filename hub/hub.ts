@@ -19,7 +19,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Db } from './db/db.js';
@@ -27,6 +27,8 @@ import { openSqlite } from './db/sqlite.js';
 import { migrate } from './db/migrate.js';
 import { Ledger, type Checkpoint } from './ledger.js';
 import { QueueService } from './queue/service.js';
+import { AppService, appOptionsFromEnv } from './app/service.js';
+import { dashboard } from './web/plugin.js';
 import { dataPath, advertisedPort, clustered, type Settings } from './settings.js';
 import { Registry, hubMqttPassword, nodeHmac, type DeviceRecord, type HubIdentity } from './registry.js';
 import { EmbeddedBroker } from './broker.js';
@@ -72,6 +74,8 @@ export class HallRuntime {
   registry!: Registry;
   queue!: QueueService;
   ingest!: Ingest;
+  /** The 三诺 application: sign-in, cases, commitments, channels, reports. */
+  app!: AppService;
   /** In a district: the hall's own routes, reached under /halls/<hall>/. */
   http: FastifyInstance | undefined;
   lastCheckpoint: Checkpoint | undefined;
@@ -93,6 +97,23 @@ export class HallRuntime {
     });
     this.registry = new Registry(db, { site: this.spec.site, now: hub.options.now, broker: () => hub.advertisedBroker() });
     await this.registry.init();
+    await migrate(db, AppService.migrations);
+    // Rating-link tokens: a key of their own, derived from the hub key, so a leaked link key says nothing of the hub's.
+    const tokenKey = new Uint8Array(createHmac('sha256', hub.key).update('sannuo-rating-token').digest());
+    const base = await appOptionsFromEnv(process.env, { tokenKey, adminPasswordFile: dataPath(hub.settings, this.spec.hall === hub.settings.hall ? 'admin-password.txt' : `admin-password-${this.spec.hall}.txt`) });
+    this.app = new AppService({
+      db, ledger: this.ledger, hall: this.spec.hall, now: hub.options.now ?? Date.now, log: log.child({ module: 'app', hall: this.spec.hall }),
+      options: { ...base, utcOffsetMinutes: this.queue.policy.utcOffsetMinutes, metricsRegistry: clustered(hub.settings) ? undefined : hub.metrics.registry },
+    });
+    await this.app.start();
+  }
+
+  /** Every route of a hall: the queue, the 三诺 application and the dashboard. */
+  mountRoutes(app: FastifyInstance): void {
+    this.queue.routes(app);
+    this.app.routes(app);
+    dashboard(app);
+    this.hub.options.mount?.(app);
   }
 
   /** Ingest on the hub's MQTT link; the caller subscribes to topics(). */
@@ -151,6 +172,7 @@ export class HallRuntime {
   }
 
   async close(): Promise<void> {
+    await this.app?.stop().catch(() => undefined);
     await this.http?.close().catch(() => undefined);
     await this.db.close().catch(() => undefined);
   }
@@ -270,7 +292,7 @@ export class Hub {
       registry: this.registry, metrics: this.metrics, log,
       health: async () => this.health(),
       verify: () => this.ledger.verify(),
-      mount: (app) => { this.queue.routes(app); this.options.mount?.(app); },
+      mount: (app) => hall.mountRoutes(app),
     });
     await this.http.listen({ host: s.http.host, port: s.http.port });
     this.httpPort = (this.http.server.address() as { port: number }).port;
@@ -355,7 +377,7 @@ export class Hub {
         registry: runtime.registry, metrics: this.metrics, log: this.log,
         health: async () => ({ ok: this.served.get(runtime.spec.site) === runtime, ...runtime.health(), epoch: lease.epoch, hub: this.hubId }),
         verify: () => runtime.ledger.verify(),
-        mount: (app) => { runtime.queue.routes(app); this.options.mount?.(app); },
+        mount: (app) => runtime.mountRoutes(app),
       });
       await runtime.http.ready();
       this.served.set(runtime.spec.site, runtime);
@@ -502,6 +524,7 @@ export class Hub {
     await this.broker?.stop().catch(() => undefined);
     await this.http?.close().catch(() => undefined);
     for (const h of this.halls()) if (h !== this.single) await h.close();
+    await this.single?.app?.stop().catch(() => undefined);
     await this.db?.close().catch(() => undefined);
     this.state = 'stopped';
     this.log.info('hub stopped');
