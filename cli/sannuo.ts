@@ -373,9 +373,10 @@ export function buildProgram(): Command {
 
   program.command('start')
     .description('run the hub on embedded defaults and the demo hall, simulated, in one process; open http://localhost:8080/sim/')
-    .option('--port <port>', 'HTTP port', port, 8080)
-    .option('--mqtt-port <port>', 'embedded broker port', port, 1883)
-    .option('--data <dir>', 'data folder (database, keys, simulator state)', './data')
+    // Defaults follow the hub's own environment variables, so `SANNUO_HTTP_PORT=9090 npm start` works.
+    .option('--port <port>', 'HTTP port (SANNUO_HTTP_PORT)', port, port(process.env.SANNUO_HTTP_PORT ?? '8080'))
+    .option('--mqtt-port <port>', 'embedded broker port (SANNUO_MQTT_PORT)', port, port(process.env.SANNUO_MQTT_PORT ?? '1883'))
+    .option('--data <dir>', 'data folder (database, keys, simulator state) (SANNUO_DATA)', process.env.SANNUO_DATA ?? './data')
     .option('--scenario <file>', 'hall to simulate', DEMO_SCENARIO)
     .option('--no-sim', 'the hub only, no simulated hall')
     .action(startCommand);
