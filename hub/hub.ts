@@ -36,7 +36,7 @@ import { HubLink } from './mqtt.js';
 import { Ingest } from './ingest.js';
 import { Metrics } from './metrics.js';
 import { createHttp } from './http.js';
-import { writeMosquittoFiles, reloadMosquitto, passwordFileText } from './mosquitto.js';
+import { writeMosquittoFiles, reloadMosquitto, passwordFileText, lookupUser, writeAtomic } from './mosquitto.js';
 import { LeaseKeeper, LeaseMetrics, LeaseStore, fencedDb, hallDbUrl, hallSchema, type Taken } from './lease.js';
 import { TOPIC_ROOT, deriveMqttPassword, topicFor } from '../firmware/core/protocol.js';
 import { fromHex } from '../firmware/core/utf8.js';
@@ -472,7 +472,7 @@ export class Hub {
       }
       const dir = s.mosquitto.dir || dataPath(s, 'mosquitto');
       fs.mkdirSync(dir, { recursive: true });
-      const owner = process.getuid?.() === 0 ? userIds(s.mosquitto.user) : undefined;
+      const owner = process.getuid?.() === 0 ? lookupUser(s.mosquitto.user) : undefined;
       writeAtomic(path.join(dir, 'passwd'), passwd, owner);
       writeAtomic(path.join(dir, 'acl'), acl.join('\n'), owner);
       this.mosquittoPrint = print;
@@ -529,24 +529,6 @@ export class Hub {
     this.state = 'stopped';
     this.log.info('hub stopped');
   }
-}
-
-function userIds(name: string): { uid: number; gid: number } | undefined {
-  try {
-    const line = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${name}:`));
-    if (!line) return undefined;
-    const parts = line.split(':');
-    return { uid: Number(parts[2]), gid: Number(parts[3]) };
-  } catch {
-    return undefined;
-  }
-}
-
-function writeAtomic(file: string, text: string, owner: { uid: number; gid: number } | undefined): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, text, { mode: 0o640 });
-  if (owner) fs.chownSync(tmp, owner.uid, owner.gid);
-  fs.renameSync(tmp, file);
 }
 
 async function openPostgresDb(url: string): Promise<Db> {

@@ -48,7 +48,8 @@ export interface WriteOptions {
   owner?: string;
 }
 
-function lookupUser(name: string): { uid: number; gid: number } | undefined {
+/** uid and gid of a system user, from /etc/passwd (the hub gives Mosquitto's files to it). */
+export function lookupUser(name: string): { uid: number; gid: number } | undefined {
   try {
     const line = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${name}:`));
     if (!line) return undefined;
@@ -59,7 +60,8 @@ function lookupUser(name: string): { uid: number; gid: number } | undefined {
   }
 }
 
-function writeAtomic(file: string, text: string, owner: { uid: number; gid: number } | undefined): void {
+/** Replaces a file whole (temp + rename), so Mosquitto never reads half of one. */
+export function writeAtomic(file: string, text: string, owner: { uid: number; gid: number } | undefined): void {
   const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, text, { mode: 0o640 });
   if (owner) fs.chownSync(tmp, owner.uid, owner.gid);

@@ -24,6 +24,7 @@
  */
 
 import type { Display, Sound, TimerId, Timers, View } from './hardware.js';
+import { OneShot } from './one-shot.js';
 import type { CommandBodies } from './protocol.js';
 import type { Emit, EmitResult } from './pad.js';
 
@@ -102,12 +103,13 @@ export class WindowCaller {
   private pausedFlag = false;
   private modeName: CallerMode = 'window';
   private transferIndex = 0;
-  private timer: TimerId | undefined;
+  private readonly timer: OneShot;
   private callPending = false;
   private callTimer: TimerId | undefined;
 
   constructor(private readonly deps: CallerDeps, private settings: CallerSettings, options: Partial<CallerOptions> = {}) {
     this.options = { ...CALLER_DEFAULTS, ...options };
+    this.timer = new OneShot(deps.timers);
   }
 
   get mode(): CallerMode {
@@ -326,15 +328,10 @@ export class WindowCaller {
   }
 
   private arm(ms: number, callback: () => void): void {
-    this.clearTimer();
-    this.timer = this.deps.timers.set(() => {
-      this.timer = undefined;
-      callback();
-    }, ms);
+    this.timer.arm(ms, callback);
   }
 
   private clearTimer(): void {
-    if (this.timer !== undefined) this.deps.timers.clear(this.timer);
-    this.timer = undefined;
+    this.timer.clear();
   }
 }

@@ -20,7 +20,8 @@
  * to rate at the desk — it never pretends.
  */
 
-import type { Display, Sound, TimerId, Timers, View } from './hardware.js';
+import type { Display, Sound, Timers, View } from './hardware.js';
+import { OneShot } from './one-shot.js';
 import { BAD_RATING_MAX, BAD_RATING_REASONS, type BadRatingReason, type CommandBodies, type EventBodies, type EventType, type RatingLevel } from './protocol.js';
 import type { UnsolicitedPolicy } from './config.js';
 
@@ -114,13 +115,14 @@ export class RatingPad {
   /** A request that arrived while the previous citizen was still choosing a reason or being thanked. */
   private next: Request | undefined;
   private draft: Draft | undefined;
-  private timer: TimerId | undefined;
+  private readonly timer: OneShot;
   private view: View | undefined;
   /** Requests already rated (or already seen), so a resent rateReq does not ask again. */
   private readonly recent: string[] = [];
 
   constructor(private readonly deps: PadDeps, private settings: PadSettings, options: Partial<PadOptions> = {}) {
     this.options = { ...PAD_DEFAULTS, ...options };
+    this.timer = new OneShot(deps.timers);
   }
 
   get state(): PadState {
@@ -340,15 +342,10 @@ export class RatingPad {
   }
 
   private arm(ms: number, callback: () => void): void {
-    this.clearTimer();
-    this.timer = this.deps.timers.set(() => {
-      this.timer = undefined;
-      callback();
-    }, ms);
+    this.timer.arm(ms, callback);
   }
 
   private clearTimer(): void {
-    if (this.timer !== undefined) this.deps.timers.clear(this.timer);
-    this.timer = undefined;
+    this.timer.clear();
   }
 }
