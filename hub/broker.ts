@@ -110,7 +110,9 @@ export class EmbeddedBroker {
     this.aedes.on('clientError', (client, error) => log.debug({ client: client.id, err: error.message }, 'broker client error'));
     this.aedes.on('connectionError', (client, error) => log.debug({ client: client?.id, err: error.message }, 'broker connection error'));
     const aedes = this.aedes;
-    this.server = net.createServer((socket) => {
+    // noDelay: MQTT packets are small and latency-bound; with Nagle on, a PUBACK or a display
+    // command can wait for the peer's delayed ACK (40 ms on Linux).
+    this.server = net.createServer({ noDelay: true }, (socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
       aedes.handle(socket);

@@ -50,6 +50,8 @@ export class HubLink {
       this.handler(topic, payload, packet.retain);
     });
     client.on('connect', () => {
+      // Nagle off: acks and commands are small and latency-bound (see hub/broker.ts).
+      (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
       log.info({ url: redact(url) }, 'hub connected to MQTT broker');
       // clean sessions: subscribe again on every (re)connect
       if (this.subscriptions.size) client.subscribe([...this.subscriptions], { qos: 1 }, (error) => { if (error) log.error({ err: error }, 'subscribe failed'); });
