@@ -23,6 +23,7 @@ import cliProgress from 'cli-progress';
 import type { View } from '../firmware/core/hardware.js';
 import { ROLES, type Role } from '../firmware/core/protocol.js';
 import { HubApiError, HubClient } from '../simulator/hub-client.js';
+import { newApiToken } from '../hub/access.js';
 import { loadScenario, ScenarioError, type FaultSpec } from '../simulator/scenario.js';
 import { Simulation } from '../simulator/simulation.js';
 import { VirtualTime } from '../simulator/virtual-time.js';
@@ -55,6 +56,8 @@ function mqttUrl(value: string): string {
 }
 
 const hubOption = () => new Option('--hub <url>', 'hub HTTP API').default(process.env.SANNUO_HUB ?? 'http://localhost:8080').argParser(hubUrl);
+// No default shown in --help: it is a secret. HubClient falls back to SANNUO_API_TOKEN itself.
+const tokenOption = () => new Option('--token <token>', 'API token of the hub (default: $SANNUO_API_TOKEN); a supervisor makes one with POST /api/tokens');
 
 // ------------------------------------------------------------------ views of a window
 
@@ -88,6 +91,9 @@ async function startCommand(opts: { port: number; mqttPort: number; data: string
     import('../hub/settings.js'), import('../hub/log.js'), import('../hub/hub.js'), import('../simulator/web.js'),
   ]);
   const settings = loadSettings({ overrides: { data: opts.data, 'http.port': opts.port, 'mqtt.port': opts.mqttPort, site: scenario.site, hall: scenario.hall } });
+  // The simulated hall provisions and sets up through the API like any client: with a token
+  // made here unless SANNUO_API_TOKEN fixes one (then the CLI can use it too).
+  if (!settings.api.token) settings.api.token = newApiToken();
   const log = createLogger({ level: settings.log.level === 'info' ? 'warn' : settings.log.level, pretty: settings.log.pretty });
   let simulation: Simulation | undefined;
   const hub = new Hub(settings, log, { mount: (app) => simWeb(app, { hall: () => simulation?.hall }) });
@@ -104,7 +110,7 @@ async function startCommand(opts: { port: number; mqttPort: number; data: string
   if (!opts.sim) return;
   // Real dates, so tickets belong to today; the scenario's pace (accelerated ×factor) is kept.
   simulation = new Simulation({
-    scenario, hub: `http://127.0.0.1:${hub.httpPort}`, mqtt: hub.mqttUrl, stateDir: path.join(opts.data, 'sim'),
+    scenario, hub: `http://127.0.0.1:${hub.httpPort}`, token: settings.api.token, mqtt: hub.mqttUrl, stateDir: path.join(opts.data, 'sim'),
     time: new VirtualTime(Date.now()), log: log.child({ module: 'sim' }),
   });
   await simulation.setup();
@@ -115,16 +121,16 @@ async function startCommand(opts: { port: number; mqttPort: number; data: string
 
 // ------------------------------------------------------------------ sim
 
-async function simCommand(file: string, opts: { hub: string; mqtt?: string; state?: string; view: boolean; speed?: number; mode?: string }): Promise<void> {
+async function simCommand(file: string, opts: { hub: string; token?: string; mqtt?: string; state?: string; view: boolean; speed?: number; mode?: string }): Promise<void> {
   const scenario = loadScenario(file);
   if (opts.mode) scenario.time.mode = opts.mode as typeof scenario.time.mode;
   if (opts.speed) scenario.time.factor = opts.speed;
-  const client = new HubClient(opts.hub);
+  const client = new HubClient(opts.hub, { token: opts.token });
   await client.waitReady(10_000).catch((error: Error) => { throw new CliError(error.message); });
   const mqtt = opts.mqtt ?? `mqtt://${new URL(opts.hub).hostname}:1883`;
   const faults: FaultSpec[] = [];
   const simulation = new Simulation({
-    scenario, hub: opts.hub, mqtt, stateDir: opts.state,
+    scenario, hub: opts.hub, token: opts.token, mqtt, stateDir: opts.state,
     onFault: (fault) => {
       faults.push(fault);
       process.stderr.write(`fault ${fault.kind} at ${fault.at}s: the hub and broker are other processes; restart or kill them yourself\n`);
@@ -202,7 +208,7 @@ export function parseDevicesCsv(text: string, file: string): ProvisionRow[] {
   return rows;
 }
 
-async function provisionCommand(opts: { hub: string; role?: string; win?: string; id?: string; fw?: string; csv?: string; out?: string }): Promise<void> {
+async function provisionCommand(opts: { hub: string; token?: string; role?: string; win?: string; id?: string; fw?: string; csv?: string; out?: string }): Promise<void> {
   let rows: ProvisionRow[];
   if (opts.csv) {
     let text: string;
@@ -218,7 +224,7 @@ async function provisionCommand(opts: { hub: string; role?: string; win?: string
     if (opts.id !== undefined && !ID.test(opts.id)) throw new CliError('--id: expected 1–32 letters, digits, _ or -', 2);
     rows = [{ line: 0, id: opts.id ?? '', role: opts.role as Role, win: opts.win, fw: opts.fw }];
   }
-  const client = new HubClient(opts.hub);
+  const client = new HubClient(opts.hub, { token: opts.token });
   const out = opts.out ?? (opts.csv ? 'devices' : undefined);
   if (out && (opts.csv || out.endsWith('/'))) fs.mkdirSync(out, { recursive: true });
   for (const row of rows) {
@@ -277,8 +283,8 @@ function flashCommand(opts: { config: string; port?: string; platform: string; d
 
 // ------------------------------------------------------------------ devices, config, verify
 
-async function devicesCommand(opts: { hub: string; watch?: boolean; json?: boolean }): Promise<void> {
-  const client = new HubClient(opts.hub);
+async function devicesCommand(opts: { hub: string; token?: string; watch?: boolean; json?: boolean }): Promise<void> {
+  const client = new HubClient(opts.hub, { token: opts.token });
   const show = async () => {
     const { devices } = await client.devices();
     if (opts.json) return void process.stdout.write(JSON.stringify(devices, null, 2) + '\n');
@@ -325,10 +331,10 @@ export function parseConfigPairs(pairs: string[]): Record<string, unknown> {
   return out;
 }
 
-async function configPushCommand(device: string, pairs: string[], opts: { hub: string }): Promise<void> {
+async function configPushCommand(device: string, pairs: string[], opts: { hub: string; token?: string }): Promise<void> {
   if (!ID.test(device)) throw new CliError(`<device>: "${device}" is not a device id`, 2);
   const settings = parseConfigPairs(pairs);
-  const client = new HubClient(opts.hub);
+  const client = new HubClient(opts.hub, { token: opts.token });
   try {
     const result = await client.request('POST', `/api/devices/${encodeURIComponent(device)}/config`, settings);
     process.stdout.write(`${JSON.stringify(result ?? { ok: true })}\n`);
@@ -340,8 +346,8 @@ async function configPushCommand(device: string, pairs: string[], opts: { hub: s
   }
 }
 
-async function verifyCommand(opts: { hub: string; json?: boolean }): Promise<void> {
-  const client = new HubClient(opts.hub);
+async function verifyCommand(opts: { hub: string; token?: string; json?: boolean }): Promise<void> {
+  const client = new HubClient(opts.hub, { token: opts.token });
   const bar = process.stderr.isTTY ? new cliProgress.SingleBar({ format: '校验台帐 verifying ledger {duration}s', stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
   bar?.start(1, 0);
   let report;
@@ -393,6 +399,7 @@ export function buildProgram(): Command {
     .description('simulate a hall (scenario JSON) against a running hub, with a live view of every window')
     .argument('<scenario>', 'scenario file (see scenarios/demo-hall.json)')
     .addOption(hubOption())
+    .addOption(tokenOption())
     .addOption(new Option('--mqtt <url>', 'broker the devices connect to (default: the hub host, port 1883)').argParser(mqttUrl))
     .option('--state <dir>', 'keep device configs and flash here, so a restarted simulator keeps its outboxes')
     .addOption(new Option('--mode <mode>', 'override the scenario time mode').choices(['real', 'accelerated', 'virtual']))
@@ -407,6 +414,7 @@ export function buildProgram(): Command {
   program.command('provision')
     .description('register a device with the hub (or a batch from a CSV with columns id,role,win[,fw]) and write its config JSON')
     .addOption(hubOption())
+    .addOption(tokenOption())
     .addOption(new Option('--role <role>', 'pad or display').choices([...ROLES]))
     .option('--win <id>', 'window the device serves')
     .option('--id <id>', 'device id (default: generated by the hub)')
@@ -426,6 +434,7 @@ export function buildProgram(): Command {
   program.command('devices')
     .description("list the fleet's devices with their health (online, firmware, outbox, signal, battery)")
     .addOption(hubOption())
+    .addOption(tokenOption())
     .option('-w, --watch', 'refresh every 2 seconds')
     .option('--json', 'print JSON')
     .action(devicesCommand);
@@ -436,11 +445,13 @@ export function buildProgram(): Command {
     .argument('<device>', 'device id')
     .argument('<key=value...>', 'settings to change')
     .addOption(hubOption())
+    .addOption(tokenOption())
     .action(configPushCommand);
 
   program.command('verify')
     .description("check the ledger's hash chain against the hub's signed checkpoint")
     .addOption(hubOption())
+    .addOption(tokenOption())
     .option('--json', 'print the report as JSON')
     .action(verifyCommand);
 

@@ -1,26 +1,79 @@
 /**
- * The hub's HTTP server (fastify): health, Prometheus metrics, devices (list, provision),
- * ledger verification, and the queue's own routes.
+ * The hub's HTTP server (fastify): health, Prometheus metrics, devices (list, provision,
+ * config push), ledger verification, API tokens, and the queue's and application's routes.
+ *
+ *   GET  /healthz, GET /metrics                 open (probes and Prometheus on the hall LAN)
+ *   GET  /api/devices, GET /api/devices/:id      [supervisor, technician]
+ *   POST /api/devices                            [technician, supervisor] provision: answers the secret, once
+ *   POST /api/devices/:id/config                 [technician, supervisor] { rateTimeout?, unsolicited?, volume?, idleText? }
+ *   GET|POST /api/ledger/verify                  [supervisor, technician]
+ *   GET  /api/tokens, POST /api/tokens, DELETE /api/tokens/:id   [supervisor] machine credentials (hub/access.ts)
+ *
+ * Roles are checked by auth.requireRole on request, before the body is parsed: 401 without a credential, 403
+ * for a role not listed, and nothing changes. A credential is a session (password sign-in) or an
+ * API token, both sent as a cookie or `Authorization: Bearer <token>`.
  */
 
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { RegistryError, type Registry, type ProvisionRequest } from './registry.js';
 import type { Metrics } from './metrics.js';
+import { userOf, type Auth } from './app/auth.js';
+import { TokenError, type ApiTokens } from './access.js';
+import { parseDeviceConfig } from '../firmware/core/config.js';
+import type { CommandBodies } from '../firmware/core/protocol.js';
+
+/** What a config push may change: the keys of the protocol's config command. */
+export const PUSHABLE_SETTINGS = ['rateTimeout', 'unsolicited', 'volume', 'idleText'] as const;
+export type ConfigChange = CommandBodies['config'];
+
+export interface ConfigPushResult {
+  device: string;
+  /** The command's body: changed keys, null for the others. */
+  settings: ConfigChange;
+  /** Whether the device was connected when the command went out; an offline device does not get it. */
+  online: boolean;
+  /** Ledger time of the 'config' row. */
+  at: number;
+}
 
 export interface HttpDeps {
   registry: Registry;
   metrics: Metrics;
   log: Logger;
+  /** Sessions and roles (the hall's application). */
+  auth: Auth;
+  tokens: ApiTokens;
   /** What /healthz reports; ok false answers 503. */
   health: () => Promise<{ ok: boolean; [key: string]: unknown }>;
   verify: () => Promise<unknown>;
-  /** Mounts more routes (the queue's). */
+  /** Records a config change in the ledger and sends the signed config command (hub/ingest.ts). */
+  pushConfig: (dev: string, settings: ConfigChange, by: string) => Promise<{ at: number }>;
+  /** Mounts more routes (the queue's, the application's). */
   mount?: (app: FastifyInstance) => void;
+}
+
+/** Checks a config push body like firmware/core/config.ts does; every problem names its key. */
+export function checkConfigChange(body: unknown, device: { id: string; role: string; site: string; win: string; secret: string }): ConfigChange | string[] {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return ['body: expected a JSON object of settings, e.g. {"rateTimeout": 45000}'];
+  const raw = body as Record<string, unknown>;
+  const problems: string[] = [];
+  const keys = Object.keys(raw);
+  for (const key of keys) if ((PUSHABLE_SETTINGS as readonly string[]).indexOf(key) < 0) problems.push(`body.${key}: not a setting a config push can change; expected one of ${PUSHABLE_SETTINGS.join(', ')}`);
+  if (keys.length === 0) problems.push(`body: expected at least one of ${PUSHABLE_SETTINGS.join(', ')}`);
+  if (problems.length) return problems;
+  // The firmware's own validator, on the device's config with the changes applied.
+  const parsed = parseDeviceConfig({ id: device.id, role: device.role, site: device.site, win: device.win, secret: device.secret, ...raw });
+  if (Array.isArray(parsed)) return parsed.map((p) => `body.${p.key}: ${p.message}`);
+  const pick = <K extends keyof ConfigChange>(k: K) => (k in raw ? (parsed[k] as ConfigChange[K]) : null);
+  return { rateTimeout: pick('rateTimeout'), unsolicited: pick('unsolicited'), volume: pick('volume'), idleText: pick('idleText') };
 }
 
 export function createHttp(deps: HttpDeps): FastifyInstance {
   const app = Fastify({ loggerInstance: deps.log.child({ module: 'http' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 64 * 1024 }) as unknown as FastifyInstance;
+  const { auth } = deps;
+  const devicePeople = auth.requireRole('supervisor', 'technician');
+  const supervisor = auth.requireRole('supervisor');
 
   app.get('/healthz', async (_request, reply) => {
     const health = await deps.health();
@@ -32,31 +85,67 @@ export function createHttp(deps: HttpDeps): FastifyInstance {
     return reply.type(deps.metrics.registry.contentType).send(text);
   });
 
-  app.get('/api/devices', async () => ({
+  app.get('/api/devices', { onRequest: devicePeople }, async () => ({
     devices: deps.registry.list().map(({ secret: _secret, ...d }) => ({ ...d, health: deps.registry.health(d.id) })),
   }));
 
-  app.get<{ Params: { id: string } }>('/api/devices/:id', async (request, reply) => {
+  app.get<{ Params: { id: string } }>('/api/devices/:id', { onRequest: devicePeople }, async (request, reply) => {
     const d = deps.registry.get(request.params.id);
-    if (!d) return reply.code(404).send({ error: `device ${request.params.id} is not provisioned` });
+    if (!d) return reply.code(404).send({ error: 'not-found', message: `params.id: device ${request.params.id} is not provisioned`, field: 'params.id' });
     const { secret: _secret, ...rest } = d;
     return { ...rest, health: deps.registry.health(d.id) };
   });
 
   // Provisioning answers the full DeviceConfig, secret included, once; it is never listed again.
-  app.post<{ Body: ProvisionRequest }>('/api/devices', async (request, reply) => {
+  app.post<{ Body: ProvisionRequest }>('/api/devices', { onRequest: devicePeople }, async (request, reply) => {
     try {
       const config = await deps.registry.provision(request.body ?? ({} as ProvisionRequest));
+      request.log.info({ dev: config.id, role: config.role, win: config.win, by: userOf(request).username }, 'device provisioned');
       return reply.code(201).send(config);
     } catch (error) {
-      if (error instanceof RegistryError) return reply.code(error.status).send({ error: error.message });
+      if (error instanceof RegistryError) return reply.code(error.status).send({ error: error.status === 409 ? 'conflict' : 'bad-request', message: error.message, field: null });
       throw error;
     }
   });
 
+  app.post<{ Params: { id: string } }>('/api/devices/:id/config', { onRequest: devicePeople }, async (request, reply) => {
+    const d = deps.registry.get(request.params.id);
+    if (!d) return reply.code(404).send({ error: 'not-found', message: `params.id: device ${request.params.id} is not provisioned`, field: 'params.id' });
+    const change = checkConfigChange(request.body, d);
+    if (Array.isArray(change)) return reply.code(400).send({ error: 'bad-request', message: change.join('; '), field: /^(body\.[A-Za-z]+|body)/.exec(change[0])![1] });
+    const online = deps.registry.health(d.id).online;
+    const { at } = await deps.pushConfig(d.id, change, userOf(request).username);
+    const result: ConfigPushResult & { note?: string } = { device: d.id, settings: change, online, at };
+    if (!online) result.note = `device ${d.id} is offline: the change is recorded but the device has not received it; push again once it is online`;
+    return result;
+  });
+
   const verify = async () => deps.verify();
-  app.get('/api/ledger/verify', verify);
-  app.post('/api/ledger/verify', verify);
+  app.get('/api/ledger/verify', { onRequest: devicePeople }, verify);
+  app.post('/api/ledger/verify', { onRequest: devicePeople }, verify);
+
+  const tokenError = (error: unknown, reply: import('fastify').FastifyReply) => {
+    if (error instanceof TokenError) return reply.code(error.status).send({ error: error.status === 404 ? 'not-found' : 'bad-request', message: error.message, field: error.field });
+    throw error;
+  };
+  app.get('/api/tokens', { onRequest: supervisor }, async () => ({ tokens: await deps.tokens.list() }));
+  app.post<{ Body: { name?: unknown; role?: unknown; days?: unknown } }>('/api/tokens', { onRequest: supervisor }, async (request, reply) => {
+    try {
+      const b = request.body;
+      if (typeof b !== 'object' || b === null || Array.isArray(b)) return reply.code(400).send({ error: 'bad-request', message: 'body: expected { name, role, days? }', field: 'body' });
+      for (const key of Object.keys(b)) if (!['name', 'role', 'days'].includes(key)) return reply.code(400).send({ error: 'bad-request', message: `body.${key}: is not a known field`, field: `body.${key}` });
+      return reply.code(201).send(await deps.tokens.create(b, userOf(request).username));
+    } catch (error) {
+      return tokenError(error, reply);
+    }
+  });
+  app.delete<{ Params: { id: string } }>('/api/tokens/:id', { onRequest: supervisor }, async (request, reply) => {
+    try {
+      return await deps.tokens.revoke(request.params.id, userOf(request).username);
+    } catch (error) {
+      return tokenError(error, reply);
+    }
+  });
 
   deps.mount?.(app);
   return app;

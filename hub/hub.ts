@@ -35,7 +35,8 @@ import { EmbeddedBroker } from './broker.js';
 import { HubLink } from './mqtt.js';
 import { Ingest } from './ingest.js';
 import { Metrics } from './metrics.js';
-import { createHttp } from './http.js';
+import { createHttp, type HttpDeps } from './http.js';
+import { ApiTokens } from './access.js';
 import { writeMosquittoFiles, reloadMosquitto, passwordFileText, lookupUser, writeAtomic } from './mosquitto.js';
 import { LeaseKeeper, LeaseMetrics, LeaseStore, fencedDb, hallDbUrl, hallSchema, type Taken } from './lease.js';
 import { TOPIC_ROOT, deriveMqttPassword, topicFor } from '../firmware/core/protocol.js';
@@ -76,6 +77,8 @@ export class HallRuntime {
   ingest!: Ingest;
   /** The 三诺 application: sign-in, cases, commitments, channels, reports. */
   app!: AppService;
+  /** Machine credentials (API tokens) on top of the application's users. */
+  tokens!: ApiTokens;
   /** In a district: the hall's own routes, reached under /halls/<hall>/. */
   http: FastifyInstance | undefined;
   lastCheckpoint: Checkpoint | undefined;
@@ -106,11 +109,25 @@ export class HallRuntime {
       options: { ...base, utcOffsetMinutes: this.queue.policy.utcOffsetMinutes, metricsRegistry: clustered(hub.settings) ? undefined : hub.metrics.registry },
     });
     await this.app.start();
+    // After the first supervisor exists: a service account must not stand in for it.
+    await migrate(db, ApiTokens.migrations);
+    this.tokens = new ApiTokens({ db, ledger: this.ledger, auth: this.app.auth, now: hub.options.now ?? Date.now, log: log.child({ module: 'access', hall: this.spec.hall }), hall: this.spec.hall });
+    await this.tokens.startup(hub.settings.api.token, hub.settings.api.tokenRole);
+  }
+
+  /** What every hall's HTTP server needs from the hall: roles, tokens, config push. */
+  httpDeps(): Pick<HttpDeps, 'registry' | 'auth' | 'tokens' | 'verify' | 'pushConfig' | 'mount'> {
+    return {
+      registry: this.registry, auth: this.app.auth, tokens: this.tokens,
+      verify: () => this.ledger.verify(),
+      pushConfig: (dev, settings, by) => this.ingest.sendConfig(dev, settings, by),
+      mount: (app) => this.mountRoutes(app),
+    };
   }
 
   /** Every route of a hall: the queue, the 三诺 application and the dashboard. */
   mountRoutes(app: FastifyInstance): void {
-    this.queue.routes(app);
+    this.queue.routes(app, this.app.auth, { ticketsPerMinute: this.hub.settings.api.ticketsPerMinute });
     this.app.routes(app);
     dashboard(app);
     this.hub.options.mount?.(app);
@@ -288,12 +305,7 @@ export class Hub {
     this.link.onMessage((topic, payload) => this.ingest.handle(topic, payload));
     await this.link.subscribe(hall.topics());
 
-    this.http = createHttp({
-      registry: this.registry, metrics: this.metrics, log,
-      health: async () => this.health(),
-      verify: () => this.ledger.verify(),
-      mount: (app) => hall.mountRoutes(app),
-    });
+    this.http = createHttp({ ...hall.httpDeps(), metrics: this.metrics, log, health: async () => this.health() });
     await this.http.listen({ host: s.http.host, port: s.http.port });
     this.httpPort = (this.http.server.address() as { port: number }).port;
 
@@ -374,10 +386,8 @@ export class Hub {
       runtime.ingest.on('fenced', () => this.keeper?.fenced(lease.hall));
       if (s.mosquitto.write) runtime.registry.on('changed', () => void this.writeDistrictMosquitto());
       runtime.http = createHttp({
-        registry: runtime.registry, metrics: this.metrics, log: this.log,
+        ...runtime.httpDeps(), metrics: this.metrics, log: this.log,
         health: async () => ({ ok: this.served.get(runtime.spec.site) === runtime, ...runtime.health(), epoch: lease.epoch, hub: this.hubId }),
-        verify: () => runtime.ledger.verify(),
-        mount: (app) => runtime.mountRoutes(app),
       });
       await runtime.http.ready();
       this.served.set(runtime.spec.site, runtime);

@@ -312,6 +312,18 @@ export class Ingest extends EventEmitter {
     return this.o.link.publish(topicFor(this.o.site, command.dev, 'cmd'), line).then(() => { this.o.metrics.commandsSent.inc({ type: command.type }); });
   }
 
+  /**
+   * A remote settings change: a ledger row (kind 'config': device, settings, who) first, then
+   * the signed config command. The device applies it all or nothing and refuses a bad one
+   * with a reason; an offline device does not get it (commands are not queued).
+   */
+  async sendConfig(dev: string, settings: CommandBodies['config'], by: string): Promise<{ at: number }> {
+    const at = this.now();
+    await this.o.db.tx((tx) => this.o.ledger.append(tx, [{ kind: 'config', dev, boot: null, seq: null, at, body: { settings, by } }]));
+    await this.sendCommand({ v: PROTOCOL_VERSION, dev, t: at, type: 'config', body: settings });
+    return { at };
+  }
+
   /** A time command, so the device can correct its clock. */
   sendTime(dev: string): Promise<void> {
     return this.sendCommand({ v: PROTOCOL_VERSION, dev, t: this.now(), type: 'time', body: { now: this.now() } })

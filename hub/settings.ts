@@ -20,6 +20,7 @@ export interface Settings {
   mqtt: { host: string; port: number; hubUser: string; advertisedHost: string; advertisedPort: number; tls: boolean };
   mosquitto: { write: boolean; dir: string; pidFile: string; user: string };
   http: { host: string; port: number };
+  api: { token: string; tokenRole: 'supervisor' | 'technician'; ticketsPerMinute: number };
   ingest: { batchWindow: number; maxBatch: number };
   ledger: { checkpointInterval: number };
   timeSync: { interval: number };

@@ -2,6 +2,10 @@
  * The hub's HTTP API as the simulator, the CLI and the tests use it: provisioning, hall set-up
  * (departments, items, windows, staff), issuing tickets like a kiosk, the hall snapshot, device
  * health and ledger verification. An error names the call and carries the hub's own message.
+ *
+ * Every call but the public ones (health, hall snapshot, tickets) needs a credential: an API
+ * token (options.token, else the SANNUO_API_TOKEN environment variable) sent as
+ * `Authorization: Bearer <token>`; see the api settings in hub/settings.schema.json.
  */
 
 import type { DeviceConfig } from '../firmware/core/config.js';
@@ -19,8 +23,12 @@ export interface IssuedTicket { id: string; number: string; item: string; ahead:
 export class HubClient {
   readonly base: string;
 
-  constructor(base: string, private readonly options: { timeoutMs?: number } = {}) {
+  /** The API token sent with every request, if any. */
+  readonly token: string | undefined;
+
+  constructor(base: string, private readonly options: { timeoutMs?: number; token?: string } = {}) {
     this.base = base.replace(/\/+$/, '');
+    this.token = options.token || process.env.SANNUO_API_TOKEN || undefined;
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -28,7 +36,10 @@ export class HubClient {
     try {
       response = await fetch(this.base + path, {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers: {
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(this.options.timeoutMs ?? 15_000),
       });
@@ -45,7 +56,8 @@ export class HubClient {
     }
     if (!response.ok) {
       const d = (data ?? {}) as { message?: string; error?: string; field?: string };
-      throw new HubApiError(response.status, `${method} ${path}: ${response.status} ${d.message ?? d.error ?? text.slice(0, 200)}`, d.field ?? null);
+      const hint = response.status === 401 ? (this.token ? ' (the API token was refused: revoked, expired or for another hub)' : ' (no API token: give --token or set SANNUO_API_TOKEN)') : '';
+      throw new HubApiError(response.status, `${method} ${path}: ${response.status} ${d.message ?? d.error ?? text.slice(0, 200)}${hint}`, d.field ?? null);
     }
     return data as T;
   }
@@ -112,6 +124,11 @@ export class HubClient {
 
   hall(): Promise<unknown> {
     return this.request('GET', '/api/queue/hall');
+  }
+
+  /** Changes a device's settings through the hub's signed config command. */
+  pushConfig(device: string, settings: Record<string, unknown>): Promise<{ device: string; settings: Record<string, unknown>; online: boolean; at: number; note?: string }> {
+    return this.request('POST', `/api/devices/${encodeURIComponent(device)}/config`, settings);
   }
 
   verify(): Promise<{ ok: boolean; rows: number; firstBadRow: number | null; problem: string | null }> {

@@ -17,6 +17,8 @@ export interface SimulationOptions {
   scenario: Scenario;
   /** http://host:port of the hub's API. */
   hub: string;
+  /** API token for provisioning and hall set-up (else SANNUO_API_TOKEN). */
+  token?: string;
   /** mqtt://host:port the devices connect to. */
   mqtt: string;
   /** Device configs and flash persist here (a restarted simulator keeps its outboxes). */
@@ -39,7 +41,7 @@ export class Simulation {
   constructor(readonly options: SimulationOptions) {
     const s = options.scenario;
     this.time = options.time ?? new VirtualTime(s.time.mode === 'real' ? Date.now() : scenarioStart(s));
-    this.hub = new HubClient(options.hub);
+    this.hub = new HubClient(options.hub, { token: options.token });
     this.hall = new Hall({
       scenario: s, hub: this.hub, mqttUrl: options.mqtt, time: this.time, stateDir: options.stateDir, log: options.log,
       onFault: options.onFault, historyCap: options.historyCap, reconnectPeriod: options.reconnectPeriod,

@@ -1,18 +1,21 @@
 /**
- * HTTP API of the queue, mounted under /api/queue on the hub's fastify server:
+ * HTTP API of the queue, mounted under /api/queue on the hub's fastify server (role in brackets;
+ * auth.requireRole answers 401 without a credential and 403 for another role, and the handler
+ * never runs):
  *
- *   GET  /api/queue/setup                      departments, items, windows, staff
- *   PUT  /api/queue/departments/:id            { name }
- *   PUT  /api/queue/items/:code                { name, department, prefix, limitDays }
- *   PUT  /api/queue/windows/:id                { name, items: [code…] }
- *   PUT  /api/queue/staff/:id                  { name, department }
- *   POST /api/queue/windows/:id/sign-in        { staff }
- *   POST /api/queue/windows/:id/sign-out
- *   POST /api/queue/windows/:id/serving        the citizen is at the counter: service time starts
- *   GET  /api/queue/windows/:id/display        what the window's display shows now
- *   POST /api/queue/tickets                    { item, priority, caseNo?, channel? } → number, people ahead
- *   GET  /api/queue/tickets/:number?day=       one ticket with its history
- *   GET  /api/queue/hall                       the hall snapshot
+ *   GET  /api/queue/setup                      [any signed-in user] departments, items, windows, staff
+ *   PUT  /api/queue/departments/:id            [supervisor] { name }
+ *   PUT  /api/queue/items/:code                [supervisor] { name, department, prefix, limitDays }
+ *   PUT  /api/queue/windows/:id                [supervisor] { name, items: [code…] }
+ *   PUT  /api/queue/staff/:id                  [supervisor] { name, department }
+ *   POST /api/queue/windows/:id/sign-in        [supervisor, or staff signing themself in] { staff }
+ *   POST /api/queue/windows/:id/sign-out       [supervisor, or the staff signed in there]
+ *   POST /api/queue/windows/:id/serving        [supervisor, or the staff signed in there] the citizen is at the counter: service time starts
+ *   GET  /api/queue/windows/:id/display        open: what the window's display shows the hall now
+ *   POST /api/queue/tickets                    open (kiosk, phone), limited per address without a credential
+ *                                              { item, priority, caseNo?, channel? } → number, people ahead
+ *   GET  /api/queue/tickets/:number?day=       open: one ticket with its history
+ *   GET  /api/queue/hall                       open: the hall snapshot (the public waiting screen)
  *
  * Bodies are validated with JSON Schema (our own Ajv: no type coercion, unknown fields
  * refused rather than silently dropped). An error is JSON { error, message, field } and the
@@ -20,8 +23,9 @@
  */
 
 import { Ajv, type ErrorObject } from 'ajv';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { QueueService } from './service.js';
+import { userOf, type Auth } from '../app/auth.js';
 import { ISSUE_CHANNELS, PRIORITY_CLASSES, QueueError, type IssueChannel, type PriorityClass } from './types.js';
 
 const ID = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,32}$' } as const;
@@ -53,7 +57,56 @@ export function describeErrors(errors: ErrorObject[], context: string): { messag
   return { message: `${field}: ${message}`, field };
 }
 
-export function queueRoutes(app: FastifyInstance, queue: QueueService): void {
+export interface QueueRouteOptions {
+  /** Tickets per minute one address may issue without a credential (burst the same); 0: no limit. */
+  ticketsPerMinute: number;
+}
+
+/**
+ * Per-address token bucket for anonymous ticket issuing: a kiosk issues a few a minute, a
+ * script flooding the queue is refused with 429 before anything is written.
+ */
+export class TicketLimiter {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  constructor(private readonly perMinute: number, private readonly now: () => number = Date.now) {}
+
+  /** 0 when allowed (and counted), else milliseconds until the next ticket may be issued. */
+  take(address: string): number {
+    if (this.perMinute <= 0) return 0;
+    const t = this.now();
+    const rate = this.perMinute / 60_000; // tokens per millisecond
+    if (this.buckets.size > 10_000) for (const [k, b] of this.buckets) if (b.tokens + (t - b.at) * rate >= this.perMinute) this.buckets.delete(k);
+    const b = this.buckets.get(address) ?? { tokens: this.perMinute, at: t };
+    b.tokens = Math.min(this.perMinute, b.tokens + (t - b.at) * rate);
+    b.at = t;
+    this.buckets.set(address, b);
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return 0;
+    }
+    return Math.ceil((1 - b.tokens) / rate);
+  }
+}
+
+function forbidden(reply: FastifyReply, message: string): FastifyReply {
+  return reply.code(403).send({ error: 'forbidden', message, field: null });
+}
+
+export function queueRoutes(app: FastifyInstance, queue: QueueService, auth: Auth, options: QueueRouteOptions = { ticketsPerMinute: 30 }): void {
+  const signedIn = auth.requireRole();
+  const supervisor = auth.requireRole('supervisor');
+  const atWindow = auth.requireRole('supervisor', 'staff');
+  const limiter = new TicketLimiter(options.ticketsPerMinute);
+  /** Staff may act only at the window where they are signed in; a supervisor anywhere. */
+  const ownWindow = async (request: FastifyRequest, reply: FastifyReply, win: string): Promise<boolean> => {
+    const user = userOf(request);
+    if (user.role === 'supervisor') return true;
+    const w = (await queue.setup()).windows.find((x) => x.id === win);
+    if (w && user.staff !== null && w.staff === user.staff) return true;
+    forbidden(reply, `window ${win}: only a supervisor or the staff signed in there may do this; you are ${user.username}${user.staff ? ` (staff ${user.staff})` : ''}`);
+    return false;
+  };
+
   app.register(async (scope) => {
     const ajv = new Ajv({ allErrors: false, coerceTypes: false, useDefaults: true, removeAdditional: false });
     // Path and query strings are text; numbers in them would need coercion, so none are used.
@@ -72,13 +125,15 @@ export function queueRoutes(app: FastifyInstance, queue: QueueService): void {
       return reply.code(500).send({ error: 'internal', message: 'internal error; see the hub log', field: null });
     });
 
-    scope.get('/api/queue/setup', async () => queue.setup());
+    scope.get('/api/queue/setup', { onRequest: signedIn }, async () => queue.setup());
 
     scope.put<{ Params: { id: string }; Body: { name: string } }>('/api/queue/departments/:id', {
+      onRequest: supervisor,
       schema: { params: idParams, body: body(['name'], { name: NAME }) },
     }, async (req) => queue.putDepartment({ id: req.params.id, name: req.body.name }));
 
     scope.put<{ Params: { code: string }; Body: { name: string; department: string; prefix: string; limitDays: number } }>('/api/queue/items/:code', {
+      onRequest: supervisor,
       schema: {
         params: codeParams,
         body: body(['name', 'department', 'prefix', 'limitDays'], {
@@ -93,22 +148,29 @@ export function queueRoutes(app: FastifyInstance, queue: QueueService): void {
     }, async (req) => queue.putItem({ code: req.params.code, ...req.body }));
 
     scope.put<{ Params: { id: string }; Body: { name: string; items: string[] } }>('/api/queue/windows/:id', {
+      onRequest: supervisor,
       schema: { params: idParams, body: body(['name', 'items'], { name: NAME, items: { type: 'array', items: ID, maxItems: 200 } }) },
     }, async (req) => queue.putWindow({ id: req.params.id, ...req.body }));
 
     scope.put<{ Params: { id: string }; Body: { name: string; department: string } }>('/api/queue/staff/:id', {
+      onRequest: supervisor,
       schema: { params: idParams, body: body(['name', 'department'], { name: NAME, department: ID }) },
     }, async (req) => queue.putStaff({ id: req.params.id, ...req.body }));
 
     scope.post<{ Params: { id: string }; Body: { staff: string } }>('/api/queue/windows/:id/sign-in', {
+      onRequest: atWindow,
       schema: { params: idParams, body: body(['staff'], { staff: ID }) },
-    }, async (req) => queue.signIn(req.params.id, req.body.staff));
+    }, async (req, reply) => {
+      const user = userOf(req);
+      if (user.role !== 'supervisor' && user.staff !== req.body.staff) return forbidden(reply, `body.staff: staff sign in only themselves; you are ${user.username}${user.staff ? ` (staff ${user.staff})` : ''}`);
+      return queue.signIn(req.params.id, req.body.staff);
+    });
 
-    scope.post<{ Params: { id: string } }>('/api/queue/windows/:id/sign-out', { schema: { params: idParams } },
-      async (req) => queue.signOut(req.params.id));
+    scope.post<{ Params: { id: string } }>('/api/queue/windows/:id/sign-out', { onRequest: atWindow, schema: { params: idParams } },
+      async (req, reply) => ((await ownWindow(req, reply, req.params.id)) ? queue.signOut(req.params.id) : reply));
 
-    scope.post<{ Params: { id: string } }>('/api/queue/windows/:id/serving', { schema: { params: idParams } },
-      async (req) => queue.startService(req.params.id));
+    scope.post<{ Params: { id: string } }>('/api/queue/windows/:id/serving', { onRequest: atWindow, schema: { params: idParams } },
+      async (req, reply) => ((await ownWindow(req, reply, req.params.id)) ? queue.startService(req.params.id) : reply));
 
     scope.get<{ Params: { id: string } }>('/api/queue/windows/:id/display', { schema: { params: idParams } },
       async (req) => queue.displayFor(req.params.id));
@@ -123,7 +185,17 @@ export function queueRoutes(app: FastifyInstance, queue: QueueService): void {
           channel: { type: 'string', enum: ISSUE_CHANNELS, default: 'kiosk' },
         }),
       },
-    }, async (req, reply) => reply.code(201).send(await queue.issueTicket(req.body)));
+    }, async (req, reply) => {
+      // Credentials are not needed here; a request that carries valid ones is not limited.
+      if (options.ticketsPerMinute > 0 && !(await auth.session(auth.tokenOf(req)))) {
+        const wait = limiter.take(req.ip);
+        if (wait > 0) {
+          return reply.code(429).header('retry-after', String(Math.ceil(wait / 1000)))
+            .send({ error: 'too-many-requests', message: `tickets: at most ${options.ticketsPerMinute} a minute from one address; try again in ${Math.ceil(wait / 1000)} s`, field: null });
+        }
+      }
+      return reply.code(201).send(await queue.issueTicket(req.body));
+    });
 
     scope.get<{ Params: { number: string }; Querystring: { day?: string } }>('/api/queue/tickets/:number', {
       schema: {

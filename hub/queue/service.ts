@@ -27,7 +27,6 @@
  * - Refusals are checked before anything is written, so a refused event changes nothing.
  */
 
-import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import {
@@ -36,7 +35,8 @@ import {
 import type { Db, Migration, SqlValue } from '../db/db.js';
 import type { Ledger } from '../ledger.js';
 import { queueMigrations } from './schema.js';
-import { queueRoutes } from './routes.js';
+import { queueRoutes, type QueueRouteOptions } from './routes.js';
+import type { Auth } from '../app/auth.js';
 import {
   DEFAULT_POLICY, LANE_FRONT, LANE_REGULAR, PRIORITY_CLASSES, PRIORITY_RANK, QueueError,
   type Department, type Effect, type HallSnapshot, type IssueChannel, type IssuedTicket, type PriorityClass,
@@ -106,9 +106,9 @@ export class QueueService {
     this.policy = checkPolicy({ ...DEFAULT_POLICY, ...deps.policy });
   }
 
-  /** Mounts /api/queue/... on the hub's HTTP server. */
-  routes(app: FastifyInstance): void {
-    queueRoutes(app, this);
+  /** Mounts /api/queue/... on the hub's HTTP server; `auth` checks each route's role. */
+  routes(app: FastifyInstance, auth: Auth, options?: QueueRouteOptions): void {
+    queueRoutes(app, this, auth, options);
   }
 
   /** The hall's local day (numbers restart each day), e.g. 2025-03-14. */
@@ -264,7 +264,10 @@ export class QueueService {
   }
 
   private async requestRating(tx: Db, ticket: TicketRow, win: string, at: number): Promise<Effect> {
-    const req = 'r' + randomBytes(12).toString('hex');
+    // Deterministic (<ticket id>-<n>: the same day gives the same ledger bytes). Guessing one buys
+    // nothing: a rating with a request is taken only from the pad installed at the request's window.
+    const n = await tx.get<{ n: number }>('SELECT COUNT(*) AS n FROM queue_rate_requests WHERE ticket = $1', [ticket.id]);
+    const req = `${ticket.id}-${num(n?.n) + 1}`;
     const expires = at + this.policy.rateTimeout;
     await tx.run(`INSERT INTO queue_rate_requests (id, ticket, number, win, staff, item, department, issued_at, expires)
       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [req, ticket.id, ticket.number, win, ticket.staff, ticket.item, ticket.department, at, expires]);

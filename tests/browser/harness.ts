@@ -17,6 +17,7 @@ import { AppService, appOptionsFromEnv } from '../../hub/app/service.js';
 import { migrate } from '../../hub/db/migrate.js';
 import { createHmac } from 'node:crypto';
 import { TestDevice, waitFor } from '../hub/integration/device-client.js';
+import { TEST_API_TOKEN } from '../support/token.js';
 
 export { waitFor };
 
@@ -44,7 +45,7 @@ export async function startHall(env: Record<string, string> = {}, extraMount?: (
   const data = fs.mkdtempSync(path.join(os.tmpdir(), 'sannuo-browser-'));
   // The application reads its first supervisor from the environment (SANNUO_ADMIN_*), settings from SANNUO_* keys it knows.
   Object.assign(process.env, env);
-  const settings = loadSettings({ env: {}, overrides: { data, 'mqtt.port': 0, 'http.port': 0, 'mqtt.host': '127.0.0.1', 'http.host': '127.0.0.1' } });
+  const settings = loadSettings({ env: {}, overrides: { data, 'mqtt.port': 0, 'http.port': 0, 'mqtt.host': '127.0.0.1', 'http.host': '127.0.0.1', 'api.token': TEST_API_TOKEN } });
   const withDashboard = !hubMountsDashboard();
   const withApp = !hubMountsApp();
   // eslint-disable-next-line prefer-const
@@ -81,7 +82,8 @@ export async function startHall(env: Record<string, string> = {}, extraMount?: (
   return {
     hub, url, mqtt, data, api,
     async device(role, win, id) {
-      const d = new TestDevice(await api('POST', '/api/devices', { role, win, id }));
+      // Provisioning is the technician's: the hall's automation token, as an installer's tools would.
+      const d = new TestDevice(await api('POST', '/api/devices', { role, win, id }, TEST_API_TOKEN));
       await d.connect(mqtt);
       await d.publishState(true);
       devices.push(d);

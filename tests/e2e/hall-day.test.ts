@@ -16,6 +16,7 @@ import { loadScenario } from '../../simulator/scenario.js';
 import { Simulation } from '../../simulator/simulation.js';
 import { VirtualTime } from '../../simulator/virtual-time.js';
 import type { FaultSpec } from '../../simulator/scenario.js';
+import { TEST_API_TOKEN, bearer } from '../support/token.js';
 
 jest.setTimeout(480_000);
 
@@ -42,6 +43,7 @@ class HubProcess {
       env: {
         ...process.env, SANNUO_DATA: this.data, SANNUO_HTTP_PORT: String(this.http), SANNUO_MQTT_PORT: String(this.mqtt),
         SANNUO_HTTP_HOST: '127.0.0.1', SANNUO_MQTT_HOST: '127.0.0.1', SANNUO_LOG_LEVEL: 'warn', SANNUO_LEDGER_CHECKPOINT_INTERVAL: '5',
+        SANNUO_API_TOKEN: TEST_API_TOKEN,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -73,7 +75,7 @@ describe('a simulated day in a 12-window hall with faults', () => {
     scenario.drain = 1800;
     // The faults of the scenario file, plus power cuts chosen by this test (below) while events are unacked.
     sim = new Simulation({
-      scenario, hub: `http://127.0.0.1:${hub.http}`, mqtt: `mqtt://127.0.0.1:${hub.mqtt}`,
+      scenario, hub: `http://127.0.0.1:${hub.http}`, token: TEST_API_TOKEN, mqtt: `mqtt://127.0.0.1:${hub.mqtt}`,
       stateDir: path.join(data, 'sim'), time: new VirtualTime(Date.now()), reconnectPeriod: 200,
       onFault: async (fault: FaultSpec) => {
         // Wait (briefly, in wall-clock time) for a moment when events are unacked, then strike.
@@ -150,7 +152,7 @@ describe('a simulated day in a 12-window hall with faults', () => {
     } finally {
       await db.close();
     }
-    const res = await fetch(`http://127.0.0.1:${hub.http}/api/ledger/verify`);
+    const res = await fetch(`http://127.0.0.1:${hub.http}/api/ledger/verify`, { headers: bearer() });
     const report = await res.json() as { ok: boolean; rows: number };
     expect(report.ok).toBe(true);
   });

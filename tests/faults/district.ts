@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { HubProcess } from '../support/hub-process.js';
+import { bearer } from '../support/token.js';
 import { MOSQUITTO, freePort, startMosquitto, waitForPort, type RunningMosquitto } from '../support/mosquitto.js';
 import { startPostgres, type PostgresServer } from '../support/postgres.js';
 import { writeMosquittoFiles, NO_DEVICES } from '../../hub/mosquitto.js';
@@ -128,7 +129,7 @@ export class District {
       const holder = (await this.leases().catch(() => [] as HallLease[])).find((l) => l.hall === hall)?.holder;
       if (holder) {
         const res = await fetch(`${this.hub(holder).http}/halls/${hall}${pathname}`, {
-          method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
+          method, headers: { ...bearer(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body),
         }).catch(() => undefined);
         if (res && res.status !== 421 && res.status !== 503) {
           const text = await res.text();

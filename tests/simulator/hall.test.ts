@@ -18,7 +18,7 @@ const SCENARIO = {
 async function runOnce(scenario: Scenario) {
   const time = new VirtualTime(Date.parse(scenario.start));
   const hub = await startVirtualHub(time);
-  const sim = new Simulation({ scenario, hub: hub.http, mqtt: hub.mqtt, time });
+  const sim = new Simulation({ scenario, hub: hub.http, token: hub.token, mqtt: hub.mqtt, time });
   try {
     await sim.setup();
     await sim.run();

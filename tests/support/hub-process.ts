@@ -1,11 +1,13 @@
 /**
  * Runs the hub as its own process (node --import tsx hub/main.ts: one process, so SIGKILL
  * really kills the hub) on given ports with its own data dir; waits for /healthz; can
- * SIGKILL and restart it on the same ports and data.
+ * SIGKILL and restart it on the same ports and data. It starts with the test API token
+ * (SANNUO_API_TOKEN), which json() sends.
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { TEST_API_TOKEN } from './token.js';
 
 export const REPO = path.resolve(__dirname, '..', '..');
 
@@ -35,6 +37,7 @@ export class HubProcess {
         ...process.env,
         SANNUO_DATA: data, SANNUO_MQTT_PORT: String(mqttPort), SANNUO_HTTP_PORT: String(httpPort),
         SANNUO_MQTT_HOST: '127.0.0.1', SANNUO_HTTP_HOST: '127.0.0.1', SANNUO_LOG_LEVEL: 'warn',
+        SANNUO_API_TOKEN: TEST_API_TOKEN,
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -77,8 +80,9 @@ export class HubProcess {
     return code;
   }
 
+  /** A request with the test API token (unless init brings its own authorization header). */
   async json<T = any>(pathname: string, init?: RequestInit): Promise<T> {
-    const res = await fetch(`${this.http}${pathname}`, init);
+    const res = await fetch(`${this.http}${pathname}`, { ...init, headers: { authorization: `Bearer ${TEST_API_TOKEN}`, ...(init?.headers as Record<string, string> | undefined) } });
     const text = await res.text();
     if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${pathname}: ${res.status} ${text}`);
     return JSON.parse(text) as T;

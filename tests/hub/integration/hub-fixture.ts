@@ -8,13 +8,17 @@ import { loadSettings } from '../../../hub/settings.js';
 import { silentLogger } from '../../../hub/log.js';
 import type { DeviceConfig } from '../../../firmware/core/config.js';
 import type { Role } from '../../../firmware/core/protocol.js';
+import { TEST_API_TOKEN } from '../../support/token.js';
 
 export interface HubFixture {
   hub: Hub;
   data: string;
   http: string;
   provision(role: Role, win: string, id: string): Promise<DeviceConfig>;
-  api<T = any>(method: string, pathname: string, body?: unknown): Promise<T>;
+  /** A call with the hub's start-up API token (role supervisor), or with `token` (null: none). */
+  api<T = any>(method: string, pathname: string, body?: unknown, token?: string | null): Promise<T>;
+  /** The raw response, for status checks: token as for api(). */
+  call(method: string, pathname: string, body?: unknown, token?: string | null): Promise<Response>;
   eventRows(dev?: string): Promise<number>;
   ledgerKinds(): Promise<Record<string, number>>;
   metric(name: string, labels?: Record<string, string>): Promise<number>;
@@ -24,19 +28,24 @@ export interface HubFixture {
 export async function startHub(overrides: Record<string, unknown> = {}, data = fs.mkdtempSync(path.join(os.tmpdir(), 'sannuo-hub-'))): Promise<HubFixture> {
   const settings = loadSettings({
     env: {},
-    overrides: { data, 'mqtt.port': 0, 'http.port': 0, 'mqtt.host': '127.0.0.1', 'http.host': '127.0.0.1', ...overrides },
+    overrides: { data, 'mqtt.port': 0, 'http.port': 0, 'mqtt.host': '127.0.0.1', 'http.host': '127.0.0.1', 'api.token': TEST_API_TOKEN, ...overrides },
   });
   const hub = new Hub(settings, silentLogger());
   await hub.start();
   const http = `http://127.0.0.1:${hub.httpPort}`;
-  const api = async (method: string, pathname: string, body?: unknown) => {
-    const res = await fetch(http + pathname, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const call = (method: string, pathname: string, body?: unknown, token: string | null = TEST_API_TOKEN) => {
+    const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
+    if (token) headers.authorization = `Bearer ${token}`;
+    return fetch(http + pathname, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  };
+  const api = async (method: string, pathname: string, body?: unknown, token?: string | null) => {
+    const res = await call(method, pathname, body, token);
     const text = await res.text();
     if (!res.ok) throw new Error(`${method} ${pathname}: ${res.status} ${text}`);
     return text ? JSON.parse(text) : undefined;
   };
   return {
-    hub, data, http, api,
+    hub, data, http, api, call,
     provision: (role, win, id) => api('POST', '/api/devices', { role, win, id }),
     eventRows: async (dev) => Number((await hub.db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ledger WHERE kind = 'event'${dev ? ' AND dev = $1' : ''}`, dev ? [dev] : []))!.n),
     ledgerKinds: async () => Object.fromEntries((await hub.db.all<{ kind: string; n: number }>('SELECT kind, COUNT(*) AS n FROM ledger GROUP BY kind')).map((r) => [r.kind, Number(r.n)])),

@@ -1,22 +1,41 @@
 import Fastify, { type FastifyInstance } from 'fastify';
+import { pino } from 'pino';
 import { Hall, START } from './harness.js';
+import { migrate } from '../../../hub/db/migrate.js';
+import { Auth, authMigrations } from '../../../hub/app/auth.js';
+
+const PASSWORD = 'correct horse battery';
 
 describe('queue HTTP API (fastify.inject, real SQLite file)', () => {
   let hall: Hall;
   let app: FastifyInstance;
-  beforeEach(async () => {
+  let auth: Auth;
+  /** Bearer tokens by role, signed in through Auth like the dashboard does. */
+  const tokens: Record<string, string> = {};
+  async function signIn(username: string): Promise<string> {
+    return (await auth.login(username, PASSWORD)).token;
+  }
+  async function open(ticketsPerMinute = 30): Promise<void> {
     hall = await Hall.open();
+    await migrate(hall.db, authMigrations);
+    auth = new Auth({ db: hall.db, ledger: hall.ledger, now: () => hall.time, log: pino({ level: 'silent' }), hall: 'hall-1', options: {} });
+    for (const [username, role] of [['sup', 'supervisor'], ['tech', 'technician']] as const) {
+      await auth.putUser({ username, name: username, role, department: null, staff: null, password: PASSWORD, disabled: false }, null);
+      tokens[role] = await signIn(username);
+    }
     app = Fastify();
-    hall.queue.routes(app);
+    hall.queue.routes(app, auth, { ticketsPerMinute });
     await app.ready();
-  });
+  }
+  beforeEach(async () => open());
   afterEach(async () => {
     await app.close();
     await hall.close();
   });
 
-  const put = (url: string, payload: unknown) => app.inject({ method: 'PUT', url, payload: payload as object });
-  const post = (url: string, payload?: unknown) => app.inject({ method: 'POST', url, ...(payload === undefined ? {} : { payload: payload as object }) });
+  const as = (role: string | null) => (role ? { authorization: `Bearer ${tokens[role] ?? role}` } : {});
+  const put = (url: string, payload: unknown, role: string | null = 'supervisor') => app.inject({ method: 'PUT', url, payload: payload as object, headers: as(role) });
+  const post = (url: string, payload?: unknown, role: string | null = 'supervisor') => app.inject({ method: 'POST', url, headers: as(role), ...(payload === undefined ? {} : { payload: payload as object }) });
 
   async function setUp(): Promise<void> {
     for (const [id, name] of [['gongan', '公安'], ['shichang', '市场监管']]) expect((await put(`/api/queue/departments/${id}`, { name })).statusCode).toBe(200);
@@ -29,7 +48,7 @@ describe('queue HTTP API (fastify.inject, real SQLite file)', () => {
 
   test('set-up, sign-in, tickets with people ahead, lookup and the hall snapshot', async () => {
     await setUp();
-    const setup = (await app.inject({ method: 'GET', url: '/api/queue/setup' })).json();
+    const setup = (await app.inject({ method: 'GET', url: '/api/queue/setup', headers: as('supervisor') })).json();
     expect(setup.items).toEqual([
       { code: 'hukou', name: '户籍办理', department: 'gongan', prefix: 'A', limitDays: 5 },
       { code: 'license', name: '营业执照', department: 'shichang', prefix: 'C', limitDays: 3 },
@@ -106,7 +125,7 @@ describe('queue HTTP API (fastify.inject, real SQLite file)', () => {
     ];
     const before = await hall.stateDump();
     for (const [method, url, payload, status, field, message] of cases) {
-      const res = await app.inject({ method: method as 'PUT' | 'POST', url, ...(payload === undefined ? {} : { payload: payload as object }) });
+      const res = await app.inject({ method: method as 'PUT' | 'POST', url, headers: as('supervisor'), ...(payload === undefined ? {} : { payload: payload as object }) });
       expect({ url, status: res.statusCode, body: res.json() }).toEqual({ url, status, body: { error: status === 404 ? 'not-found' : status === 409 ? 'conflict' : 'bad-request', message, field } });
     }
     expect(await hall.stateDump()).toBe(before);
