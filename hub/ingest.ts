@@ -47,6 +47,8 @@ export interface EventApplier {
 
 /** Events the queue acts on; boot and state are recorded in the ledger only. */
 const QUEUE_EVENTS = new Set(['call', 'recall', 'noShow', 'transfer', 'pause', 'resume', 'rating']);
+/** Caller keys: someone waits at the window for the display, so these skip the batch window. */
+const PROMPT_EVENTS = new Set(['call', 'recall', 'noShow', 'transfer', 'pause', 'resume']);
 
 export interface IngestOptions {
   db: Db;
@@ -68,6 +70,8 @@ interface Outcome { dev: string; boot: number; seq: number; verdict: Verdict; re
 
 const key = (dev: string, boot: number, seq: number) => `${dev}\u0000${boot}\u0000${seq}`;
 const ACKS_PER_MESSAGE = 64; // keeps one ack line well under MAX_DOWNLINK_BYTES
+const KEYS_PER_LOOKUP = 100; // (dev, boot, seq) triples per dedupe SELECT
+const ROWS_PER_INSERT = 100; // events rows per INSERT (7 parameters each)
 
 /** A bounded metric label from a free-text refusal reason: no ticket numbers or ids. */
 export function reasonLabel(reason: string): string {
@@ -102,7 +106,10 @@ export class Ingest extends EventEmitter {
 
   private pending: Numbered[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private chain: Promise<void> = Promise.resolve();
+  /** A group's tx is waiting for the Db; its body takes whatever is pending when it starts. */
+  private gathering = false;
+  /** Groups started and not yet committed and acked. */
+  private readonly groups = new Set<Promise<void>>();
   private inFlight = 0;
   private stopped = false;
   private readonly now: () => number;
@@ -131,6 +138,7 @@ export class Ingest extends EventEmitter {
       if (parsed.channel === 'state') return this.handleState(parsed.dev, payload, topic);
       if (parsed.channel !== 'evt') return; // our own acks and commands, if a broker echoes them
       const decoded = decodeEventPayload(payload, parsed.dev, (dev) => this.o.registry.signingKey(dev), nodeHmac);
+      let prompt = false;
       for (const d of decoded) {
         this.o.metrics.eventsIn.inc();
         if (d.kind === 'rejected') {
@@ -138,10 +146,10 @@ export class Ingest extends EventEmitter {
           continue;
         }
         this.o.registry.seen(d.kind === 'event' ? d.event.dev : d.dev);
+        if (d.kind === 'event' && PROMPT_EVENTS.has(d.event.type)) prompt = true;
         this.pending.push(d);
       }
-      if (this.pending.length >= this.o.maxBatch) this.flush();
-      else if (this.pending.length && !this.timer) this.timer = setTimeout(() => this.flush(), this.o.batchWindow);
+      this.schedule(prompt);
     } catch (error) {
       this.o.log.error({ err: error, topic: topic.slice(0, 200) }, 'ingest: unexpected error handling a message');
       this.o.metrics.rejected.inc({ reason: 'internal' });
@@ -163,53 +171,113 @@ export class Ingest extends EventEmitter {
     if (cameOnline) void this.sendTime(dev);
   }
 
-  /** Takes everything pending into one transaction; groups run one after another. */
-  flush(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    while (this.pending.length) {
-      const batch = this.pending.splice(0, this.o.maxBatch);
-      this.inFlight += batch.length;
-      this.chain = this.chain.then(() => this.commitAndAck(batch)).finally(() => { this.inFlight -= batch.length; });
-    }
-    return this.chain;
+  /**
+   * Starts a group now (a caller key, or a full group) or after the batch window. While a group
+   * waits for the Db, newer events join it; groups commit back to back (the Db serializes
+   * them, and a group's fsync overlaps the next group's body), each publishing its acks once
+   * its own tx has resolved, without holding up the next.
+   */
+  private schedule(prompt: boolean): void {
+    if (!this.pending.length || this.gathering) return;
+    if (prompt || this.pending.length >= this.o.maxBatch) this.startGroup();
+    else if (!this.timer) this.timer = setTimeout(() => this.startGroup(), this.o.batchWindow);
   }
 
-  private async commitAndAck(batch: Numbered[]): Promise<void> {
+  private startGroup(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.gathering || !this.pending.length) return;
+    this.gathering = true;
+    let taken: Numbered[] = [];
+    const take = (): Numbered[] => {
+      this.gathering = false;
+      taken = this.pending.splice(0, this.o.maxBatch);
+      this.inFlight += taken.length;
+      if (this.pending.length) this.startGroup(); // more than a group's worth: the next one queues now
+      return taken;
+    };
+    const group: Promise<void> = this.commitAndAck(take)
+      .catch((error: unknown) => this.o.log.error({ err: error }, 'ingest: unexpected error in a commit group'))
+      .finally(() => {
+        this.inFlight -= taken.length;
+        this.groups.delete(group);
+      });
+    this.groups.add(group);
+  }
+
+  /** Commits everything pending and waits until every group so far is committed and acked. */
+  async flush(): Promise<void> {
+    this.startGroup();
+    while (this.groups.size) await Promise.allSettled([...this.groups]);
+  }
+
+  /** `take` is called once, when the group's transaction starts (or when it failed to). */
+  private async commitAndAck(take: () => Numbered[]): Promise<void> {
+    let batch: Numbered[] | undefined;
+    const get = () => (batch ??= take());
     let outcomes: Outcome[];
     const started = process.hrtime.bigint();
     try {
-      outcomes = await this.commit(batch);
+      outcomes = await this.commit(get);
     } catch (error) {
+      const failed = get();
       this.o.metrics.commitFailures.inc();
       if (error instanceof LeaseLostError) {
         // Another hub holds the hall now: nothing here may be committed, and retrying one by
         // one would only be refused again. The devices resend to the new holder.
-        this.o.log.warn({ hall: error.hall, events: batch.length }, 'ingest: hall lease lost; group not committed, left unacked');
+        this.o.log.warn({ hall: error.hall, events: failed.length }, 'ingest: hall lease lost; group not committed, left unacked');
         this.emit('fenced', error);
         return;
       }
-      if (batch.length === 1) {
+      if (failed.length <= 1) {
         // Left unacked: the device resends it, and a transient fault heals on its own.
-        this.o.log.error({ err: error, dev: devOf(batch[0]), seq: seqOf(batch[0]) }, 'ingest: commit failed; event left unacked');
+        if (failed.length) this.o.log.error({ err: error, dev: devOf(failed[0]), seq: seqOf(failed[0]) }, 'ingest: commit failed; event left unacked');
+        else this.o.log.error({ err: error }, 'ingest: commit failed');
         return;
       }
       // One bad event must not hold back the others: commit them one by one.
-      this.o.log.warn({ err: error, events: batch.length }, 'ingest: group commit failed; retrying one by one');
-      for (const one of batch) await this.commitAndAck([one]);
+      this.o.log.warn({ err: error, events: failed.length }, 'ingest: group commit failed; retrying one by one');
+      for (const one of failed) await this.commitAndAck(() => [one]);
       return;
     }
+    if (!outcomes.length) return;
     this.o.metrics.commitLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    this.o.metrics.batchSize.observe(batch.length);
+    this.o.metrics.batchSize.observe(outcomes.length);
     await this.publishOutcomes(outcomes);
   }
 
-  private async commit(batch: Numbered[]): Promise<Outcome[]> {
+  /** The stored verdicts of those events of the batch already committed, in a few SELECTs. */
+  private async storedVerdicts(tx: Db, batch: Numbered[]): Promise<Map<string, { verdict: Verdict; reason: string | null }>> {
+    const found = new Map<string, { verdict: Verdict; reason: string | null }>();
+    for (let i = 0; i < batch.length; i += KEYS_PER_LOOKUP) {
+      const chunk = batch.slice(i, i + KEYS_PER_LOOKUP);
+      const params: (string | number)[] = [];
+      const terms = chunk.map((d) => {
+        params.push(devOf(d), bootOf(d), seqOf(d));
+        const n = params.length;
+        return `(dev = $${n - 2} AND boot = $${n - 1} AND seq = $${n})`;
+      });
+      const rows = await tx.all<{ dev: string; boot: number; seq: number; verdict: Verdict; reason: string | null }>(
+        `SELECT dev, boot, seq, verdict, reason FROM events WHERE ${terms.join(' OR ')}`, params);
+      for (const r of rows) found.set(key(r.dev, Number(r.boot), Number(r.seq)), { verdict: r.verdict, reason: r.reason });
+    }
+    return found;
+  }
+
+  private async commit(get: () => Numbered[]): Promise<Outcome[]> {
     const { db, ledger, queue, registry } = this.o;
-    const at = this.now();
     return db.tx(async (tx) => {
+      const batch = get();
       const outcomes: Outcome[] = [];
+      if (!batch.length) return outcomes;
+      const at = this.now();
+      const stored = await this.storedVerdicts(tx, batch);
       const inBatch = new Map<string, Outcome>();
+      // Ledger rows are appended together, in event order; the queue appends rows of its own,
+      // so what is gathered goes in before each queue event.
+      const entries: LedgerEntry[] = [];
+      const appendGathered = async () => { if (entries.length) await ledger.append(tx, entries.splice(0)); };
+      const rows: (string | number | null)[][] = [];
       for (const d of batch) {
         const dev = devOf(d), boot = bootOf(d), seq = seqOf(d);
         const k = key(dev, boot, seq);
@@ -219,43 +287,53 @@ export class Ingest extends EventEmitter {
           this.o.metrics.duplicates.inc();
           continue;
         }
-        const stored = await tx.get<{ verdict: Verdict; reason: string | null }>('SELECT verdict, reason FROM events WHERE dev = $1 AND boot = $2 AND seq = $3', [dev, boot, seq]);
+        const prior = stored.get(k);
         let outcome: Outcome;
-        if (stored) {
-          outcome = { dev, boot, seq, verdict: stored.verdict, reason: stored.reason, effects: [] };
+        if (prior) {
+          outcome = { dev, boot, seq, verdict: prior.verdict, reason: prior.reason, effects: [] };
           this.o.metrics.duplicates.inc();
         } else if (d.kind === 'refused') {
           const reason = `${d.error.code}: ${d.error.message}`;
-          await this.recordRefusal(tx, dev, boot, seq, reason, d.line, at, d.error.code);
-          await tx.run('INSERT INTO events (dev, boot, seq, type, verdict, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7)', [dev, boot, seq, null, 'refused', reason, at]);
+          await this.recordRefusal(tx, entries, dev, boot, seq, reason, d.line, at, d.error.code);
+          rows.push([dev, boot, seq, null, 'refused', reason, at]);
           outcome = { dev, boot, seq, verdict: 'refused', reason, effects: [] };
         } else {
           const event = d.event;
-          await ledger.append(tx, [{ kind: 'event', dev, boot, seq, at, body: event }]);
+          entries.push({ kind: 'event', dev, boot, seq, at, body: event });
           let applied: Applied = { verdict: 'committed', reason: null, effects: [] };
-          const device = registry.get(dev)!;
-          if (QUEUE_EVENTS.has(event.type)) applied = await queue.applyEvent(tx, event, { id: device.id, role: device.role, win: device.win });
+          if (QUEUE_EVENTS.has(event.type)) {
+            await appendGathered();
+            const device = registry.get(dev)!;
+            applied = await queue.applyEvent(tx, event, { id: device.id, role: device.role, win: device.win });
+          }
           if (applied.verdict === 'refused') {
             const reason = applied.reason ?? 'refused by the queue';
-            await this.recordRefusal(tx, dev, boot, seq, reason, d.line, at, reasonLabel(reason));
+            await this.recordRefusal(tx, entries, dev, boot, seq, reason, d.line, at, reasonLabel(reason));
             outcome = { dev, boot, seq, verdict: 'refused', reason, effects: [] };
           } else {
             outcome = { dev, boot, seq, verdict: 'committed', reason: null, effects: applied.effects };
             this.o.metrics.committed.inc({ type: event.type });
           }
-          await tx.run('INSERT INTO events (dev, boot, seq, type, verdict, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7)', [dev, boot, seq, event.type, outcome.verdict, outcome.reason, at]);
+          rows.push([dev, boot, seq, event.type, outcome.verdict, outcome.reason, at]);
         }
         inBatch.set(k, outcome);
         outcomes.push(outcome);
+      }
+      await appendGathered();
+      for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
+        const chunk = rows.slice(i, i + ROWS_PER_INSERT);
+        const values = chunk.map((_, r) => `(${Array.from({ length: 7 }, (_, c) => `$${r * 7 + c + 1}`).join(', ')})`);
+        await tx.run(`INSERT INTO events (dev, boot, seq, type, verdict, reason, at) VALUES ${values.join(', ')}`, chunk.flat());
       }
       return outcomes;
     });
   }
 
-  private async recordRefusal(tx: Db, dev: string, boot: number, seq: number, reason: string, line: string, at: number, label: string): Promise<void> {
+  /** The refusals row now; its ledger row joins `entries`, appended in order with the rest. */
+  private async recordRefusal(tx: Db, entries: LedgerEntry[], dev: string, boot: number, seq: number, reason: string, line: string, at: number, label: string): Promise<void> {
     const sha256 = createHash('sha256').update(line).digest('hex');
     await tx.run('INSERT INTO refusals (dev, boot, seq, reason, sha256, at) VALUES ($1, $2, $3, $4, $5, $6)', [dev, boot, seq, reason, sha256, at]);
-    await this.o.ledger.append(tx, [{ kind: 'refusal', dev, boot, seq, at, body: { reason, sha256 } }]);
+    entries.push({ kind: 'refusal', dev, boot, seq, at, body: { reason, sha256 } });
     this.o.metrics.refused.inc({ reason: label });
     this.o.log.info({ dev, boot, seq, reason }, 'event refused and recorded');
   }
@@ -339,7 +417,7 @@ export class Ingest extends EventEmitter {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.pending = [];
-    return this.chain;
+    return Promise.allSettled([...this.groups]).then(() => undefined);
   }
 
   /** Stop taking messages, commit what was taken, send its acks. */
