@@ -10,6 +10,10 @@
  *   sannuo config push <device> key=value…   change a device's settings through the hub
  *   sannuo verify                check the ledger's hash chain and signed checkpoint
  *
+ * Calls to the hub carry an API token (--token, else SANNUO_API_TOKEN): the hub's start-up
+ * token (settings api.token) or one a supervisor made with POST /api/tokens. provision, devices
+ * and config push need a technician or supervisor token; verify too.
+ *
  * Exit codes: 0 done; 1 the operation failed (hub unreachable, ledger broken, …); 2 bad input
  * (unknown option, bad scenario, bad CSV row) — each error on stderr, naming where and what.
  */

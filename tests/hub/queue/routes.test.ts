@@ -136,4 +136,23 @@ describe('queue HTTP API (fastify.inject, real SQLite file)', () => {
     expect(notJson.statusCode).toBe(400);
     expect(notJson.json().error).toBe('bad-request');
   });
+
+  test('anonymous ticket issuing is limited per address (429, Retry-After), credentials are not, and a refused issue writes nothing', async () => {
+    await app.close();
+    await hall.close();
+    await open(3);
+    await setUp();
+    const issue = (remoteAddress: string, role: string | null = null) =>
+      app.inject({ method: 'POST', url: '/api/queue/tickets', remoteAddress, headers: as(role), payload: { item: 'hukou', priority: 'normal' } });
+    for (let i = 0; i < 3; i++) expect((await issue('10.0.0.7')).statusCode).toBe(201);
+    const before = await hall.stateDump();
+    const refused = await issue('10.0.0.7');
+    expect(refused.statusCode).toBe(429);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    expect(refused.json()).toMatchObject({ error: 'too-many-requests', message: expect.stringContaining('at most 3 a minute') });
+    expect(await hall.stateDump()).toBe(before);
+    // Another kiosk, and the hall's own automation, are not held back.
+    expect((await issue('10.0.0.8')).statusCode).toBe(201);
+    for (let i = 0; i < 5; i++) expect((await issue('10.0.0.7', 'supervisor')).statusCode).toBe(201);
+  });
 });
