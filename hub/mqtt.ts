@@ -52,6 +52,7 @@ export class HubLink {
     client.on('connect', () => {
       // Nagle off: acks and commands are small and latency-bound (see hub/broker.ts).
       (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
+      coalesceWrites(client.stream as unknown as Corkable);
       log.info({ url: redact(url) }, 'hub connected to MQTT broker');
       // clean sessions: subscribe again on every (re)connect
       if (this.subscriptions.size) client.subscribe([...this.subscriptions], { qos: 1 }, (error) => { if (error) log.error({ err: error }, 'subscribe failed'); });
@@ -117,6 +118,38 @@ export class HubLink {
     if (!this.client) throw new Error('MQTT link is not connected');
     return this.client;
   }
+}
+
+interface Corkable {
+  cork?(): void;
+  uncork(): void;
+  write(...args: unknown[]): boolean;
+}
+const COALESCED = Symbol('sannuo.coalescedWrites');
+
+/**
+ * MQTT.js writes every packet on its own (mqtt-packet uncorks on the next tick, and MQTT.js
+ * handles each received packet in a tick of its own), so under load each PUBACK and each ack
+ * costs a syscall. Held corked until the end of the event-loop turn, the packets of one turn go
+ * out in one writev; with Nagle off that adds no delay beyond the turn the CPU is busy with.
+ */
+function coalesceWrites(stream: Corkable | undefined): void {
+  if (!stream || typeof stream.cork !== 'function' || (stream as unknown as Record<symbol, boolean>)[COALESCED]) return;
+  (stream as unknown as Record<symbol, boolean>)[COALESCED] = true;
+  const write = stream.write;
+  let corked = false;
+  const flush = () => {
+    corked = false;
+    stream.uncork();
+  };
+  stream.write = function (this: Corkable, ...args: unknown[]): boolean {
+    if (!corked) {
+      corked = true;
+      stream.cork!();
+      setImmediate(flush);
+    }
+    return write.apply(this, args);
+  };
 }
 
 /** A broker URL without its password, for logs. */
