@@ -77,12 +77,26 @@ export class Driver {
     await this.settle(true);
     while (!this.stopped && this.time.now() < until && !done()) {
       if (this.paused) { await sleep(5); continue; }
-      const next = this.time.nextDue();
-      const target = Math.min(until, next === undefined ? until : Math.max(next, this.time.now()), this.time.now() + maxStep);
       const before = this.hall.activity + this.hall.busy;
-      this.advanceTo(target);
+      // One timer at a time, settling after each that sent something: two devices acting at the
+      // same virtual instant would otherwise race to the hub, and the run would depend on
+      // wall-clock scheduling instead of the seed.
+      if (!this.fireNext(Math.min(until, this.time.now() + maxStep))) this.advanceTo(Math.min(until, this.time.now() + maxStep));
       this.steps++;
       await this.settle(this.hall.activity + this.hall.busy !== before);
+    }
+  }
+
+  /** Fires the next timer due by `limit`, cutting any device whose flash died in it. */
+  private fireNext(limit: number): boolean {
+    try {
+      const fired = this.time.fireNext(limit);
+      this.reap();
+      return fired;
+    } catch (error) {
+      if (!(error instanceof PowerCut)) throw error;
+      this.reap();
+      return true;
     }
   }
 
@@ -104,7 +118,9 @@ export class Driver {
       const idle = Date.now() - lastChange;
       if (idle >= quiet && this.outboxesClean()) break;
       // The hub is not answering (killed, or a device offline): give up waiting and let time run.
-      if (idle >= quiet * 20) break;
+      // Generous, because a loaded machine can take seconds to answer and leaving early would
+      // make the run depend on the machine rather than on the seed.
+      if (idle >= Math.max(quiet * 20, 5_000)) break;
     }
     this.lastActivity = this.hall.activity;
     this.settleWaits += Date.now() - started;
