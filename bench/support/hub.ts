@@ -74,6 +74,8 @@ export class BenchHub {
     const env: Record<string, string> = {
       SANNUO_DATA: this.data, SANNUO_HTTP_PORT: String(this.httpPort), SANNUO_HTTP_HOST: '127.0.0.1',
       SANNUO_MQTT_HOST: '127.0.0.1', SANNUO_LOG_LEVEL: 'error', SANNUO_SITE: this.site,
+      // The bench sets up halls and provisions devices through the API like any automation: with a token.
+      SANNUO_API_TOKEN: this.token,
       ...(this.options.db ? { SANNUO_DB: this.options.db } : {}),
       ...this.options.env,
     };
@@ -129,9 +131,14 @@ export class BenchHub {
     return this.output;
   }
 
+  /** The hub's start-up API token (SANNUO_API_TOKEN), made fresh for each bench hub. */
+  readonly token = `sannuo_bench_${randomBytes(16).toString('hex')}`;
+
   async api<T = any>(method: string, pathname: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.token}` };
+    if (body !== undefined) headers['content-type'] = 'application/json';
     const res = await fetch(this.http + pathname, {
-      method, headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      method, headers,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
