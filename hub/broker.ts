@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { topicFor } from '../firmware/core/protocol.js';
 import type { Registry, HubIdentity } from './registry.js';
 import type { Metrics } from './metrics.js';
+import { coalesceWrites, type Corkable } from './mqtt.js';
 
 export interface BrokerOptions {
   host: string;
@@ -113,6 +114,8 @@ export class EmbeddedBroker {
     // noDelay: MQTT packets are small and latency-bound; with Nagle on, a PUBACK or a display
     // command can wait for the peer's delayed ACK (40 ms on Linux).
     this.server = net.createServer({ noDelay: true }, (socket) => {
+      // Aedes writes each packet on its own; one writev per socket per event-loop turn instead.
+      coalesceWrites(socket as unknown as Corkable);
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
       aedes.handle(socket);
