@@ -43,6 +43,9 @@ interface Shared {
   hubUser: { username: string; password: string };
   hubKey: string;
   root: string;
+  /** For CPU accounting: PostgreSQL's postmaster (its backends are its children) and Mosquitto. */
+  postmaster: number;
+  mosquittoPid: number;
 }
 
 /** One district hub as its own process (exec'd by bash after ulimit, so the pid is the hub's). */
@@ -125,12 +128,71 @@ function processTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
 }
 
-/** Busy and total ticks of the whole machine from /proc/stat. */
-function machineTicks(): { busy: number; total: number } {
-  const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const total = cpu.reduce((a, b) => a + b, 0);
-  const idle = cpu[3] + (cpu[4] ?? 0); // idle + iowait
-  return { busy: total - idle, total };
+/**
+ * The whole machine's ticks from /proc/stat: busy in processes (user, nice, system), in the
+ * kernel's interrupt work (irq, softirq: loopback TCP between the parts lands here), stolen by
+ * the hypervisor, and in all (guest time is already inside user, so it is left out).
+ */
+function machineTicks(): { busy: number; irq: number; steal: number; total: number } {
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return { busy: user + nice + system, irq: irq + softirq, steal: steal ?? 0, total: user + nice + system + idle + iowait + irq + softirq + (steal ?? 0) };
+}
+
+/** Ticks of a process and all its descendants (PostgreSQL's backends are the postmaster's children). */
+function treeTicks(root: number): number {
+  const children = new Map<number, number[]>();
+  const own = new Map<number, number>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const pid = Number(entry);
+      const ppid = Number(fields[1]);
+      own.set(pid, Number(fields[11]) + Number(fields[12]));
+      if (!children.has(ppid)) children.set(ppid, []);
+      children.get(ppid)!.push(pid);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  let sum = 0;
+  const stack = [root];
+  while (stack.length) {
+    const pid = stack.pop()!;
+    sum += own.get(pid) ?? 0;
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return sum;
+}
+
+/** CPU use of each part of the run over an interval, in % of one core. */
+interface CpuSplit { machineBusyPct: number; hubsPct: number[]; postgresPct: number; mosquittoPct: number; devicesPct: number; kernelPct: number; stealPct: number; othersPct: number }
+
+class CpuMeter {
+  private readonly start: { machine: ReturnType<typeof machineTicks>; parts: number[] };
+  constructor(private readonly pids: { hubs: number[]; postmaster: number; mosquitto: number }) {
+    this.start = { machine: machineTicks(), parts: this.parts() };
+  }
+
+  private parts(): number[] {
+    return [...this.pids.hubs.map(processTicks), treeTicks(this.pids.postmaster), processTicks(this.pids.mosquitto), processTicks(process.pid)];
+  }
+
+  stop(): CpuSplit {
+    const machine = machineTicks();
+    const parts = this.parts();
+    const cores = os.cpus().length;
+    const core = (machine.total - this.start.machine.total) / cores || 1; // ticks of one core over the interval
+    const pct = parts.map((p, i) => (100 * (p - this.start.parts[i])) / core);
+    const n = this.pids.hubs.length;
+    const of = (k: 'busy' | 'irq' | 'steal') => (100 * (machine[k] - this.start.machine[k])) / core; // % of one core
+    const ours = pct.reduce((a, b) => a + b, 0);
+    return {
+      machineBusyPct: (of('busy') + of('irq') + of('steal')) / cores, hubsPct: pct.slice(0, n), postgresPct: pct[n], mosquittoPct: pct[n + 1], devicesPct: pct[n + 2],
+      kernelPct: of('irq'), stealPct: of('steal'), othersPct: Math.max(0, of('busy') - ours),
+    };
+  }
 }
 
 interface PhaseResult {
@@ -146,9 +208,9 @@ interface PhaseResult {
   /** hall → holder during the measured run. */
   placement: Map<string, string>;
   leasesMoved: string[];
-  machineBusyPct: number;
-  /** Share of one core each hub used during the measured run, %. */
-  hubCpuPct: number[];
+  elapsedMs: number;
+  latencies: number[];
+  cpu: CpuSplit;
   /** Events per hall that are not in its ledger exactly once, with what is wrong. */
   exactlyOnce: { hall: string; sent: number; rows: number; distinct: number; missing: number; doubled: number; strangers: number }[];
 }
@@ -263,12 +325,10 @@ async function phase(shared: Shared, label: string, prefix: string, hubCount: nu
     loop = new ClosedLoop(devices.length, o.window, 0, warm, send);
     await loop.run(o.timeLimit * 1000, `${label} warm-up`);
     const before = await leases(hubs);
-    const cpu0 = machineTicks();
-    const hub0 = hubs.map((h) => processTicks(h.pid()));
+    const meter = new CpuMeter({ hubs: hubs.map((h) => h.pid()), postmaster: shared.postmaster, mosquitto: shared.mosquittoPid });
     loop = new ClosedLoop(devices.length, o.window, warm, measured, send);
     const r = await loop.run(o.timeLimit * 1000, `${label} measured`);
-    const cpu1 = machineTicks();
-    const hub1 = hubs.map((h) => processTicks(h.pid()));
+    const cpu = meter.stop();
     const after = await leases(hubs);
     const leasesMoved = after.filter((l) => { const b = before.find((x) => x.hall === l.hall); return !b || b.holder !== l.holder || b.epoch !== l.epoch; }).map((l) => l.hall);
 
@@ -307,16 +367,13 @@ async function phase(shared: Shared, label: string, prefix: string, hubCount: nu
         await db.close();
       }
     }
-    const ticks = (cpu1.total - cpu0.total) || 1;
-    const coreTicks = ticks / os.cpus().length; // ticks of one core over the interval
     const result: PhaseResult = {
       label, hubs: hubCount, rate: r.completed / (r.elapsedMs / 1000), p50: percentile(r.latencies, 50), p99: percentile(r.latencies, 99),
       completed: r.completed, planned: r.planned, timedOut: r.timedOut, resent, placement, leasesMoved,
-      machineBusyPct: (100 * (cpu1.busy - cpu0.busy)) / ticks,
-      hubCpuPct: hubs.map((_, i) => (100 * (hub1[i] - hub0[i])) / coreTicks),
-      exactlyOnce,
+      elapsedMs: r.elapsedMs, latencies: r.latencies, cpu, exactlyOnce,
     };
-    log(`${label}: ${Math.round(result.rate)} events/s, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms; machine busy ${result.machineBusyPct.toFixed(0)} %, hub CPU ${result.hubCpuPct.map((p) => p.toFixed(0) + ' %').join(' + ')} of a core; ${resent} resent; leases moved: ${leasesMoved.join(', ') || 'none'}`);
+    log(`${label}: ${Math.round(result.rate)} events/s, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms; ${resent} resent; leases moved: ${leasesMoved.join(', ') || 'none'}`);
+    log(`${label}: CPU (% of one core): ${describeCpu(cpu)}`);
     for (const e of exactlyOnce) log(`${label}: ${e.hall}: sent ${e.sent}, ledger rows ${e.rows}, missing ${e.missing}, doubled ${e.doubled}, strangers ${e.strangers}`);
     return result;
   } finally {
@@ -326,20 +383,41 @@ async function phase(shared: Shared, label: string, prefix: string, hubCount: nu
   }
 }
 
+function describeCpu(c: CpuSplit): string {
+  const f = (p: number) => p.toFixed(0);
+  return `hub${c.hubsPct.length > 1 ? 's' : ''} ${c.hubsPct.map(f).join(' + ')}, PostgreSQL ${f(c.postgresPct)}, Mosquitto ${f(c.mosquittoPct)}, bench devices ${f(c.devicesPct)}, kernel irq/softirq ${f(c.kernelPct)}, stolen ${f(c.stealPct)}, other processes ${f(c.othersPct)}; machine ${f(c.machineBusyPct)} % busy`;
+}
+
+/** Several rounds of one kind taken together: rate over all their time, percentiles over all samples, CPU averaged. */
+function pool(rounds: PhaseResult[]): { rate: number; p50: number; p99: number; cpu: CpuSplit; timedOut: boolean; completed: number; planned: number } {
+  const latencies = rounds.flatMap((r) => r.latencies);
+  const completed = rounds.reduce((n, r) => n + r.completed, 0);
+  const seconds = rounds.reduce((n, r) => n + r.elapsedMs, 0) / 1000;
+  const mean = (get: (c: CpuSplit) => number) => rounds.reduce((n, r) => n + get(r.cpu) * r.elapsedMs, 0) / (seconds * 1000);
+  const cpu: CpuSplit = {
+    machineBusyPct: mean((c) => c.machineBusyPct), postgresPct: mean((c) => c.postgresPct), mosquittoPct: mean((c) => c.mosquittoPct),
+    devicesPct: mean((c) => c.devicesPct), kernelPct: mean((c) => c.kernelPct), stealPct: mean((c) => c.stealPct), othersPct: mean((c) => c.othersPct),
+    hubsPct: rounds[0].cpu.hubsPct.map((_, i) => mean((c) => c.hubsPct[i])),
+  };
+  return { rate: completed / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), cpu, timedOut: rounds.some((r) => r.timedOut), completed, planned: rounds.reduce((n, r) => n + r.planned, 0) };
+}
+
 async function main(): Promise<void> {
   const int = (v: string) => Number.parseInt(v, 10);
   const o = new Command()
     .option('--halls <n>', 'halls in the district', int, 4)
     .option('--devices <n>', 'devices per hall', int, 5)
     .option('--window <n>', 'events in flight per device', int, 8)
-    .option('--count <n>', 'measured events per hall', int, 3000)
-    .option('--warmup <n>', 'events per hall before the clock starts', int, 200)
+    .option('--count <n>', 'measured events per hall, per round', int, 4000)
+    .option('--warmup <n>', 'events per hall before the clock starts', int, 400)
+    .option('--rounds <n>', 'rounds of each kind, in the order one, two, two, one, … (drift on a shared machine cancels)', int, 2)
     .option('--time-limit <s>', 'seconds per measured run at most', int, 120)
     .option('--resend-after <ms>', 'a device resends an event unacked this long', int, 5000)
     .parse()
-    .opts<Options>();
+    .opts<Options & { rounds: number }>();
   for (const [k, v] of Object.entries(o)) if (!Number.isInteger(v) || (v as number) < 1) throw new Error(`--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}: expected a positive integer, got ${String(v)}`);
   if (o.halls < 2) throw new Error('--halls: two hubs need at least 2 halls to share');
+  if (o.halls > 99) throw new Error('--halls: at most 99 (hall ids are at most 32 characters)');
 
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sannuo-bench-district-'));
   const hubUser = { username: '$hub', password: randomBytes(16).toString('hex') };
@@ -356,39 +434,69 @@ async function main(): Promise<void> {
     log('starting PostgreSQL and Mosquitto');
     pgServer = await startPostgres();
     broker = await startMosquitto((dir) => { writeMosquittoFiles(NO_DEVICES, { dir, site: 'none', hub: hubUser }); });
-    const shared: Shared = { pg: pgServer, broker, hubUser, hubKey: randomBytes(32).toString('hex'), root };
-    const one = await phase(shared, 'one hub', 'one', 1, o);
-    const two = await phase(shared, 'two hubs', 'two', 2, o);
+    const shared: Shared = {
+      pg: pgServer, broker, hubUser, hubKey: randomBytes(32).toString('hex'), root,
+      postmaster: Number(fs.readFileSync(path.join(pgServer.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]),
+      mosquittoPid: Number(fs.readFileSync(broker.pidFile, 'utf8').trim()),
+    };
+    // ABBA…: one, two, two, one, one, two, …
+    const ones: PhaseResult[] = [];
+    const twos: PhaseResult[] = [];
+    const order: string[] = [];
+    for (let i = 0; i < 2 * o.rounds; i++) {
+      const two = i % 4 === 1 || i % 4 === 2;
+      const n = (two ? twos : ones).length + 1;
+      order.push(two ? 'two' : 'one');
+      const label = `${two ? 'two hubs' : 'one hub'}, round ${n}/${o.rounds}`;
+      (two ? twos : ones).push(await phase(shared, label, `${two ? 'two' : 'one'}${n}`, two ? 2 : 1, o));
+    }
+    const one = pool(ones);
+    const two = pool(twos);
+    const all = [...ones, ...twos];
 
     const ratio = two.rate / one.rate;
-    const broken = [one, two].flatMap((p) => p.exactlyOnce.filter((e) => e.missing || e.doubled || e.strangers).map((e) => `${p.label} ${e.hall}`));
-    const wrong = (p: PhaseResult) => p.exactlyOnce.reduce((n, e) => n + e.missing + e.doubled + e.strangers, 0);
-    const truncated = (p: PhaseResult) => (p.timedOut ? `time limit: ${p.completed}/${p.planned} done` : undefined);
-    const notes = [truncated(two), truncated(one), two.leasesMoved.length ? `leases moved during the two-hub run: ${two.leasesMoved.join(', ')}` : undefined].filter(Boolean).join('; ') || undefined;
-    const base = (name: string, value: number, unit: string) => ({ name: `one hub, ${o.halls} halls: ${name}`, value: round(value, unit === 'ms' ? 2 : 0), unit });
+    const broken = all.flatMap((p) => p.exactlyOnce.filter((e) => e.missing || e.doubled || e.strangers).map((e) => `${p.label} ${e.hall}`));
+    const wrong = all.reduce((n, p) => n + p.exactlyOnce.reduce((m, e) => m + e.missing + e.doubled + e.strangers, 0), 0);
+    const counted = all.reduce((n, p) => n + p.exactlyOnce.reduce((m, e) => m + e.sent, 0), 0);
+    const moved = twos.flatMap((p) => p.leasesMoved.map((h) => `${h} (${p.label})`));
+    const notes = [
+      two.timedOut ? `time limit: ${two.completed}/${two.planned} done` : undefined,
+      one.timedOut ? `one hub time limit: ${one.completed}/${one.planned} done` : undefined,
+      moved.length ? `leases moved while measuring: ${moved.join(', ')}` : undefined,
+    ].filter(Boolean).join('; ') || undefined;
+    // CPU the district's own parts spent per 1,000 committed events: robust to what else shares
+    // the machine, and what a machine with more cores would have to give for the same rate.
+    // X % of a core at R events/s is 10,000·X/R core-ms per 1,000 events.
+    const hubPerK = (p: ReturnType<typeof pool>) => (10_000 * p.cpu.hubsPct.reduce((a, b) => a + b, 0)) / p.rate;
+    const cpuPerK = (p: ReturnType<typeof pool>) => (10_000 * (p.cpu.hubsPct.reduce((a, b) => a + b, 0) + p.cpu.postgresPct + p.cpu.mosquittoPct)) / p.rate;
+    const base = (name: string, value: number, unit: string) => ({ name: `one hub, ${o.halls} halls: ${name}`, value: round(value, unit === 'events/s' ? 0 : 2), unit });
     const placement = (p: PhaseResult) => [...new Set(p.placement.values())].map((h) => `${h}: ${[...p.placement].filter(([, x]) => x === h).map(([hall]) => hall).join(' ')}`).join('; ');
     const cores = os.cpus().length;
     const figures: Figure[] = [
       { name: `two hubs, ${o.halls} halls: committed events/s`, value: round(two.rate, 0), unit: 'events/s', baseline: base('committed events/s', one.rate, 'events/s'), note: notes },
       { name: 'two hubs: device → signed ack p50', value: round(two.p50), unit: 'ms', baseline: base('p50', one.p50, 'ms') },
       { name: 'two hubs: device → signed ack p99', value: round(two.p99), unit: 'ms', baseline: base('p99', one.p99, 'ms') },
-      { name: 'scaling, two hubs ÷ one hub (events/s)', value: round(ratio), unit: '×', note: `${cores} cores, busy ${two.machineBusyPct.toFixed(0)} % (two hubs) / ${one.machineBusyPct.toFixed(0)} % (one hub)` },
-      { name: 'events not in their hall\'s ledger exactly once (both runs)', value: wrong(one) + wrong(two), unit: 'events', bar: { op: '<=', limit: 0, text: '0' }, note: broken.length ? `in ${broken.join(', ')}` : `${[one, two].reduce((n, p) => n + p.exactlyOnce.reduce((m, e) => m + e.sent, 0), 0)} events counted` },
+      { name: 'scaling, two hubs ÷ one hub (committed events/s)', value: round(ratio), unit: '×', note: `${cores}-core machine ${two.cpu.machineBusyPct.toFixed(0)} % busy with two hubs, ${one.cpu.machineBusyPct.toFixed(0)} % with one` },
+      { name: 'CPU per 1,000 committed events: hubs + PostgreSQL + Mosquitto', value: round(cpuPerK(two)), unit: 'core-ms', baseline: base('CPU per 1,000 events', cpuPerK(one), 'core-ms'), note: `hubs ${round(hubPerK(two))} core-ms against ${round(hubPerK(one))}` },
+      { name: 'events not in their hall\'s ledger exactly once (all rounds)', value: wrong, unit: 'events', bar: { op: '<=', limit: 0, text: '0' }, note: broken.length ? `in ${broken.join(', ')}` : `${counted} events counted` },
     ];
     emit({
       bench: 'two-hubs', title: `District scaling: two hub processes against one, ${o.halls} halls on one PostgreSQL and one Mosquitto`, figures,
       config: {
-        halls: o.halls, 'devices per hall': o.devices, 'in-flight window per device': o.window, 'measured events per hall': o.count, 'warm-up events per hall': o.warmup,
-        event: 'state (signed, ledgered, not queued)', QoS: 1, 'resend after ms': o.resendAfter, database: 'PostgreSQL 15, one cluster (fsync=off, synchronous_commit=on per database)', broker: 'Mosquitto 2, one',
+        halls: o.halls, 'devices per hall': o.devices, 'in-flight window per device': o.window, 'measured events per hall per round': o.count, 'warm-up events per hall': o.warmup,
+        rounds: `${o.rounds} of each, in the order ${order.join(', ')}`,
+        'rates per round, events/s': `one hub ${ones.map((p) => Math.round(p.rate)).join(', ')}; two hubs ${twos.map((p) => Math.round(p.rate)).join(', ')}`,
+        event: 'state (signed, ledgered, not queued)', QoS: 1, 'resend after ms': o.resendAfter,
+        database: 'PostgreSQL 15, one cluster (fsync=off, synchronous_commit=on per database)', broker: 'Mosquitto 2, one',
         'lease ttl/renew/poll': `${LEASE.ttl} s / ${LEASE.renew} s / ${LEASE.poll} ms`, cores,
-        'placement, one hub': placement(one), 'placement, two hubs': placement(two),
-        'hub CPU, one hub (% of a core)': one.hubCpuPct.map((p) => round(p, 0)).join(' '), 'hub CPU, two hubs (% of a core)': two.hubCpuPct.map((p) => round(p, 0)).join(' + '),
-        'resent events': `${one.resent} (one hub), ${two.resent} (two hubs)`,
+        'placement, one hub': placement(ones[0]), 'placement, two hubs': placement(twos[0]),
+        'CPU while measuring, one hub (% of one core)': describeCpu(one.cpu), 'CPU while measuring, two hubs (% of one core)': describeCpu(two.cpu),
+        'resent events': `${ones.reduce((n, p) => n + p.resent, 0)} (one hub), ${twos.reduce((n, p) => n + p.resent, 0)} (two hubs)`,
       },
       notes: [
-        `On this ${cores}-core machine the two hubs share the same cores with PostgreSQL and Mosquitto (and the bench's devices), so the scaling ratio is bounded by the machine, not only by the design: a district gives each hub its own machine, and PostgreSQL its own.`,
-        'Each phase runs on a fresh database of the same PostgreSQL cluster and its own hall names, the one-hub phase first; both measure after the same warm-up.',
-        'PostgreSQL here is the throwaway test cluster with fsync=off: commits pay WAL writes but no disk flush, so these rates are CPU-bound; on a disk-backed district each commit waits for fsync and group commit matters more.',
+        `On this ${cores}-core machine the two hubs share the same cores with PostgreSQL, Mosquitto and the bench's devices, so the scaling ratio is bounded by the machine, not only by the design: in a district each hub has its own machine, and PostgreSQL and the broker theirs. The CPU split in the configuration shows where the cores went (other processes: whatever else ran on the machine meanwhile).`,
+        'Each round runs on a fresh database of the same PostgreSQL cluster with its own hall names; rounds go one, two, two, one, … so drift in the machine\'s load falls on both kinds alike; rates are pooled over the rounds of a kind, percentiles over all their samples.',
+        'PostgreSQL here is the throwaway bench cluster with fsync=off: commits pay WAL writes but no disk flush, so these rates are CPU-bound; on a disk-backed district each commit also waits for a flush.',
       ],
     });
     if (broken.length) {
