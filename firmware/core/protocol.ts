@@ -31,6 +31,17 @@ const SIG_HEX_LENGTH = 64;
 /** HMAC-SHA256(key, data): injected, because the device has a native one and XS has no crypto global. */
 export type Hmac = (key: Uint8Array, data: Uint8Array) => Uint8Array;
 
+/**
+ * UTF-8 for the decoders. The portable one (plain ECMAScript) is the default; the hub passes
+ * Node's native one, because decoding is a large share of its ingest cost. `decode` must refuse
+ * malformed UTF-8 (return undefined), not repair it.
+ */
+export interface TextCodec {
+  encode(text: string): Uint8Array;
+  decode(bytes: Uint8Array): string | undefined;
+}
+export const PORTABLE_TEXT: TextCodec = { encode: utf8Encode, decode: utf8Decode };
+
 export type Channel = 'evt' | 'ack' | 'cmd' | 'state';
 export const CHANNELS: readonly Channel[] = ['evt', 'ack', 'cmd', 'state'];
 
@@ -382,8 +393,8 @@ function splitSigned(line: string, what: string, line_?: number): SplitLine | Pr
   return { signed: line.slice(0, tail) + '}', sig, parsed: parsed as Record<string, unknown> };
 }
 
-function signatureMatches(split: SplitLine, key: Uint8Array, hmac: Hmac): boolean {
-  const expected = hmac(key, utf8Encode(split.signed));
+function signatureMatches(split: SplitLine, key: Uint8Array, hmac: Hmac, text: TextCodec = PORTABLE_TEXT): boolean {
+  const expected = hmac(key, text.encode(split.signed));
   const given = new Uint8Array(32);
   for (let i = 0; i < 32; i++) given[i] = parseInt(split.sig.slice(i * 2, i * 2 + 2), 16);
   return equalBytes(expected, given);
@@ -401,7 +412,7 @@ export type DecodedEvent =
 /** Looks up a device's signing key; undefined for an unknown device. */
 export type KeyLookup = (dev: string) => Uint8Array | undefined;
 
-export function decodeEventLine(line: string, topicDev: string, keyFor: KeyLookup, hmac: Hmac, index?: number): DecodedEvent {
+export function decodeEventLine(line: string, topicDev: string, keyFor: KeyLookup, hmac: Hmac, index?: number, text: TextCodec = PORTABLE_TEXT): DecodedEvent {
   const reject = (error: ProtocolError): DecodedEvent => ({ kind: 'rejected', error });
   const where = index === undefined ? 'event' : `event[${index}]`;
   if (line.length === 0) return reject(fault('empty', `${where}: empty line`, index));
@@ -412,12 +423,12 @@ export function decodeEventLine(line: string, topicDev: string, keyFor: KeyLooku
   if (e.dev !== topicDev) return reject(fault('wrong-device', `${where}.dev: ${JSON.stringify(e.dev)} does not match the topic's device ${JSON.stringify(topicDev)}`, index));
   const key = keyFor(topicDev);
   if (!key) return reject(fault('unknown-device', `${where}: device ${JSON.stringify(topicDev)} is not provisioned`, index));
-  if (!signatureMatches(split, key, hmac)) return reject(fault('bad-signature', `${where}.sig: signature does not match device ${topicDev}'s key`, index));
+  if (!signatureMatches(split, key, hmac, text)) return reject(fault('bad-signature', `${where}.sig: signature does not match device ${topicDev}'s key`, index));
   if (!Number.isSafeInteger(e.boot) || (e.boot as number) < 1 || !Number.isSafeInteger(e.seq) || (e.seq as number) < 1) {
     return reject(fault('bad-field', `${where}: boot and seq must be integers ≥ 1`, index));
   }
   const refuse = (error: ProtocolError): DecodedEvent => ({ kind: 'refused', dev: topicDev, boot: e.boot as number, seq: e.seq as number, error, line });
-  const utf8Size = utf8Encode(line).length;
+  const utf8Size = text.encode(line).length;
   if (utf8Size > MAX_EVENT_BYTES) return refuse(fault('oversized', `${where}: ${utf8Size} bytes, at most ${MAX_EVENT_BYTES}`, index));
   const problem = validateEvent(e);
   if (problem) return refuse(index === undefined ? problem : { ...problem, message: `${where}.${problem.message}`, line: index });
@@ -427,14 +438,14 @@ export function decodeEventLine(line: string, topicDev: string, keyFor: KeyLooku
 }
 
 /** Decodes an evt payload (one line or a batch); one bad line never hides the good ones. */
-export function decodeEventPayload(payload: Uint8Array, topicDev: string, keyFor: KeyLookup, hmac: Hmac): DecodedEvent[] {
+export function decodeEventPayload(payload: Uint8Array, topicDev: string, keyFor: KeyLookup, hmac: Hmac, codec: TextCodec = PORTABLE_TEXT): DecodedEvent[] {
   if (payload.length === 0) return [{ kind: 'rejected', error: fault('empty', 'payload: empty') }];
   if (payload.length > MAX_BATCH_BYTES) return [{ kind: 'rejected', error: fault('oversized', `payload: ${payload.length} bytes, at most ${MAX_BATCH_BYTES}`) }];
-  const text = utf8Decode(payload);
+  const text = codec.decode(payload);
   if (text === undefined) return [{ kind: 'rejected', error: fault('not-utf8', 'payload: not valid UTF-8') }];
   const lines = text.split('\n');
   if (lines.length > MAX_BATCH_EVENTS) return [{ kind: 'rejected', error: fault('too-many', `payload: ${lines.length} events, at most ${MAX_BATCH_EVENTS}`) }];
-  return lines.map((line, i) => decodeEventLine(line, topicDev, keyFor, hmac, lines.length > 1 ? i : undefined));
+  return lines.map((line, i) => decodeEventLine(line, topicDev, keyFor, hmac, lines.length > 1 ? i : undefined, codec));
 }
 
 /** Decodes a hub → device line; the device trusts nothing that its own key did not sign. */

@@ -279,3 +279,24 @@ test('utf8Encode matches Node on every plane, lone surrogates become U+FFFD', ()
   const samples = ['', 'a', 'é', '号', '😀', 'x\ud800y', '\udc00', 'A042 非常满意 🙂 end'];
   for (const text of samples) expect(Array.from(utf8Encode(text))).toEqual(Array.from(Buffer.from(text, 'utf8')));
 });
+
+test('a native text codec decodes exactly as the portable one, mutated payloads included', () => {
+  const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  const native = {
+    encode: (s: string) => new Uint8Array(Buffer.from(s, 'utf8')),
+    decode: (b: Uint8Array) => { try { return strict.decode(b); } catch { return undefined; } },
+  };
+  let seed = 7;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const good = utf8Encode(encodeBatch([line(rating(1)), line({ ...rating(2), type: 'pause', body: { win: 'W01', reason: '午休 🍵' } } as AnyDeviceEvent)]));
+  const samples = [good, Uint8Array.from([0xef, 0xbb, 0xbf, ...good])];
+  for (let i = 0; i < 2000; i++) {
+    const bytes = Uint8Array.from(good);
+    const at = Math.floor(rnd() * bytes.length);
+    bytes[at] = (bytes[at] + 1 + Math.floor(rnd() * 255)) % 256;
+    samples.push(bytes);
+  }
+  for (const bytes of samples) {
+    expect(decodeEventPayload(bytes, 'pad-1', keyFor, mac, native)).toEqual(decodeEventPayload(bytes, 'pad-1', keyFor, mac));
+  }
+});
