@@ -9,7 +9,7 @@
  * - WAL with synchronous=NORMAL: COMMIT appends the transaction's frames to <db>-wal with
  *   write() (into the page cache) and does not fsync. That already survives kill -9: the
  *   kernel holds the pages whatever happens to the process.
- * - Power loss is covered by an fsync of the -wal file on libuv's threadpool (fs.fsync on an fd
+ * - Power loss is covered by an fsync of the -wal file on libuv's threadpool (fs.fdatasync on an fd
  *   of our own; fsync flushes the inode's dirty pages whichever fd wrote them), started after
  *   COMMIT returned and awaited before tx() resolves. The serial lock is released right after
  *   COMMIT, so the next transaction runs while this one's fsync is in flight, and commits that
@@ -28,6 +28,12 @@
  * - Reads outside a transaction could see a commit whose fsync is still running; they return
  *   only once every commit made before they ran is durable, so nobody is shown a state a power
  *   cut could take back.
+ * - Checkpoints run on a worker thread with a connection of its own (PASSIVE: it never blocks
+ *   the writer), not inside a COMMIT on the event loop, where SQLite's automatic checkpoint
+ *   would copy pages and fsync the WAL and the database file while every socket waits. The
+ *   write connection keeps a high automatic threshold as a safety net: should the worker fall
+ *   behind (a reader pinning a snapshot, a storm of writes), the WAL still cannot grow without
+ *   bound, and a complete checkpoint lets the next writer restart the WAL from its start.
  * - A failed fsync leaves the pages' fate unknown (the kernel may have dropped them and report
  *   success next time), so the Db refuses all further work with that error, and the hub goes
  *   unhealthy instead of acking what may be lost.
@@ -42,6 +48,7 @@
 
 import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { bindValue, SerialQueue, shortSql, type Db, type Row, type SqlValue } from './db.js';
@@ -253,9 +260,15 @@ class SqliteTx implements Db {
   }
 }
 
-/** How the -wal file is flushed to stable storage: fs.fsync on libuv's threadpool. */
+/**
+ * How the -wal file is flushed to stable storage: fdatasync on libuv's threadpool. fdatasync
+ * flushes the data and whatever metadata is needed to read it back (the size, when the WAL
+ * grew), but not the modification time; once SQLite reuses the WAL from its start (it never
+ * shrinks it), commits overwrite in place and the flush needs no ext4 journal commit, which
+ * on a shared disk waits for every other file's dirty data (fsync tail 15-25 ms → rare).
+ */
 export type WalFlush = (fd: number) => Promise<void>;
-const fsyncOnThreadpool: WalFlush = (fd) => new Promise((resolve, reject) => fs.fsync(fd, (error) => (error ? reject(error) : resolve())));
+const fsyncOnThreadpool: WalFlush = (fd) => new Promise((resolve, reject) => fs.fdatasync(fd, (error) => (error ? reject(error) : resolve())));
 
 /**
  * Group commit for the -wal file: at most one fsync runs at a time; every COMMIT that returned
@@ -320,6 +333,97 @@ class WalSync {
   }
 }
 
+/**
+ * The checkpointer: a worker thread with its own connection that runs PASSIVE checkpoints
+ * while the write connection keeps committing. It is nudged after commits (at most one request
+ * outstanding, and at most one per CHECKPOINT_EVERY ms), so an idle hub does nothing.
+ * synchronous=NORMAL on its connection: the WAL is fsynced before pages are copied and the
+ * database file after, before the WAL may be reused (see the header).
+ */
+const CHECKPOINT_EVERY = 200; // ms between checkpoint requests at most
+/** Pages: the write connection's automatic checkpoint, only a safety net (~40 MiB of WAL). */
+const AUTOCHECKPOINT_SAFETY_NET = 10_000;
+const CHECKPOINTER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.module);
+const db = new Database(workerData.file, { fileMustExist: true });
+db.pragma('busy_timeout = 5000');
+db.pragma('synchronous = NORMAL');
+db.pragma('wal_autocheckpoint = 0');
+parentPort.on('message', (m) => {
+  if (m === 'close') { db.close(); parentPort.close(); return; }
+  try {
+    const r = db.pragma('wal_checkpoint(PASSIVE)')[0];
+    parentPort.postMessage({ ok: true, busy: r.busy, log: r.log, checkpointed: r.checkpointed });
+  } catch (error) {
+    parentPort.postMessage({ ok: false, error: String(error && error.message || error) });
+  }
+});
+`;
+
+export interface CheckpointResult { busy: number; log: number; checkpointed: number }
+
+class Checkpointer {
+  private readonly worker: Worker;
+  private requested = false; // a request is with the worker
+  private dirty = false; // commits since the last request
+  private timer: NodeJS.Timeout | undefined;
+  private last = 0;
+  private closed = false;
+  private waiters: ((r: CheckpointResult | Error) => void)[] = [];
+  lastError: string | undefined;
+
+  constructor(file: string) {
+    this.worker = new Worker(CHECKPOINTER_SOURCE, { eval: true, workerData: { file, module: createRequire(import.meta.url).resolve('better-sqlite3') } });
+    this.worker.unref();
+    this.worker.on('message', (m: { ok: boolean; error?: string } & CheckpointResult) => {
+      this.requested = false;
+      this.last = Date.now();
+      const waiters = this.waiters.splice(0);
+      if (!m.ok) this.lastError = m.error;
+      for (const w of waiters) w(m.ok ? { busy: m.busy, log: m.log, checkpointed: m.checkpointed } : new Error(`WAL checkpoint failed: ${m.error}`));
+      if (this.dirty) this.nudge();
+    });
+    this.worker.on('error', (error) => { this.lastError = String(error); this.requested = false; });
+  }
+
+  /** A commit happened: checkpoint soon, off the event loop. */
+  nudge(): void {
+    this.dirty = true;
+    if (this.closed || this.requested || this.timer) return;
+    const wait = this.last + CHECKPOINT_EVERY - Date.now();
+    if (wait > 0) {
+      this.timer = setTimeout(() => { this.timer = undefined; this.nudge(); }, wait);
+      this.timer.unref();
+      return;
+    }
+    this.send();
+  }
+
+  private send(): void {
+    this.dirty = false;
+    this.requested = true;
+    this.worker.postMessage('checkpoint');
+  }
+
+  /** Runs a checkpoint now (tests, tools) and reports SQLite's figures. */
+  run(): Promise<CheckpointResult> {
+    return new Promise((resolve, reject) => {
+      this.waiters.push((r) => (r instanceof Error ? reject(r) : resolve(r)));
+      if (!this.requested) this.send();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    this.worker.postMessage('close');
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
+    await this.worker.terminate().catch(() => undefined);
+  }
+}
+
 class SqliteDb implements Db {
   readonly dialect = 'sqlite' as const;
   private readonly lock = new SerialQueue();
@@ -327,7 +431,12 @@ class SqliteDb implements Db {
   private readonly readers = new Set<RawDatabase>();
   private closed = false;
 
-  constructor(private readonly file: string, private readonly conn: Connection, private readonly wal: WalSync, private readonly walFd: number | undefined) {}
+  constructor(private readonly file: string, private readonly conn: Connection, private readonly wal: WalSync, private readonly walFd: number | undefined, private readonly checkpointer: Checkpointer | undefined) {}
+
+  /** Runs a PASSIVE WAL checkpoint on the checkpointer thread now (tests and tools). */
+  checkpoint(): Promise<CheckpointResult | undefined> {
+    return this.checkpointer?.run() ?? Promise.resolve(undefined);
+  }
 
   private usable(): void {
     if (this.closed) throw new Error(`SQLite database ${this.file} is closed`);
@@ -412,6 +521,7 @@ class SqliteDb implements Db {
       try {
         const value = await this.current.run(tx, () => fn(tx));
         native(() => raw.exec('COMMIT'));
+        this.checkpointer?.nudge();
         return { result: value, commit: this.wal.commit() };
       } catch (error) {
         if (raw.inTransaction) native(() => raw.exec('ROLLBACK'));
@@ -480,6 +590,9 @@ class SqliteDb implements Db {
     await this.lock.drain();
     this.closed = true;
     await this.wal.settle();
+    // The checkpointer's connection first, so the write connection is the last and SQLite
+    // checkpoints and removes the WAL as it closes.
+    await this.checkpointer?.close();
     if (this.walFd !== undefined) fs.closeSync(this.walFd);
     // Readers of walks that were abandoned without finishing their loop.
     for (const reader of this.readers) {
@@ -490,8 +603,10 @@ class SqliteDb implements Db {
 }
 
 export interface SqliteOptions {
-  /** How the -wal file is flushed (default fs.fsync on the threadpool); tests instrument it. */
+  /** How the -wal file is flushed (default fs.fdatasync on the threadpool); tests instrument it. */
   flushWal?: WalFlush;
+  /** false: no checkpoint thread, SQLite's automatic checkpoint at its default (tools). */
+  checkpointer?: boolean;
 }
 
 /**
@@ -516,6 +631,8 @@ export async function openSqlite(file: string, options: SqliteOptions = {}): Pro
     }
     raw.pragma('synchronous = NORMAL');
     raw.pragma('foreign_keys = ON');
+    // Checkpoints run on the checkpointer thread; this is only the safety net (see the header).
+    if (!memory && options.checkpointer !== false) raw.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_SAFETY_NET}`);
     if (!memory) {
       // A read makes SQLite open (create) the -wal; it lives as long as this connection.
       raw.prepare('SELECT count(*) FROM sqlite_master').all();
@@ -533,5 +650,16 @@ export async function openSqlite(file: string, options: SqliteOptions = {}): Pro
     raw.close();
     throw error;
   }
-  return new SqliteDb(file, new Connection(raw), new WalSync(walFd, options.flushWal ?? fsyncOnThreadpool, wal), walFd);
+  const memory = file === ':memory:' || file === '';
+  let checkpointer: Checkpointer | undefined;
+  if (!memory && options.checkpointer !== false) {
+    try {
+      checkpointer = new Checkpointer(file);
+    } catch (error) {
+      fs.closeSync(walFd!);
+      raw.close();
+      throw new Error(`SQLite database at ${file}: cannot start its checkpoint thread: ${(error as Error).message}`, { cause: error });
+    }
+  }
+  return new SqliteDb(file, new Connection(raw), new WalSync(walFd, options.flushWal ?? fsyncOnThreadpool, wal), walFd, checkpointer);
 }

@@ -200,4 +200,34 @@ describe('SQLite: tx() resolves only after the WAL is fsynced, off the event loo
     expect(fs.statSync(`${file}-wal`).ino).toBe(ino);
     expect(await db.get('SELECT COUNT(*) AS n FROM t')).toEqual({ n: 1500 });
   });
+
+  test('checkpoints run on the checkpoint thread, not inside COMMIT, and the WAL is reused from its start', async () => {
+    db = await openSqlite(file);
+    const sqlite = db as unknown as { checkpoint(): Promise<{ busy: number; log: number; checkpointed: number }> };
+    // SQLite's own automatic checkpoint (default 1,000 pages) is only a distant safety net.
+    expect(await db.get('PRAGMA wal_autocheckpoint')).toEqual({ wal_autocheckpoint: 10_000 });
+    await db.exec('CREATE TABLE t (id BIGINT PRIMARY KEY, body TEXT)');
+    // One transaction of ~1,500 pages, so the WAL's size does not depend on when the
+    // background checkpoints happen to run.
+    const round = (r: number) => db!.tx(async (t) => {
+      for (let k = 0; k < 1_500; k++) await t.run('INSERT INTO t (id, body) VALUES ($1, $2)', [r * 10_000 + k, 'x'.repeat(3_000)]);
+    });
+    await round(0);
+    const grown = fs.statSync(`${file}-wal`).size;
+    expect(grown).toBeGreaterThan(1_000 * 4096);
+    const done = await sqlite.checkpoint();
+    expect(done.busy).toBe(0);
+    expect(done.checkpointed).toBe(done.log);
+    // Everything was copied to the database file: the next writer starts the WAL over, so
+    // another round of the same size overwrites it in place instead of doubling it.
+    await round(1);
+    await sqlite.checkpoint();
+    await round(2);
+    expect(fs.statSync(`${file}-wal`).size).toBeLessThan(grown * 1.5);
+    expect(await db.get('SELECT COUNT(*) AS n FROM t')).toEqual({ n: 4_500 });
+    await db.close();
+    // Reopened by a plain connection: every row is in the database (file and WAL agree).
+    const other = new Database(file, { readonly: true });
+    try { expect(other.prepare('SELECT COUNT(*) AS n FROM t').all()).toEqual([{ n: 4_500 }]); } finally { other.close(); }
+  });
 });
