@@ -126,6 +126,8 @@ export class Ingest extends EventEmitter {
   private readonly groups = new Set<Promise<void>>();
   private inFlight = 0;
   private stopped = false;
+  /** Whether this ingest holds the link's intake (backpressure, see hold()). */
+  private holding = false;
   private readonly now: () => number;
 
   constructor(private readonly o: IngestOptions) {
@@ -137,7 +139,22 @@ export class Ingest extends EventEmitter {
     return [`sannuo/v1/${this.o.site}/+/evt`, `sannuo/v1/${this.o.site}/+/state`];
   }
 
-  /** Events received and not yet committed and acked. */
+  /**
+   * Backpressure: above this many events received and not yet committed, the link stops
+   * taking messages (the broker keeps them, the devices hold and resend what stays unacked),
+   * and it resumes below half of it. Without it a reconnect storm is pulled into memory far
+   * faster than it commits; acks then lag past the devices' resend and the load multiplies.
+   */
+  private highWater(): number {
+    return Math.max(4 * this.o.maxBatch, 1024);
+  }
+
+  private hold(on: boolean): void {
+    this.holding = on;
+    this.o.link.hold(this, on);
+  }
+
+  /** Events received and not yet committed. */
   inFlightCount(): number {
     return this.inFlight + this.pending.length;
   }
@@ -164,6 +181,7 @@ export class Ingest extends EventEmitter {
         this.pending.push(d);
       }
       this.schedule(prompt);
+      if (!this.holding && this.inFlightCount() >= this.highWater()) this.hold(true);
     } catch (error) {
       this.o.log.error({ err: error, topic: topic.slice(0, 200) }, 'ingest: unexpected error handling a message');
       this.o.metrics.rejected.inc({ reason: 'internal' });
@@ -210,10 +228,19 @@ export class Ingest extends EventEmitter {
       if (this.pending.length) this.startGroup(); // more than a group's worth: the next one queues now
       return taken;
     };
-    const group: Promise<void> = this.commitAndAck(take)
+    let counted = true;
+    // Once the group's commit is over (not its PUBACKs: those arrive on the link, which may be
+    // held), it no longer counts towards the backpressure mark.
+    const committed = () => {
+      if (!counted) return;
+      counted = false;
+      this.inFlight -= taken.length;
+      if (this.holding && this.inFlightCount() <= this.highWater() / 2) this.hold(false);
+    };
+    const group: Promise<void> = this.commitAndAck(take, committed)
       .catch((error: unknown) => this.o.log.error({ err: error }, 'ingest: unexpected error in a commit group'))
       .finally(() => {
-        this.inFlight -= taken.length;
+        committed();
         this.groups.delete(group);
       });
     this.groups.add(group);
@@ -226,13 +253,14 @@ export class Ingest extends EventEmitter {
   }
 
   /** `take` is called once, when the group's transaction starts (or when it failed to). */
-  private async commitAndAck(take: () => Numbered[]): Promise<void> {
+  private async commitAndAck(take: () => Numbered[], committed?: () => void): Promise<void> {
     let batch: Numbered[] | undefined;
     const get = () => (batch ??= take());
     let outcomes: Outcome[];
     const started = process.hrtime.bigint();
     try {
       outcomes = await this.commit(get);
+      committed?.();
     } catch (error) {
       const failed = get();
       this.o.metrics.commitFailures.inc();
@@ -431,6 +459,7 @@ export class Ingest extends EventEmitter {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.pending = [];
+    if (this.holding) this.hold(false);
     return Promise.allSettled([...this.groups]).then(() => undefined);
   }
 

@@ -26,6 +26,9 @@ export class HubLink {
   /** Every topic filter held now; subscribed again after each reconnect (clean sessions). */
   private readonly subscriptions = new Set<string>();
   private paused = false;
+  /** Who holds the intake (backpressure); while anyone does, received messages are not PUBACKed. */
+  private readonly holders = new Set<unknown>();
+  private held: (() => void)[] = [];
 
   constructor(private readonly options: LinkOptions) {}
 
@@ -48,6 +51,14 @@ export class HubLink {
       log: () => undefined,
     });
     this.client = client;
+    // Backpressure: MQTT.js handles one received packet at a time and sends a message's PUBACK
+    // only when handleMessage calls back, so holding that callback stops the client reading its
+    // socket; the broker then keeps (or, for QoS 0, drops) what it has instead of the hub
+    // taking in more than it can commit. Devices resend whatever stays unacked.
+    client.handleMessage = (_packet, callback) => {
+      if (this.holders.size) this.held.push(() => callback());
+      else callback();
+    };
     client.on('message', (topic, payload, packet) => {
       if (this.paused || !this.handler) return;
       this.handler(topic, payload, packet.retain);
@@ -102,6 +113,26 @@ export class HubLink {
     return new Promise<void>((resolve, reject) => client.publish(topic, payload, { qos: options.qos ?? 1, retain: options.retain ?? false }, (error) => (error ? reject(error) : resolve())));
   }
 
+  /**
+   * Stops (held = true) or resumes taking messages on behalf of `owner`; the link reads again
+   * once no owner holds it. The message being handled when the hold starts is still delivered.
+   */
+  hold(owner: unknown, held: boolean): void {
+    if (held) {
+      this.holders.add(owner);
+      return;
+    }
+    if (!this.holders.delete(owner) || this.holders.size) return;
+    const release = this.held;
+    this.held = [];
+    for (const callback of release) callback();
+  }
+
+  /** Whether anyone holds the intake now. */
+  isHeld(): boolean {
+    return this.holders.size > 0;
+  }
+
   connected(): boolean {
     return this.client?.connected ?? false;
   }
@@ -112,6 +143,10 @@ export class HubLink {
   }
 
   async close(): Promise<void> {
+    this.holders.clear();
+    const release = this.held;
+    this.held = [];
+    for (const callback of release) callback();
     const client = this.client;
     this.client = undefined;
     if (client) await client.endAsync(false);
