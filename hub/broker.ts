@@ -122,7 +122,9 @@ export class EmbeddedBroker {
     });
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
-      this.server!.listen(this.options.port, this.options.host, () => resolve());
+      // A deep accept queue: after a power cut every device of the hall reconnects at once, and
+      // with Node's default (511) the overflow is refused and retried a second later.
+      this.server!.listen({ port: this.options.port, host: this.options.host, backlog: 4096 }, () => resolve());
     });
     this.port = (this.server.address() as net.AddressInfo).port;
     log.info({ port: this.port, host: this.options.host }, 'embedded MQTT broker listening');
