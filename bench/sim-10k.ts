@@ -43,7 +43,7 @@ async function pool<T>(items: T[], width: number, fn: (item: T, i: number) => Pr
 const data = fs.mkdtempSync(path.join(os.tmpdir(), 'sannuo-bench-'));
 const [httpPort, mqttPort] = [await freePort(), await freePort()];
 const token = `sannuo_bench_${randomBytes(16).toString('hex')}`;
-const hubProc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'hub/main.ts')], {
+const hubProc = spawn(process.execPath, [...(process.env.SANNUO_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SANNUO_BENCH_PROFILE}`] : []), '--import', 'tsx', path.join(ROOT, 'hub/main.ts')], {
   cwd: ROOT, stdio: ['ignore', process.env.SANNUO_BENCH_HUB_LOG ? 'inherit' : 'ignore', 'inherit'],
   env: { ...process.env, SANNUO_DATA: data, SANNUO_HTTP_PORT: String(httpPort), SANNUO_MQTT_PORT: String(mqttPort), SANNUO_HTTP_HOST: '127.0.0.1', SANNUO_MQTT_HOST: '127.0.0.1', SANNUO_LOG_LEVEL: 'warn', SANNUO_API_TOKEN: token },
 });
