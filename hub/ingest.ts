@@ -87,6 +87,15 @@ const ACKS_PER_MESSAGE = 64; // keeps one ack line well under MAX_DOWNLINK_BYTES
 const KEYS_PER_LOOKUP = 100; // (dev, boot, seq) triples per dedupe SELECT
 const ROWS_PER_INSERT = 100; // events rows per INSERT (7 parameters each)
 
+/** Generated multi-row SQL, one text per row count: the same string object every time, so the
+ * SQLite adapter's statement cache finds it without rehashing kilobytes of SQL per group. */
+function memoSql(build: (n: number) => string): (n: number) => string {
+  const texts: string[] = [];
+  return (n) => (texts[n] ??= build(n));
+}
+const lookupSql = memoSql((n) => `SELECT dev, boot, seq, verdict, reason FROM events WHERE ${Array.from({ length: n }, (_, i) => `(dev = $${3 * i + 1} AND boot = $${3 * i + 2} AND seq = $${3 * i + 3})`).join(' OR ')}`);
+const insertEventsSql = memoSql((n) => `INSERT INTO events (dev, boot, seq, type, verdict, reason, at) VALUES ${Array.from({ length: n }, (_, r) => `(${Array.from({ length: 7 }, (_, c) => `$${r * 7 + c + 1}`).join(', ')})`).join(', ')}`);
+
 /** A bounded metric label from a free-text refusal reason: no ticket numbers or ids. */
 export function reasonLabel(reason: string): string {
   return reason.replace(/\b[A-Za-z]*\d[\w-]*/g, '#').replace(/"[^"]*"/g, '"…"').slice(0, 60);
@@ -170,16 +179,19 @@ export class Ingest extends EventEmitter {
       if (parsed.channel !== 'evt') return; // our own acks and commands, if a broker echoes them
       const decoded = decodeEventPayload(payload, parsed.dev, (dev) => this.o.registry.signingKey(dev), nodeHmac, NODE_TEXT);
       let prompt = false;
+      let taken = 0;
+      this.o.metrics.eventsIn.inc(decoded.length);
       for (const d of decoded) {
-        this.o.metrics.eventsIn.inc();
         if (d.kind === 'rejected') {
           this.reject(d.error.code, d.error.message, topic);
           continue;
         }
-        this.o.registry.seen(d.kind === 'event' ? d.event.dev : d.dev);
         if (d.kind === 'event' && PROMPT_EVENTS.has(d.event.type)) prompt = true;
         this.pending.push(d);
+        taken++;
       }
+      // Every numbered line is the topic's device (the decoder rejects any other dev).
+      if (taken) this.o.registry.seen(parsed.dev);
       this.schedule(prompt);
       if (!this.holding && this.inFlightCount() >= this.highWater()) this.hold(true);
     } catch (error) {
@@ -292,15 +304,10 @@ export class Ingest extends EventEmitter {
   private async storedVerdicts(tx: Db, batch: Numbered[]): Promise<Map<string, { verdict: Verdict; reason: string | null }>> {
     const found = new Map<string, { verdict: Verdict; reason: string | null }>();
     for (let i = 0; i < batch.length; i += KEYS_PER_LOOKUP) {
-      const chunk = batch.slice(i, i + KEYS_PER_LOOKUP);
+      const end = Math.min(i + KEYS_PER_LOOKUP, batch.length);
       const params: (string | number)[] = [];
-      const terms = chunk.map((d) => {
-        params.push(devOf(d), bootOf(d), seqOf(d));
-        const n = params.length;
-        return `(dev = $${n - 2} AND boot = $${n - 1} AND seq = $${n})`;
-      });
-      const rows = await tx.all<{ dev: string; boot: number; seq: number; verdict: Verdict; reason: string | null }>(
-        `SELECT dev, boot, seq, verdict, reason FROM events WHERE ${terms.join(' OR ')}`, params);
+      for (let j = i; j < end; j++) params.push(devOf(batch[j]), bootOf(batch[j]), seqOf(batch[j]));
+      const rows = await tx.all<{ dev: string; boot: number; seq: number; verdict: Verdict; reason: string | null }>(lookupSql(end - i), params);
       for (const r of rows) found.set(key(r.dev, Number(r.boot), Number(r.seq)), { verdict: r.verdict, reason: r.reason });
     }
     return found;
@@ -320,6 +327,8 @@ export class Ingest extends EventEmitter {
       const entries: LedgerEntry[] = [];
       const appendGathered = async () => { if (entries.length) await ledger.append(tx, entries.splice(0)); };
       const rows: (string | number | null)[][] = [];
+      // Counted once per type per group: a labelled counter's lookup per event adds up.
+      const committedByType = new Map<string, number>();
       for (const d of batch) {
         const dev = devOf(d), boot = bootOf(d), seq = seqOf(d);
         const k = key(dev, boot, seq);
@@ -354,7 +363,7 @@ export class Ingest extends EventEmitter {
             outcome = { dev, boot, seq, verdict: 'refused', reason, effects: [] };
           } else {
             outcome = { dev, boot, seq, verdict: 'committed', reason: null, effects: applied.effects };
-            this.o.metrics.committed.inc({ type: event.type });
+            committedByType.set(event.type, (committedByType.get(event.type) ?? 0) + 1);
           }
           rows.push([dev, boot, seq, event.type, outcome.verdict, outcome.reason, at]);
         }
@@ -364,9 +373,9 @@ export class Ingest extends EventEmitter {
       await appendGathered();
       for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
         const chunk = rows.slice(i, i + ROWS_PER_INSERT);
-        const values = chunk.map((_, r) => `(${Array.from({ length: 7 }, (_, c) => `$${r * 7 + c + 1}`).join(', ')})`);
-        await tx.run(`INSERT INTO events (dev, boot, seq, type, verdict, reason, at) VALUES ${values.join(', ')}`, chunk.flat());
+        await tx.run(insertEventsSql(chunk.length), chunk.flat());
       }
+      for (const [type, n] of committedByType) this.o.metrics.committed.inc({ type }, n);
       return outcomes;
     });
   }

@@ -39,6 +39,14 @@ const VERIFY_PAGE = 10_000; // rows per page read by verify
 const INSERT_CHUNK = 200; // rows per INSERT statement (10 parameters each)
 const HEX64 = /^[0-9a-f]{64}$/;
 
+/** The INSERT for n rows, built once per n: the same string each time, so the SQLite adapter's
+ * statement cache finds it without rehashing kilobytes of SQL per append. */
+const insertTexts: string[] = [];
+function insertSql(n: number): string {
+  return (insertTexts[n] ??= `INSERT INTO ledger (hall, "row", at, kind, dev, boot, seq, body, prev_hash, hash) VALUES ${
+    Array.from({ length: n }, (_, r) => `(${Array.from({ length: 10 }, (_, k) => `$${r * 10 + k + 1}`).join(', ')})`).join(', ')}`);
+}
+
 export function rowHash(r: Omit<LedgerRow, 'hash'>): string {
   const canonical = JSON.stringify([FORMAT, r.hall, r.row, r.at, r.kind, r.dev, r.boot, r.seq, r.body, r.prev_hash]);
   // One-shot crypto.hash (Node ≥ 20.12) is markedly faster than a Hash object per row.
@@ -139,12 +147,8 @@ export class Ledger {
     for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
       const chunk = rows.slice(i, i + INSERT_CHUNK);
       const params: (string | number | null)[] = [];
-      const tuples = chunk.map((r) => {
-        const base = params.length;
-        params.push(r.hall, r.row, r.at, r.kind, r.dev, r.boot, r.seq, r.body, r.prev_hash, r.hash);
-        return `(${Array.from({ length: 10 }, (_, k) => `$${base + k + 1}`).join(', ')})`;
-      });
-      await tx.run(`INSERT INTO ledger (hall, "row", at, kind, dev, boot, seq, body, prev_hash, hash) VALUES ${tuples.join(', ')}`, params);
+      for (const r of chunk) params.push(r.hall, r.row, r.at, r.kind, r.dev, r.boot, r.seq, r.body, r.prev_hash, r.hash);
+      await tx.run(insertSql(chunk.length), params);
     }
     return rows.map((r) => ({ row: r.row, hash: r.hash }));
   }

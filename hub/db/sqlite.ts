@@ -59,9 +59,10 @@ type Bound = string | number | null;
 interface Statement {
   readonly reader: boolean;
   readonly readonly: boolean;
-  run(...params: Bound[]): { changes: number };
-  all(...params: Bound[]): unknown[];
-  iterate(...params: Bound[]): IterableIterator<unknown>;
+  // An array binds anonymous parameters in order (no spread of hundreds of arguments).
+  run(params: Bound[]): { changes: number };
+  all(params: Bound[]): unknown[];
+  iterate(params: Bound[]): IterableIterator<unknown>;
 }
 interface RawDatabase {
   readonly inTransaction: boolean;
@@ -155,21 +156,34 @@ export function rewritePlaceholders(sql: string): { sql: string; order: number[]
   return { sql: out, order };
 }
 
-function bindAll(sql: string, order: number[], params: readonly SqlValue[]): Bound[] {
-  const used = new Set(order);
-  if (used.size !== params.length || order.some((k) => k >= params.length)) {
-    const highest = order.length ? Math.max(...order) + 1 : 0;
-    throw new RangeError(`SQL uses ${used.size} distinct placeholder(s) (highest $${highest}) but ${params.length} parameter(s) were given, in: ${shortSql(sql)}`);
+/** A statement's placeholder order, with what bindAll checks worked out once per statement. */
+interface Placeholders { order: number[]; distinct: number; highest: number; inOrder: boolean }
+
+function placeholders(order: number[]): Placeholders {
+  const distinct = new Set(order).size;
+  const highest = order.length ? Math.max(...order) + 1 : 0;
+  // $1..$n each once, in order (every generated multi-row statement): bound as given.
+  const inOrder = order.every((k, i) => k === i);
+  return { order, distinct, highest, inOrder };
+}
+
+function bindAll(sql: string, p: Placeholders, params: readonly SqlValue[]): Bound[] {
+  if (p.distinct !== params.length || p.highest > params.length) {
+    throw new RangeError(`SQL uses ${p.distinct} distinct placeholder(s) (highest $${p.highest}) but ${params.length} parameter(s) were given, in: ${shortSql(sql)}`);
   }
-  return order.map((k) => bindValue(params[k], k, sql));
+  const { order } = p;
+  const bound: Bound[] = new Array(order.length);
+  if (p.inOrder) for (let i = 0; i < order.length; i++) bound[i] = bindValue(params[i], i, sql);
+  else for (let i = 0; i < order.length; i++) bound[i] = bindValue(params[order[i]], order[i], sql);
+  return bound;
 }
 
 /** One better-sqlite3 connection with a bounded cache of rewritten, prepared statements. */
 class Connection {
-  private readonly cache = new Map<string, { stmt: Statement; order: number[] }>();
+  private readonly cache = new Map<string, { stmt: Statement; order: Placeholders }>();
   constructor(readonly raw: RawDatabase) {}
 
-  prepare(sql: string): { stmt: Statement; order: number[] } {
+  prepare(sql: string): { stmt: Statement; order: Placeholders } {
     let hit = this.cache.get(sql);
     if (hit) {
       // Refresh its place so the cache drops the least recently used first.
@@ -178,7 +192,7 @@ class Connection {
       return hit;
     }
     const rewritten = rewritePlaceholders(sql);
-    hit = { stmt: native(() => this.raw.prepare(rewritten.sql)), order: rewritten.order };
+    hit = { stmt: native(() => this.raw.prepare(rewritten.sql)), order: placeholders(rewritten.order) };
     this.cache.set(sql, hit);
     if (this.cache.size > STATEMENT_CACHE) this.cache.delete(this.cache.keys().next().value as string);
     return hit;
@@ -188,18 +202,18 @@ class Connection {
     const { stmt, order } = this.prepare(sql);
     const bound = bindAll(sql, order, params);
     if (!stmt.reader) {
-      native(() => stmt.run(...bound));
+      native(() => stmt.run(bound));
       return [];
     }
-    return native(() => stmt.all(...bound)) as T[];
+    return native(() => stmt.all(bound)) as T[];
   }
 
   run(sql: string, params: readonly SqlValue[]): { changes: number } {
     const { stmt, order } = this.prepare(sql);
     const bound = bindAll(sql, order, params);
     // A statement that returns rows (RETURNING, SELECT) reports how many, as PostgreSQL does.
-    if (stmt.reader) return { changes: native(() => stmt.all(...bound)).length };
-    return { changes: native(() => stmt.run(...bound)).changes };
+    if (stmt.reader) return { changes: native(() => stmt.all(bound)).length };
+    return { changes: native(() => stmt.run(bound)).changes };
   }
 }
 
@@ -556,7 +570,7 @@ class SqliteDb implements Db {
       const stmt = native(() => reader.prepare(rewritten.sql));
       // The snapshot starts at the first step and may hold commits whose fsync is running.
       const seen = this.wal.latest;
-      const it = native(() => stmt.iterate(...bindAll(sql, rewritten.order, params))) as IterableIterator<T>;
+      const it = native(() => stmt.iterate(bindAll(sql, placeholders(rewritten.order), params))) as IterableIterator<T>;
       try {
         let page: T[] = [];
         let first = true;
@@ -635,7 +649,7 @@ export async function openSqlite(file: string, options: SqliteOptions = {}): Pro
     if (!memory && options.checkpointer !== false) raw.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_SAFETY_NET}`);
     if (!memory) {
       // A read makes SQLite open (create) the -wal; it lives as long as this connection.
-      raw.prepare('SELECT count(*) FROM sqlite_master').all();
+      raw.prepare('SELECT count(*) FROM sqlite_master').all([]);
       try {
         walFd = fs.openSync(wal, 'r');
       } catch (error) {
