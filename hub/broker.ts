@@ -5,7 +5,9 @@
  * hub may do anything. Refusals are counted by reason.
  */
 
+import fs from 'node:fs';
 import net from 'node:net';
+import v8 from 'node:v8';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import { topicFor } from '../firmware/core/protocol.js';
@@ -26,6 +28,11 @@ export interface BrokerOptions {
 
 type Identity = { kind: 'hub' } | { kind: 'device'; id: string };
 const identities = new WeakMap<Client, Identity>();
+/** Aedes's Client has pause()/resume() (stop/continue reading its socket); its types omit them. */
+type Pausable = Client & { pause(): void; resume(): void };
+
+/** Bytes waiting to be written to the hub's connection above which devices are not read. */
+const HUB_BACKLOG = 1024 * 1024;
 
 // MQTT 3.1.1 §3.2.2.3 CONNACK return codes
 const BAD_USERNAME_OR_PASSWORD = 4;
@@ -107,7 +114,13 @@ export class EmbeddedBroker {
     // (the ACLs see to that) and delivery rests on the hub's ack, so that dedupe is switched off.
     this.aedes.on('client', (client) => {
       (client as unknown as { duplicates: Record<string, number> }).duplicates = new Proxy({}, { get: () => 0, set: () => true });
+      const who = identities.get(client);
+      if (who?.kind === 'device') {
+        this.devices.add(client as Pausable);
+        if (this.hubBackedUp) (client as Pausable).pause();
+      } else if (who?.kind === 'hub') this.watchHub(client);
     });
+    this.aedes.on('clientDisconnect', (client) => { this.devices.delete(client as Pausable); });
     this.aedes.on('clientError', (client, error) => log.debug({ client: client.id, err: error.message }, 'broker client error'));
     this.aedes.on('connectionError', (client, error) => log.debug({ client: client?.id, err: error.message }, 'broker connection error'));
     const aedes = this.aedes;
@@ -128,7 +141,59 @@ export class EmbeddedBroker {
     });
     this.port = (this.server.address() as net.AddressInfo).port;
     log.info({ port: this.port, host: this.options.host }, 'embedded MQTT broker listening');
+    // SANNUO_DEBUG_MEMORY=<file>: a JSON line per second of where the memory is (off by default;
+    // for finding what holds memory in a reconnect storm).
+    const memoryFile = process.env.SANNUO_DEBUG_MEMORY;
+    if (memoryFile) this.memoryTimer = setInterval(() => this.sampleMemory(memoryFile), 1000).unref();
     return this.port;
+  }
+
+  private memoryTimer: NodeJS.Timeout | undefined;
+  /** Connected device clients, paused together while the hub's connection is backed up. */
+  private readonly devices = new Set<Pausable>();
+  private hubBackedUp = false;
+
+  /**
+   * Backpressure from the hub's connection to the devices. Aedes reads each device's socket a
+   * read at a time and forwards every publish of it to the hub at once; when the hub holds its
+   * intake (hub/ingest.ts), those forwards wait in this process in the hub connection's write
+   * buffer, and in a reconnect storm 5,000 devices' batches pile up there (hundreds of MiB).
+   * Above HUB_BACKLOG bytes unsent to the hub, every device client stops reading (Aedes's
+   * pause(): the current read finishes, the socket and then TCP hold the rest), and all resume
+   * once the hub's connection has drained.
+   */
+  private watchHub(client: Client): void {
+    const conn = (client as unknown as { conn: net.Socket }).conn;
+    if (!conn || typeof conn.write !== 'function') return;
+    const write = conn.write;
+    const resume = () => {
+      conn.off('drain', resume);
+      conn.off('close', resume);
+      this.hubBackedUp = false;
+      for (const d of this.devices) d.resume();
+    };
+    conn.write = ((...args: Parameters<net.Socket['write']>) => {
+      const ok = write.apply(conn, args);
+      if (!this.hubBackedUp && conn.writableLength > HUB_BACKLOG) {
+        this.hubBackedUp = true;
+        for (const d of this.devices) d.pause();
+        conn.once('drain', resume);
+        conn.once('close', resume);
+      }
+      return ok;
+    }) as net.Socket['write'];
+  }
+
+  private sampleMemory(file: string): void {
+    const m = process.memoryUsage();
+    const h = v8.getHeapStatistics();
+    let writable = 0, readable = 0;
+    for (const s of this.sockets) { writable += s.writableLength; readable += s.readableLength; }
+    const mib = (n: number) => Math.round(n / 1048576);
+    fs.appendFileSync(file, `${JSON.stringify({
+      t: Date.now(), rss: mib(m.rss), heapUsed: mib(m.heapUsed), heapTotal: mib(m.heapTotal), external: mib(m.external), arrayBuffers: mib(m.arrayBuffers),
+      mallocd: mib(h.malloced_memory), clients: this.connectedClients(), sockets: this.sockets.size, socketWritableMiB: mib(writable), socketReadableMiB: mib(readable),
+    })}\n`);
   }
 
   connectedClients(): number {
@@ -138,6 +203,7 @@ export class EmbeddedBroker {
   async stop(): Promise<void> {
     const server = this.server;
     const aedes = this.aedes;
+    if (this.memoryTimer) clearInterval(this.memoryTimer);
     this.server = undefined;
     this.aedes = undefined;
     if (server) {
