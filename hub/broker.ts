@@ -14,6 +14,7 @@ import { topicFor } from '../firmware/core/protocol.js';
 import type { Registry, HubIdentity } from './registry.js';
 import type { Metrics } from './metrics.js';
 import { coalesceWrites, type Corkable } from './mqtt.js';
+import { indexedRetainedPersistence } from './retained-index.js';
 
 export interface BrokerOptions {
   host: string;
@@ -71,6 +72,8 @@ export class EmbeddedBroker {
     };
     this.aedes = await Aedes.createBroker({
       id: 'sannuo-embedded',
+      // Devices' exact subscriptions answered from an index, not a scan of every retained state.
+      persistence: indexedRetainedPersistence() as unknown as NonNullable<Parameters<typeof Aedes.createBroker>[0]>['persistence'],
       authenticate: (client, username, password, done) => {
         if (!username) {
           refuse('no-credentials', { client: client.id });

@@ -211,7 +211,7 @@ export class Ingest extends EventEmitter {
     const state = decodeState(payload, dev);
     if (isProtocolError(state)) return this.reject(state.code, state.message, topic);
     const cameOnline = this.o.registry.applyState(state);
-    this.o.metrics.devicesOnline.set(this.o.registry.online().length);
+    this.o.metrics.devicesOnline.set(this.o.registry.onlineCount());
     if (cameOnline) void this.sendTime(dev);
   }
 
@@ -401,7 +401,7 @@ export class Ingest extends EventEmitter {
       const signingKey = this.o.registry.signingKey(dev);
       if (!signingKey) continue;
       for (let i = 0; i < items.length; i += ACKS_PER_MESSAGE) {
-        const line = encodeAck({ v: PROTOCOL_VERSION, dev, t: this.now(), acks: items.slice(i, i + ACKS_PER_MESSAGE) }, signingKey, nodeHmac);
+        const line = encodeAck({ v: PROTOCOL_VERSION, dev, t: this.now(), acks: items.slice(i, i + ACKS_PER_MESSAGE) }, signingKey, nodeHmac, NODE_TEXT);
         if (isProtocolError(line)) {
           this.o.log.error({ dev, err: line.message }, 'ingest: cannot encode ack');
           continue;
@@ -433,7 +433,7 @@ export class Ingest extends EventEmitter {
   sendCommand(command: AnyHubCommand): Promise<void> {
     const signingKey = this.o.registry.signingKey(command.dev);
     if (!signingKey) return Promise.reject(new Error(`device ${command.dev} is not provisioned`));
-    const line = encodeCommand(command, signingKey, nodeHmac);
+    const line = encodeCommand(command, signingKey, nodeHmac, NODE_TEXT);
     if (isProtocolError(line)) {
       this.o.log.error({ dev: command.dev, type: command.type, err: line.message }, 'ingest: cannot encode command');
       return Promise.resolve();

@@ -87,6 +87,8 @@ export class Registry extends EventEmitter {
 
   private readonly devices = new Map<string, Cached>();
   private readonly healths = new Map<string, DeviceHealth>();
+  /** Ids of devices whose last state said online (kept as states arrive, so counting is O(1)). */
+  private readonly onlineIds = new Set<string>();
   private readonly now: () => number;
 
   constructor(private readonly db: Db, private readonly options: RegistryOptions) {
@@ -189,6 +191,8 @@ export class Registry extends EventEmitter {
     const h = this.healthOf(state.dev);
     const cameOnline = state.online && !h.online;
     Object.assign(h, { online: state.online, bat: state.bat, rssi: state.rssi, heap: state.heap, up: state.up, fw: state.fw, outbox: state.outbox });
+    if (state.online && this.devices.has(state.dev)) this.onlineIds.add(state.dev);
+    else this.onlineIds.delete(state.dev);
     if (state.online) h.lastSeen = this.now();
     if (cameOnline || !state.online) this.emit('health', state.dev, h);
     return cameOnline;
@@ -204,7 +208,12 @@ export class Registry extends EventEmitter {
   }
 
   online(): string[] {
-    return [...this.healths.entries()].filter(([id, h]) => h.online && this.devices.has(id)).map(([id]) => id);
+    return [...this.onlineIds].filter((id) => this.devices.has(id));
+  }
+
+  /** How many devices are online; O(1), called on every state message. */
+  onlineCount(): number {
+    return this.onlineIds.size;
   }
 }
 

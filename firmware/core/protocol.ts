@@ -294,33 +294,33 @@ export function canonicalAck(ack: Ack): string {
   return `{"v":${ack.v},"dev":${JSON.stringify(ack.dev)},"t":${ack.t},"acks":[${items}]}`;
 }
 
-function signLine(canonical: string, key: Uint8Array, hmac: Hmac): string {
-  const sig = toHex(hmac(key, utf8Encode(canonical)));
+function signLine(canonical: string, key: Uint8Array, hmac: Hmac, text: TextCodec): string {
+  const sig = toHex(hmac(key, text.encode(canonical)));
   return canonical.slice(0, -1) + `,"sig":"${sig}"}`;
 }
 
 /** Validates and signs one event; refuses (returns an error) rather than send a bad or oversized line. */
-export function encodeEvent(event: AnyDeviceEvent, key: Uint8Array, hmac: Hmac): string | ProtocolError {
+export function encodeEvent(event: AnyDeviceEvent, key: Uint8Array, hmac: Hmac, text: TextCodec = PORTABLE_TEXT): string | ProtocolError {
   const problem = validateEvent(event);
   if (problem) return problem;
-  const line = signLine(canonicalEvent(event), key, hmac);
-  const size = utf8Encode(line).length;
+  const line = signLine(canonicalEvent(event), key, hmac, text);
+  const size = text.encode(line).length;
   if (size > MAX_EVENT_BYTES) return fault('oversized', `event ${event.type}: ${size} bytes, at most ${MAX_EVENT_BYTES}`);
   return line;
 }
 
-export function encodeCommand(command: AnyHubCommand, key: Uint8Array, hmac: Hmac): string | ProtocolError {
+export function encodeCommand(command: AnyHubCommand, key: Uint8Array, hmac: Hmac, text: TextCodec = PORTABLE_TEXT): string | ProtocolError {
   const problem = validateCommand(command);
   if (problem) return problem;
-  const line = signLine(canonicalCommand(command), key, hmac);
-  if (utf8Encode(line).length > MAX_DOWNLINK_BYTES) return fault('oversized', `command ${command.type}: over ${MAX_DOWNLINK_BYTES} bytes`);
+  const line = signLine(canonicalCommand(command), key, hmac, text);
+  if (text.encode(line).length > MAX_DOWNLINK_BYTES) return fault('oversized', `command ${command.type}: over ${MAX_DOWNLINK_BYTES} bytes`);
   return line;
 }
 
-export function encodeAck(ack: Ack, key: Uint8Array, hmac: Hmac): string | ProtocolError {
+export function encodeAck(ack: Ack, key: Uint8Array, hmac: Hmac, text: TextCodec = PORTABLE_TEXT): string | ProtocolError {
   if (!ID_PATTERN.test(ack.dev)) return fault('bad-field', 'dev: expected an id');
-  const line = signLine(canonicalAck(ack), key, hmac);
-  if (utf8Encode(line).length > MAX_DOWNLINK_BYTES) return fault('oversized', `ack: over ${MAX_DOWNLINK_BYTES} bytes`);
+  const line = signLine(canonicalAck(ack), key, hmac, text);
+  if (text.encode(line).length > MAX_DOWNLINK_BYTES) return fault('oversized', `ack: over ${MAX_DOWNLINK_BYTES} bytes`);
   return line;
 }
 

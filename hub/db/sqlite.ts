@@ -432,6 +432,9 @@ class Checkpointer {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    // The worker is unref'd while it idles; closing must hold the process open until it has
+    // exited, or a script whose last step is close() ends before close() does.
+    this.worker.ref();
     this.worker.postMessage('close');
     await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
     await this.worker.terminate().catch(() => undefined);
