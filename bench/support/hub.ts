@@ -98,7 +98,9 @@ export class BenchHub {
     }
     // SANNUO_BENCH_PROFILE=<dir>: the hub writes a V8 CPU profile there when it exits.
     const profile = process.env.SANNUO_BENCH_PROFILE ? ` --cpu-prof --cpu-prof-dir=${JSON.stringify(process.env.SANNUO_BENCH_PROFILE)}` : '';
-    const command = `ulimit -n ${OPEN_FILES} && exec "${process.execPath}"${profile} --import tsx hub/main.ts`;
+    // SANNUO_HUB_NODE_FLAGS: V8/Node flags for the hub process (e.g. a heap limit), as a deployment would set them.
+    const flags = process.env.SANNUO_HUB_NODE_FLAGS ? ` ${process.env.SANNUO_HUB_NODE_FLAGS}` : '';
+    const command = `ulimit -n ${OPEN_FILES} && exec "${process.execPath}"${profile}${flags} --import tsx hub/main.ts`;
     const child = spawn('bash', ['-c', command], { cwd: HUB_TREE, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     const keep = (d: Buffer) => { this.output = (this.output + d.toString()).slice(-KEEP_OUTPUT); };
