@@ -149,17 +149,8 @@ export async function setUpHall(hall: Hall): Promise<void> {
   }
 }
 
-/** Deterministic random numbers (mulberry32), so a failing day can be replayed. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic random numbers (mulberry32, the simulator's), so a failing day can be replayed. */
+export { seededRandom as seeded } from '../../../simulator/hardware.js';
 
 export function displayOf(effects: Effect[], win: string): Extract<Effect, { kind: 'display' }>['body'] | undefined {
   const found = effects.find((e) => e.kind === 'display' && e.win === win);
