@@ -119,6 +119,7 @@ export function queueRoutes(app: FastifyInstance, queue: QueueService, auth: Aut
       if (error instanceof QueueError) {
         return reply.code(error.status).send({ error: error.status === 404 ? 'not-found' : error.status === 409 ? 'conflict' : 'bad-request', message: error.message, field: error.field });
       }
+      if (error.name === 'LeaseLostError') return reply.code(503).header('retry-after', '1').send({ error: 'unavailable', message: error.message, field: null }); // the hall moved to another hub: retry there
       if (error.validation) return reply.code(400).send({ error: 'bad-request', message: error.message, field: error.field ?? null });
       if (error.statusCode && error.statusCode < 500) return reply.code(error.statusCode).send({ error: 'bad-request', message: error.message, field: null });
       request.log.error({ err: error }, 'queue API failed');

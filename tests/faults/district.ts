@@ -133,7 +133,11 @@ export class District {
         }).catch(() => undefined);
         if (res && res.status !== 421 && res.status !== 503) {
           const text = await res.text();
-          if (!res.ok) throw new Error(`${method} /halls/${hall}${pathname}: ${res.status} ${text}`);
+          if (!res.ok) {
+            // A server error: show what the serving hub logged about it.
+            const log = res.status >= 500 ? '\n' + this.hub(holder).output.split('\n').filter((l) => /"level":(50|60)|rror/.test(l)).slice(-8).join('\n') : '';
+            throw new Error(`${method} /halls/${hall}${pathname}: ${res.status} ${text}${log}`);
+          }
           return (text ? JSON.parse(text) : undefined) as T;
         }
       }
