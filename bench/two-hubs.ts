@@ -13,7 +13,6 @@
  * phase every hall's ledger is counted: each sent event exactly once, none missing, none doubled.
  */
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -27,14 +26,13 @@ import { hallDbUrl } from '../hub/lease.js';
 import { freePort, startMosquitto, type RunningMosquitto } from '../tests/support/mosquitto.js';
 import { startPostgres, type PostgresServer } from '../tests/support/postgres.js';
 import { BenchDevice, healthBody } from './support/device.js';
-import { HUB_TREE, OPEN_FILES } from './support/hub.js';
+import { launchHub, type HubChild } from './support/hub.js';
 import { ClosedLoop } from './support/loop.js';
 import { emit, log, percentile, round, sleep, type Figure } from './support/result.js';
 
 interface Options { halls: number; devices: number; window: number; count: number; warmup: number; timeLimit: number; resendAfter: number }
 
 const LEASE = { ttl: 6, renew: 2, poll: 500 }; // short, so halls spread within seconds of start
-const KEEP_OUTPUT = 64 * 1024;
 
 /** The shared parts of the district: PostgreSQL, Mosquitto, the one hub key, a temp root. */
 interface Shared {
@@ -48,11 +46,9 @@ interface Shared {
   mosquittoPid: number;
 }
 
-/** One district hub as its own process (exec'd by bash after ulimit, so the pid is the hub's). */
+/** One district hub as its own process (bench/support/hub.ts launchHub). */
 class DistrictHub {
-  private child: ChildProcess | undefined;
-  private exited: Promise<void> | undefined;
-  private output = '';
+  private hub: HubChild | undefined;
   httpPort = 0;
   readonly token = `sannuo_bench_${randomBytes(16).toString('hex')}`;
 
@@ -77,25 +73,13 @@ class DistrictHub {
       SANNUO_CLUSTER_HALLS: '*', SANNUO_CLUSTER_REGISTER: this.halls.join(','), SANNUO_CLUSTER_HUB_ID: this.id,
       SANNUO_CLUSTER_LEASE_TTL: String(LEASE.ttl), SANNUO_CLUSTER_RENEW_INTERVAL: String(LEASE.renew), SANNUO_CLUSTER_POLL_INTERVAL: String(LEASE.poll),
     };
-    const command = `ulimit -n ${OPEN_FILES} && exec "${process.execPath}" --import tsx hub/main.ts`;
-    const child = spawn('bash', ['-c', command], { cwd: HUB_TREE, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child = child;
-    const keep = (d: Buffer) => { this.output = (this.output + d.toString()).slice(-KEEP_OUTPUT); };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`hub ${this.id} exited while starting:\n${this.output}`);
-      if (await fetch(`${this.http}/healthz`).then((r) => r.ok, () => false)) return;
-      if (Date.now() > deadline) throw new Error(`hub ${this.id} not healthy after 60 s:\n${this.output}`);
-      await sleep(150);
-    }
+    this.hub = await launchHub(env, this.http, `hub ${this.id}`);
   }
 
   pid(): number {
-    if (!this.child?.pid) throw new Error(`hub ${this.id} is not running`);
-    return this.child.pid;
+    const pid = this.hub?.pid();
+    if (!pid) throw new Error(`hub ${this.id} is not running`);
+    return pid;
   }
 
   async api<T = any>(method: string, pathname: string, body?: unknown): Promise<T> {
@@ -109,13 +93,7 @@ class DistrictHub {
 
   /** SIGTERM (the hub drains, checkpoints and releases its halls), SIGKILL after 30 s. */
   async stop(): Promise<void> {
-    const child = this.child;
-    if (child && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      await this.exited;
-      clearTimeout(timer);
-    }
+    await this.hub?.stop();
   }
 }
 

@@ -52,10 +52,62 @@ export function processMemory(pid: number): MemoryFigures {
   return { peakMiB: kib('VmHWM') / 1024, rssMiB: kib('VmRSS') / 1024 };
 }
 
-export class BenchHub {
-  private child: ChildProcess | undefined;
-  private exited: Promise<void> | undefined;
+/**
+ * A hub as its own process, exec'd by bash after `ulimit -n` (so the pid is the hub's), its log
+ * kept for error messages. Started by launchHub, which returns once /healthz answers.
+ */
+export class HubChild {
   private output = '';
+  readonly exited: Promise<void>;
+
+  constructor(private readonly child: ChildProcess) {
+    const keep = (d: Buffer) => { this.output = (this.output + d.toString()).slice(-KEEP_OUTPUT); };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  log(): string {
+    return this.output;
+  }
+
+  /** SIGTERM (the hub drains and checkpoints), SIGKILL after 30 s. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 30_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+/** Starts hub/main.ts with `env` over this process's environment; `label` names it in errors. */
+export async function launchHub(env: Record<string, string>, http: string, label = 'hub'): Promise<HubChild> {
+  // SANNUO_BENCH_PROFILE=<dir>: the hub writes a V8 CPU profile there when it exits.
+  const profile = process.env.SANNUO_BENCH_PROFILE ? ` --cpu-prof --cpu-prof-dir=${JSON.stringify(process.env.SANNUO_BENCH_PROFILE)}` : '';
+  // SANNUO_HUB_NODE_FLAGS: V8/Node flags for the hub process (e.g. a heap limit), as a deployment would set them.
+  const flags = process.env.SANNUO_HUB_NODE_FLAGS ? ` ${process.env.SANNUO_HUB_NODE_FLAGS}` : '';
+  const command = `ulimit -n ${OPEN_FILES} && exec "${process.execPath}"${profile}${flags} --import tsx hub/main.ts`;
+  const hub = new HubChild(spawn('bash', ['-c', command], { cwd: HUB_TREE, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (!hub.running) throw new Error(`${label} exited while starting:\n${hub.log()}`);
+    if (await fetch(`${http}/healthz`).then((r) => r.ok, () => false)) return hub;
+    if (Date.now() > deadline) throw new Error(`${label} not healthy after 60 s:\n${hub.log()}`);
+    await sleep(150);
+  }
+}
+
+export class BenchHub {
+  private hubProcess: HubChild | undefined;
   mosquitto: RunningMosquitto | undefined;
   readonly data = fs.mkdtempSync(path.join(os.tmpdir(), 'sannuo-bench-hub-'));
   mqttPort = 0;
@@ -96,33 +148,13 @@ export class BenchHub {
       env.SANNUO_MOSQUITTO_DIR = this.mosquitto.filesDir;
       env.SANNUO_MOSQUITTO_PID_FILE = this.mosquitto.pidFile;
     }
-    // SANNUO_BENCH_PROFILE=<dir>: the hub writes a V8 CPU profile there when it exits.
-    const profile = process.env.SANNUO_BENCH_PROFILE ? ` --cpu-prof --cpu-prof-dir=${JSON.stringify(process.env.SANNUO_BENCH_PROFILE)}` : '';
-    // SANNUO_HUB_NODE_FLAGS: V8/Node flags for the hub process (e.g. a heap limit), as a deployment would set them.
-    const flags = process.env.SANNUO_HUB_NODE_FLAGS ? ` ${process.env.SANNUO_HUB_NODE_FLAGS}` : '';
-    const command = `ulimit -n ${OPEN_FILES} && exec "${process.execPath}"${profile}${flags} --import tsx hub/main.ts`;
-    const child = spawn('bash', ['-c', command], { cwd: HUB_TREE, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child = child;
-    const keep = (d: Buffer) => { this.output = (this.output + d.toString()).slice(-KEEP_OUTPUT); };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`hub exited while starting:\n${this.output}`);
-      try {
-        if ((await fetch(`${this.http}/healthz`)).ok) break;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) throw new Error(`hub not healthy after 60 s:\n${this.output}`);
-      await sleep(150);
-    }
+    this.hubProcess = await launchHub(env, this.http);
   }
 
   pid(): number {
-    if (!this.child?.pid) throw new Error('hub is not running');
-    return this.child.pid;
+    const pid = this.hubProcess?.pid();
+    if (!pid) throw new Error('hub is not running');
+    return pid;
   }
 
   memory(): MemoryFigures {
@@ -130,7 +162,7 @@ export class BenchHub {
   }
 
   log(): string {
-    return this.output;
+    return this.hubProcess?.log() ?? '';
   }
 
   /** The hub's start-up API token (SANNUO_API_TOKEN), made fresh for each bench hub. */
@@ -181,13 +213,7 @@ export class BenchHub {
 
   /** SIGTERM (graceful: in-flight commits finish), then the broker, then the data dir. */
   async stop(keepData = false): Promise<void> {
-    const child = this.child;
-    if (child && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      await this.exited;
-      clearTimeout(timer);
-    }
+    await this.hubProcess?.stop();
     await this.mosquitto?.stop();
     if (!keepData) fs.rmSync(this.data, { recursive: true, force: true });
   }
