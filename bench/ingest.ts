@@ -24,6 +24,8 @@ import { emit, log, percentile, round, type Figure } from './support/result.js';
 interface Options { devices: number; window: number; count: number; warmup: number; timeLimit: number; only?: string }
 
 interface Measured { rate: number; p50: number; p99: number; completed: number; planned: number; timedOut: boolean }
+/** What the hub did for the measured events: its CPU, its transactions and its ack messages. */
+interface HubWork { cpuPerEventUs: number; eventsPerTransaction: number; ackMessagesPerEvent: number }
 
 function measure(r: LoopResult): Measured {
   return {
@@ -65,7 +67,7 @@ async function rawRelay(hub: BenchHub, o: Options, size: number, label: string):
   return result;
 }
 
-async function hubIngest(hub: BenchHub, devices: BenchDevice[], lines: string[][], o: Options, label: string): Promise<Measured> {
+async function hubIngest(hub: BenchHub, devices: BenchDevice[], lines: string[][], o: Options, label: string): Promise<Measured & HubWork> {
   let loop: ClosedLoop | undefined;
   devices.forEach((d, s) => { d.onAck = (item, at) => { if (item.verdict === 'committed') loop?.complete(s, item.seq - 1, at); else throw new Error(`${d.id} seq ${item.seq} refused: ${item.reason}`); }; });
   const send = (s: number, k: number) => { void devices[s].publish(lines[s][k]); };
@@ -73,7 +75,16 @@ async function hubIngest(hub: BenchHub, devices: BenchDevice[], lines: string[][
   loop = new ClosedLoop(o.devices, o.window, 0, warm, send);
   await loop.run(o.timeLimit * 1000, `${label} hub warm-up`);
   loop = new ClosedLoop(o.devices, o.window, warm, Math.ceil(o.count / o.devices), send);
-  return measure(await loop.run(o.timeLimit * 1000, `${label} hub ingest`));
+  const before = { cpu: hub.cpuSeconds(), metrics: await hub.metricSums() };
+  const measured = measure(await loop.run(o.timeLimit * 1000, `${label} hub ingest`));
+  const after = { cpu: hub.cpuSeconds(), metrics: await hub.metricSums() };
+  const delta = (name: string) => (after.metrics.get(name) ?? 0) - (before.metrics.get(name) ?? 0);
+  return {
+    ...measured,
+    cpuPerEventUs: ((after.cpu - before.cpu) * 1e6) / measured.completed,
+    eventsPerTransaction: delta('sannuo_batch_events_sum') / Math.max(1, delta('sannuo_batch_events_count')),
+    ackMessagesPerEvent: delta('sannuo_acks_sent_total') / Math.max(1, delta('sannuo_batch_events_sum')),
+  };
 }
 
 async function runBroker(broker: 'embedded' | 'mosquitto', o: Options): Promise<{ figures: Figure[]; config: Record<string, unknown> }> {
@@ -100,13 +111,17 @@ async function runBroker(broker: 'embedded' | 'mosquitto', o: Options): Promise<
     const raw = await rawRelay(hub, o, size, label);
     log(`${label} raw relay: ${Math.round(raw.rate)} msg/s, p50 ${raw.p50.toFixed(2)} ms, p99 ${raw.p99.toFixed(2)} ms`);
     const ing = await hubIngest(hub, devices, lines, o, label);
-    log(`${label} hub ingest: ${Math.round(ing.rate)} events/s, p50 ${ing.p50.toFixed(2)} ms, p99 ${ing.p99.toFixed(2)} ms`);
+    log(`${label} hub ingest: ${Math.round(ing.rate)} events/s, p50 ${ing.p50.toFixed(2)} ms, p99 ${ing.p99.toFixed(2)} ms; hub CPU ${ing.cpuPerEventUs.toFixed(1)} µs/event, ${ing.eventsPerTransaction.toFixed(1)} events/transaction, ${ing.ackMessagesPerEvent.toFixed(2)} ack messages/event`);
     const memory = hub.memory();
     for (const d of devices) await d.close();
     const rawBase = (name: string, value: number, unit: string) => ({ name: `${label} raw QoS 1 relay ${name}`, value: round(value), unit });
     const truncated = (m: Measured) => (m.timedOut ? `time limit: ${m.completed}/${m.planned} done` : undefined);
     return {
-      config: { [`${label} payload bytes`]: size, [`${label} hub peak RSS MiB`]: round(memory.peakMiB, 0) },
+      config: {
+        [`${label} payload bytes`]: size, [`${label} hub peak RSS MiB`]: round(memory.peakMiB, 0),
+        [`${label} hub CPU µs per event`]: round(ing.cpuPerEventUs, 1), [`${label} events per transaction`]: round(ing.eventsPerTransaction, 1),
+        [`${label} ack messages per event`]: round(ing.ackMessagesPerEvent, 2),
+      },
       figures: [
         { name: `${label}: hub ingest rate`, value: round(ing.rate, 0), unit: 'events/s', baseline: rawBase('rate', raw.rate, 'msg/s'), bar: { op: '>=', limit: round(raw.rate / 2, 0), text: '≥ ½ raw rate' }, note: truncated(ing) ?? truncated(raw) },
         { name: `${label}: device → signed ack p50`, value: round(ing.p50), unit: 'ms', baseline: rawBase('p50 (publish → subscriber)', raw.p50, 'ms') },

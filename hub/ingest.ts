@@ -20,7 +20,7 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { Db, Migration } from './db/db.js';
+import { powerOfTwoChunks, type Db, type Migration } from './db/db.js';
 import {
   type TextCodec, decodeEventPayload, decodeState, encodeAck, encodeCommand, isProtocolError, parseTopic, topicFor,
   PROTOCOL_VERSION, type AckItem, type AnyDeviceEvent, type AnyHubCommand, type CommandBodies, type DecodedEvent, type Role, type Verdict,
@@ -84,8 +84,8 @@ interface Outcome { dev: string; boot: number; seq: number; verdict: Verdict; re
 
 const key = (dev: string, boot: number, seq: number) => `${dev}\u0000${boot}\u0000${seq}`;
 const ACKS_PER_MESSAGE = 64; // keeps one ack line well under MAX_DOWNLINK_BYTES
-const KEYS_PER_LOOKUP = 100; // (dev, boot, seq) triples per dedupe SELECT
-const ROWS_PER_INSERT = 100; // events rows per INSERT (7 parameters each)
+const KEYS_PER_LOOKUP = 64; // (dev, boot, seq) triples per dedupe SELECT at most; a power of two
+const ROWS_PER_INSERT = 64; // events rows per INSERT at most (7 parameters each); a power of two
 
 /** Generated multi-row SQL, one text per row count: the same string object every time, so the
  * SQLite adapter's statement cache finds it without rehashing kilobytes of SQL per group. */
@@ -303,11 +303,11 @@ export class Ingest extends EventEmitter {
   /** The stored verdicts of those events of the batch already committed, in a few SELECTs. */
   private async storedVerdicts(tx: Db, batch: Numbered[]): Promise<Map<string, { verdict: Verdict; reason: string | null }>> {
     const found = new Map<string, { verdict: Verdict; reason: string | null }>();
-    for (let i = 0; i < batch.length; i += KEYS_PER_LOOKUP) {
-      const end = Math.min(i + KEYS_PER_LOOKUP, batch.length);
+    let i = 0;
+    for (const size of powerOfTwoChunks(batch.length, KEYS_PER_LOOKUP)) {
       const params: (string | number)[] = [];
-      for (let j = i; j < end; j++) params.push(devOf(batch[j]), bootOf(batch[j]), seqOf(batch[j]));
-      const rows = await tx.all<{ dev: string; boot: number; seq: number; verdict: Verdict; reason: string | null }>(lookupSql(end - i), params);
+      for (const end = i + size; i < end; i++) params.push(devOf(batch[i]), bootOf(batch[i]), seqOf(batch[i]));
+      const rows = await tx.all<{ dev: string; boot: number; seq: number; verdict: Verdict; reason: string | null }>(lookupSql(size), params);
       for (const r of rows) found.set(key(r.dev, Number(r.boot), Number(r.seq)), { verdict: r.verdict, reason: r.reason });
     }
     return found;
@@ -371,10 +371,8 @@ export class Ingest extends EventEmitter {
         outcomes.push(outcome);
       }
       await appendGathered();
-      for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
-        const chunk = rows.slice(i, i + ROWS_PER_INSERT);
-        await tx.run(insertEventsSql(chunk.length), chunk.flat());
-      }
+      let i = 0;
+      for (const size of powerOfTwoChunks(rows.length, ROWS_PER_INSERT)) await tx.run(insertEventsSql(size), rows.slice(i, i += size).flat());
       for (const [type, n] of committedByType) this.o.metrics.committed.inc({ type }, n);
       return outcomes;
     });

@@ -8,6 +8,15 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 
+/**
+ * The hub subscribes at QoS 0. Its sessions are clean, so a QoS 1 message the broker has not
+ * seen PUBACKed is dropped with the session when the hub's connection goes anyway: QoS 1
+ * would buy no delivery guarantee, only a PUBACK per event and the broker's in-flight store.
+ * Exactly-once rests on the devices, which resend until the hub's signed ack arrives; the
+ * backpressure (hold) still works, by not reading the socket.
+ */
+const SUBSCRIPTION_QOS = 0;
+
 export type MessageHandler = (topic: string, payload: Buffer, retain: boolean) => void;
 
 export interface LinkOptions {
@@ -69,7 +78,7 @@ export class HubLink {
       coalesceWrites(client.stream as unknown as Corkable);
       log.info({ url: redact(url) }, 'hub connected to MQTT broker');
       // clean sessions: subscribe again on every (re)connect
-      if (this.subscriptions.size) client.subscribe([...this.subscriptions], { qos: 1 }, (error) => { if (error) log.error({ err: error }, 'subscribe failed'); });
+      if (this.subscriptions.size) client.subscribe([...this.subscriptions], { qos: SUBSCRIPTION_QOS }, (error) => { if (error) log.error({ err: error }, 'subscribe failed'); });
     });
     client.on('reconnect', () => log.warn({ url: redact(url) }, 'hub reconnecting to MQTT broker'));
     client.on('error', (error) => log.error({ err: error.message }, 'MQTT client error'));
@@ -89,7 +98,7 @@ export class HubLink {
     for (const topic of topics) this.subscriptions.add(topic);
     const client = this.requireClient();
     if (!client.connected) return; // the next connect subscribes to every filter held
-    await new Promise<void>((resolve, reject) => client.subscribe(topics, { qos: 1 }, (error, granted) => {
+    await new Promise<void>((resolve, reject) => client.subscribe(topics, { qos: SUBSCRIPTION_QOS }, (error, granted) => {
       if (error) return reject(error);
       const refused = (granted ?? []).filter((g) => g.qos === 128);
       if (refused.length) return reject(new Error(`broker refused the hub's subscription to ${refused.map((g) => g.topic).join(', ')}`));

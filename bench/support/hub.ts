@@ -24,6 +24,7 @@ export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
  */
 export const HUB_TREE = process.env.SANNUO_BENCH_TREE || REPO;
 export const OPEN_FILES = 20_000;
+const CLOCK_TICKS = 100; // USER_HZ of /proc/<pid>/stat on Linux
 const KEEP_OUTPUT = 64 * 1024; // bytes of the hub's log kept for error messages
 
 export interface BenchHubOptions {
@@ -159,6 +160,24 @@ export class BenchHub {
 
   memory(): MemoryFigures {
     return processMemory(this.pid());
+  }
+
+  /** CPU seconds (user + system, all threads) the hub process has used so far. */
+  cpuSeconds(): number {
+    const fields = fs.readFileSync(`/proc/${this.pid()}/stat`, 'utf8').split(') ')[1].split(' ');
+    // utime and stime are fields 14 and 15 of stat (11 and 12 after the command), in clock ticks.
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  }
+
+  /** Sums of the hub's Prometheus series by name (all label sets added). */
+  async metricSums(): Promise<Map<string, number>> {
+    const text = await (await fetch(`${this.http}/metrics`)).text();
+    const sums = new Map<string, number>();
+    for (const line of text.split('\n')) {
+      const m = /^([a-z_:]+)(?:\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
+      if (m) sums.set(m[1], (sums.get(m[1]) ?? 0) + Number(m[2]));
+    }
+    return sums;
   }
 
   log(): string {

@@ -15,7 +15,7 @@
  * on the hub produce the same bytes, and a decoder refuses any other order.
  */
 
-import { equalBytes, toHex, utf8Decode, utf8Encode } from './utf8.js';
+import { equalText, isLowerHex, toHex, utf8Decode, utf8Encode } from './utf8.js';
 
 export const PROTOCOL_VERSION = 1;
 export const TOPIC_ROOT = 'sannuo/v1';
@@ -253,7 +253,8 @@ function encodeFields(schema: Schema, record: Record<string, unknown>): string {
   for (let i = 0; i < schema.length; i++) {
     const key = schema[i][0];
     const value = record[key];
-    out += (i ? ',' : '') + JSON.stringify(key) + ':' + JSON.stringify(value === undefined ? null : value);
+    // Schema keys are plain identifiers: quoting them needs no escaping.
+    out += (i ? ',"' : '"') + key + '":' + JSON.stringify(value === undefined ? null : value);
   }
   return out + '}';
 }
@@ -382,7 +383,7 @@ function splitSigned(line: string, what: string, line_?: number): SplitLine | Pr
     return fault('unsigned', `${what}: no signature; expected the last key to be "sig" with ${SIG_HEX_LENGTH} hex digits`, line_);
   }
   const sig = line.slice(tail + 8, -2);
-  if (!/^[0-9a-f]{64}$/.test(sig)) return fault('unsigned', `${what}.sig: expected ${SIG_HEX_LENGTH} lowercase hex digits`, line_);
+  if (!isLowerHex(sig)) return fault('unsigned', `${what}.sig: expected ${SIG_HEX_LENGTH} lowercase hex digits`, line_);
   let parsed: unknown;
   try {
     parsed = JSON.parse(line);
@@ -394,10 +395,8 @@ function splitSigned(line: string, what: string, line_?: number): SplitLine | Pr
 }
 
 function signatureMatches(split: SplitLine, key: Uint8Array, hmac: Hmac, text: TextCodec = PORTABLE_TEXT): boolean {
-  const expected = hmac(key, text.encode(split.signed));
-  const given = new Uint8Array(32);
-  for (let i = 0; i < 32; i++) given[i] = parseInt(split.sig.slice(i * 2, i * 2 + 2), 16);
-  return equalBytes(expected, given);
+  // Compared as hex text (the signature is checked to be lowercase hex before this).
+  return equalText(toHex(hmac(key, text.encode(split.signed))), split.sig);
 }
 
 /** What the hub learns from one event line. */
@@ -412,28 +411,35 @@ export type DecodedEvent =
 /** Looks up a device's signing key; undefined for an unknown device. */
 export type KeyLookup = (dev: string) => Uint8Array | undefined;
 
-export function decodeEventLine(line: string, topicDev: string, keyFor: KeyLookup, hmac: Hmac, index?: number, text: TextCodec = PORTABLE_TEXT): DecodedEvent {
-  const reject = (error: ProtocolError): DecodedEvent => ({ kind: 'rejected', error });
-  const where = index === undefined ? 'event' : `event[${index}]`;
-  if (line.length === 0) return reject(fault('empty', `${where}: empty line`, index));
-  const split = splitSigned(line, where, index);
-  if (isProtocolError(split)) return reject(split);
+/** Where in a payload a line is, for messages: `event`, or `event[i]` in a batch. */
+function lineName(index: number | undefined): string {
+  return index === undefined ? 'event' : `event[${index}]`;
+}
+
+/**
+ * `byteLength`: the line's UTF-8 size when the caller knows it (a payload of one line), so it
+ * is not encoded a second time just to be measured. No closures here: this runs per event.
+ */
+export function decodeEventLine(line: string, topicDev: string, keyFor: KeyLookup, hmac: Hmac, index?: number, text: TextCodec = PORTABLE_TEXT, byteLength?: number): DecodedEvent {
+  if (line.length === 0) return { kind: 'rejected', error: fault('empty', `${lineName(index)}: empty line`, index) };
+  const split = splitSigned(line, lineName(index), index);
+  if (isProtocolError(split)) return { kind: 'rejected', error: split };
   const e = split.parsed;
-  if (e.v !== PROTOCOL_VERSION) return reject(fault('wrong-version', `${where}.v: protocol version ${JSON.stringify(e.v)}, this hub speaks ${PROTOCOL_VERSION}`, index));
-  if (e.dev !== topicDev) return reject(fault('wrong-device', `${where}.dev: ${JSON.stringify(e.dev)} does not match the topic's device ${JSON.stringify(topicDev)}`, index));
+  if (e.v !== PROTOCOL_VERSION) return { kind: 'rejected', error: fault('wrong-version', `${lineName(index)}.v: protocol version ${JSON.stringify(e.v)}, this hub speaks ${PROTOCOL_VERSION}`, index) };
+  if (e.dev !== topicDev) return { kind: 'rejected', error: fault('wrong-device', `${lineName(index)}.dev: ${JSON.stringify(e.dev)} does not match the topic's device ${JSON.stringify(topicDev)}`, index) };
   const key = keyFor(topicDev);
-  if (!key) return reject(fault('unknown-device', `${where}: device ${JSON.stringify(topicDev)} is not provisioned`, index));
-  if (!signatureMatches(split, key, hmac, text)) return reject(fault('bad-signature', `${where}.sig: signature does not match device ${topicDev}'s key`, index));
+  if (!key) return { kind: 'rejected', error: fault('unknown-device', `${lineName(index)}: device ${JSON.stringify(topicDev)} is not provisioned`, index) };
+  if (!signatureMatches(split, key, hmac, text)) return { kind: 'rejected', error: fault('bad-signature', `${lineName(index)}.sig: signature does not match device ${topicDev}'s key`, index) };
   if (!Number.isSafeInteger(e.boot) || (e.boot as number) < 1 || !Number.isSafeInteger(e.seq) || (e.seq as number) < 1) {
-    return reject(fault('bad-field', `${where}: boot and seq must be integers ≥ 1`, index));
+    return { kind: 'rejected', error: fault('bad-field', `${lineName(index)}: boot and seq must be integers ≥ 1`, index) };
   }
-  const refuse = (error: ProtocolError): DecodedEvent => ({ kind: 'refused', dev: topicDev, boot: e.boot as number, seq: e.seq as number, error, line });
-  const utf8Size = text.encode(line).length;
-  if (utf8Size > MAX_EVENT_BYTES) return refuse(fault('oversized', `${where}: ${utf8Size} bytes, at most ${MAX_EVENT_BYTES}`, index));
+  const boot = e.boot as number, seq = e.seq as number;
+  const utf8Size = byteLength ?? text.encode(line).length;
+  if (utf8Size > MAX_EVENT_BYTES) return { kind: 'refused', dev: topicDev, boot, seq, error: fault('oversized', `${lineName(index)}: ${utf8Size} bytes, at most ${MAX_EVENT_BYTES}`, index), line };
   const problem = validateEvent(e);
-  if (problem) return refuse(index === undefined ? problem : { ...problem, message: `${where}.${problem.message}`, line: index });
+  if (problem) return { kind: 'refused', dev: topicDev, boot, seq, error: index === undefined ? problem : { ...problem, message: `${lineName(index)}.${problem.message}`, line: index }, line };
   const event = { v: e.v, dev: e.dev, boot: e.boot, seq: e.seq, t: e.t, type: e.type, body: e.body } as AnyDeviceEvent;
-  if (canonicalEvent(event) !== split.signed) return refuse(fault('not-canonical', `${where}: keys or spacing differ from the canonical encoding`, index));
+  if (canonicalEvent(event) !== split.signed) return { kind: 'refused', dev: topicDev, boot, seq, error: fault('not-canonical', `${lineName(index)}: keys or spacing differ from the canonical encoding`, index), line };
   return { kind: 'event', event, line };
 }
 
@@ -443,9 +449,12 @@ export function decodeEventPayload(payload: Uint8Array, topicDev: string, keyFor
   if (payload.length > MAX_BATCH_BYTES) return [{ kind: 'rejected', error: fault('oversized', `payload: ${payload.length} bytes, at most ${MAX_BATCH_BYTES}`) }];
   const text = codec.decode(payload);
   if (text === undefined) return [{ kind: 'rejected', error: fault('not-utf8', 'payload: not valid UTF-8') }];
+  if (text.indexOf('\n') < 0) return [decodeEventLine(text, topicDev, keyFor, hmac, undefined, codec, payload.length)];
   const lines = text.split('\n');
   if (lines.length > MAX_BATCH_EVENTS) return [{ kind: 'rejected', error: fault('too-many', `payload: ${lines.length} events, at most ${MAX_BATCH_EVENTS}`) }];
-  return lines.map((line, i) => decodeEventLine(line, topicDev, keyFor, hmac, lines.length > 1 ? i : undefined, codec));
+  const decoded: DecodedEvent[] = [];
+  for (let i = 0; i < lines.length; i++) decoded.push(decodeEventLine(lines[i], topicDev, keyFor, hmac, i, codec));
+  return decoded;
 }
 
 /** Decodes a hub → device line; the device trusts nothing that its own key did not sign. */

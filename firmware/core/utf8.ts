@@ -54,23 +54,35 @@ export function utf8Decode(bytes: Uint8Array): string | undefined {
   return text;
 }
 
+/** Two lowercase hex digits for each byte value: a lookup per byte, not a toString(16). */
+const HEX_BYTE: string[] = Array.from({ length: 256 }, (_, b) => (b < 16 ? '0' : '') + b.toString(16));
+
 export function toHex(bytes: Uint8Array): string {
   let hex = '';
-  for (let i = 0; i < bytes.length; i++) hex += (bytes[i] < 16 ? '0' : '') + bytes[i].toString(16);
+  for (let i = 0; i < bytes.length; i++) hex += HEX_BYTE[bytes[i]];
   return hex;
 }
 
+/** Whether text is only lowercase hex digits (0-9, a-f). */
+export function isLowerHex(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
+}
+
+/** String equality in time that depends only on the lengths, so a forged signature learns nothing from timing. */
+export function equalText(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let difference = 0;
+  for (let i = 0; i < a.length; i++) difference |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return difference === 0;
+}
+
 export function fromHex(hex: string): Uint8Array | undefined {
-  if (hex.length % 2 !== 0 || !/^[0-9a-f]*$/.test(hex)) return undefined;
+  if (hex.length % 2 !== 0 || !isLowerHex(hex)) return undefined;
   const out = new Uint8Array(hex.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
   return out;
-}
-
-/** Constant-time comparison so a forged signature learns nothing from timing. */
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
-  return diff === 0;
 }

@@ -79,3 +79,16 @@ export function shortSql(sql: string): string {
   const flat = sql.replace(/\s+/g, ' ').trim();
   return flat.length > 160 ? `${flat.slice(0, 157)}...` : flat;
 }
+
+/**
+ * Splits n rows into chunks whose sizes are powers of two, largest first, none above `largest`
+ * (itself a power of two): 90 → 64, 16, 8, 2. Multi-row statements are prepared per row count,
+ * so this keeps the distinct statements to a handful instead of compiling one for every group
+ * size that ever occurs.
+ */
+export function powerOfTwoChunks(n: number, largest: number): number[] {
+  const sizes: number[] = [];
+  let left = n;
+  for (let size = largest; left > 0; size >>= 1) while (left >= size) { sizes.push(size); left -= size; }
+  return sizes;
+}
