@@ -25,7 +25,7 @@ interface Options { devices: number; window: number; count: number; warmup: numb
 
 interface Measured { rate: number; p50: number; p99: number; completed: number; planned: number; timedOut: boolean }
 /** What the hub did for the measured events: its CPU, its transactions and its ack messages. */
-interface HubWork { cpuPerEventUs: number; eventsPerTransaction: number; ackMessagesPerEvent: number }
+interface HubWork { cpuPerEventUs: number; mainThreadPerEventUs: number; eventsPerTransaction: number; ackMessagesPerEvent: number; commitMs: number }
 
 function measure(r: LoopResult): Measured {
   return {
@@ -81,9 +81,11 @@ async function hubIngest(hub: BenchHub, devices: BenchDevice[], lines: string[][
   const delta = (name: string) => (after.metrics.get(name) ?? 0) - (before.metrics.get(name) ?? 0);
   return {
     ...measured,
-    cpuPerEventUs: ((after.cpu - before.cpu) * 1e6) / measured.completed,
+    cpuPerEventUs: ((after.cpu.all - before.cpu.all) * 1e6) / measured.completed,
+    mainThreadPerEventUs: ((after.cpu.main - before.cpu.main) * 1e6) / measured.completed,
     eventsPerTransaction: delta('sannuo_batch_events_sum') / Math.max(1, delta('sannuo_batch_events_count')),
     ackMessagesPerEvent: delta('sannuo_acks_sent_total') / Math.max(1, delta('sannuo_batch_events_sum')),
+    commitMs: (1000 * delta('sannuo_commit_seconds_sum')) / Math.max(1, delta('sannuo_commit_seconds_count')),
   };
 }
 
@@ -111,7 +113,7 @@ async function runBroker(broker: 'embedded' | 'mosquitto', o: Options): Promise<
     const raw = await rawRelay(hub, o, size, label);
     log(`${label} raw relay: ${Math.round(raw.rate)} msg/s, p50 ${raw.p50.toFixed(2)} ms, p99 ${raw.p99.toFixed(2)} ms`);
     const ing = await hubIngest(hub, devices, lines, o, label);
-    log(`${label} hub ingest: ${Math.round(ing.rate)} events/s, p50 ${ing.p50.toFixed(2)} ms, p99 ${ing.p99.toFixed(2)} ms; hub CPU ${ing.cpuPerEventUs.toFixed(1)} µs/event, ${ing.eventsPerTransaction.toFixed(1)} events/transaction, ${ing.ackMessagesPerEvent.toFixed(2)} ack messages/event`);
+    log(`${label} hub ingest: ${Math.round(ing.rate)} events/s, p50 ${ing.p50.toFixed(2)} ms, p99 ${ing.p99.toFixed(2)} ms; hub CPU ${ing.cpuPerEventUs.toFixed(1)} µs/event (main thread ${ing.mainThreadPerEventUs.toFixed(1)}), ${ing.eventsPerTransaction.toFixed(1)} events/transaction, ${ing.ackMessagesPerEvent.toFixed(2)} ack messages/event, ${ing.commitMs.toFixed(2)} ms per commit`);
     const memory = hub.memory();
     for (const d of devices) await d.close();
     const rawBase = (name: string, value: number, unit: string) => ({ name: `${label} raw QoS 1 relay ${name}`, value: round(value), unit });
@@ -119,8 +121,8 @@ async function runBroker(broker: 'embedded' | 'mosquitto', o: Options): Promise<
     return {
       config: {
         [`${label} payload bytes`]: size, [`${label} hub peak RSS MiB`]: round(memory.peakMiB, 0),
-        [`${label} hub CPU µs per event`]: round(ing.cpuPerEventUs, 1), [`${label} events per transaction`]: round(ing.eventsPerTransaction, 1),
-        [`${label} ack messages per event`]: round(ing.ackMessagesPerEvent, 2),
+        [`${label} hub CPU µs per event`]: round(ing.cpuPerEventUs, 1), [`${label} hub main thread CPU µs per event`]: round(ing.mainThreadPerEventUs, 1), [`${label} events per transaction`]: round(ing.eventsPerTransaction, 1),
+        [`${label} ack messages per event`]: round(ing.ackMessagesPerEvent, 2), [`${label} mean commit ms (transaction start → durable)`]: round(ing.commitMs, 2),
       },
       figures: [
         { name: `${label}: hub ingest rate`, value: round(ing.rate, 0), unit: 'events/s', baseline: rawBase('rate', raw.rate, 'msg/s'), bar: { op: '>=', limit: round(raw.rate / 2, 0), text: '≥ ½ raw rate' }, note: truncated(ing) ?? truncated(raw) },

@@ -32,6 +32,7 @@ import { dashboard } from './web/plugin.js';
 import { dataPath, advertisedPort, clustered, type Settings } from './settings.js';
 import { Registry, hubMqttPassword, nodeHmac, type DeviceRecord, type HubIdentity } from './registry.js';
 import { EmbeddedBroker } from './broker.js';
+import { IntakeThread } from './intake.js';
 import { HubLink } from './mqtt.js';
 import { Ingest } from './ingest.js';
 import { Metrics } from './metrics.js';
@@ -212,6 +213,7 @@ export class Hub {
   queue!: QueueService;
   ingest!: Ingest;
   link!: HubLink;
+  private intake: IntakeThread | undefined;
   broker: EmbeddedBroker | undefined;
   http!: FastifyInstance;
   readonly metrics = new Metrics();
@@ -303,7 +305,12 @@ export class Hub {
     this.ingest = hall.ingest;
     this.served.set(s.site, hall);
     this.link.onMessage((topic, payload) => this.ingest.handle(topic, payload));
-    await this.link.subscribe(hall.topics());
+    if (s.ingest.intakeThread) {
+      await this.startIntake(hall);
+      await this.link.subscribe(hall.ingest.stateTopics());
+    } else {
+      await this.link.subscribe(hall.topics());
+    }
 
     this.http = createHttp({ ...hall.httpDeps(), metrics: this.metrics, log, health: async () => this.health() });
     await this.http.listen({ host: s.http.host, port: s.http.port });
@@ -313,6 +320,22 @@ export class Hub {
     await hall.checkpoint();
     hall.startTimers();
     log.info({ mqtt: this.mqttUrl, http: `http://${s.http.host}:${this.httpPort}`, site: s.site, hall: s.hall, db: s.db === 'sqlite' ? dataPath(s, 'sannuo.db') : 'postgres' }, 'hub started');
+  }
+
+  /** Device events on their own thread and connection (hub/intake.ts); the main link keeps the rest. */
+  private async startIntake(hall: HallRuntime): Promise<void> {
+    const s = this.settings;
+    const keyOf = (dev: string): [string, Uint8Array][] => {
+      const key = hall.registry.signingKey(dev);
+      return key ? [[dev, key]] : [];
+    };
+    this.intake = new IntakeThread(
+      { url: this.mqttUrl, username: this.identity.username, password: this.identity.password, clientId: `sannuo-hub-${s.hall}-${process.pid}-intake`, site: s.site, logLevel: s.log.level },
+      hall.ingest, this.metrics, this.log.child({ module: 'intake' }),
+    );
+    hall.registry.on('changed', (dev: string) => this.intake?.setKeys(keyOf(dev)));
+    await this.intake.open(hall.registry.list().flatMap((d) => keyOf(d.id)));
+    hall.ingest.useIntake(this.intake);
   }
 
   private async startDistrict(): Promise<void> {
@@ -526,6 +549,7 @@ export class Hub {
         await this.keeper.stop(); // drains every hall, then releases its lease
       } else {
         this.link?.pause();
+        await this.intake?.close(); // hands over what it had read, then disconnects
         await this.single?.drain(false);
       }
     };

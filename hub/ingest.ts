@@ -22,13 +22,14 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { powerOfTwoChunks, type Db, type Migration } from './db/db.js';
 import {
-  type TextCodec, decodeEventPayload, decodeState, encodeAck, encodeCommand, isProtocolError, parseTopic, topicFor,
+  decodeEventPayload, decodeState, encodeAck, encodeCommand, isProtocolError, parseTopic, topicFor,
   PROTOCOL_VERSION, type AckItem, type AnyDeviceEvent, type AnyHubCommand, type CommandBodies, type DecodedEvent, type Role, type Verdict,
 } from '../firmware/core/protocol.js';
 import { nodeHmac, type Registry } from './registry.js';
 import type { Metrics } from './metrics.js';
 import type { HubLink } from './mqtt.js';
 import { LeaseLostError } from './lease.js';
+import { NODE_TEXT } from './text.js';
 
 // ------------------------------------------------------------ the seams ingest needs (apis.md)
 
@@ -46,19 +47,6 @@ export interface EventApplier {
 }
 
 
-// ignoreBOM: a leading BOM stays in the text (and fails JSON), as with the portable decoder.
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-/** Node's native UTF-8 for the decoders: the portable one is a tenth of ingest's CPU. */
-const NODE_TEXT: TextCodec = {
-  encode: (text) => Buffer.from(text, 'utf8'),
-  decode: (bytes) => {
-    try {
-      return strictUtf8.decode(bytes);
-    } catch {
-      return undefined; // malformed: the decoder names it not-utf8
-    }
-  },
-};
 /** Events the queue acts on; boot and state are recorded in the ledger only. */
 const QUEUE_EVENTS = new Set(['call', 'recall', 'noShow', 'transfer', 'pause', 'resume', 'rating']);
 /** Caller keys: someone waits at the window for the display, so these skip the batch window. */
@@ -129,6 +117,7 @@ export class Ingest extends EventEmitter {
 
   private pending: Numbered[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
   /** A group's tx is waiting for the Db; its body takes whatever is pending when it starts. */
   private gathering = false;
   /** Groups started and not yet committed and acked. */
@@ -138,6 +127,7 @@ export class Ingest extends EventEmitter {
   /** Whether this ingest holds the link's intake (backpressure, see hold()). */
   private holding = false;
   private readonly now: () => number;
+  private intake: { hold(held: boolean): void } | undefined;
 
   constructor(private readonly o: IngestOptions) {
     super();
@@ -145,7 +135,20 @@ export class Ingest extends EventEmitter {
   }
 
   topics(): string[] {
-    return [`sannuo/v1/${this.o.site}/+/evt`, `sannuo/v1/${this.o.site}/+/state`];
+    return [...this.eventTopics(), ...this.stateTopics()];
+  }
+
+  eventTopics(): string[] {
+    return [`sannuo/v1/${this.o.site}/+/evt`];
+  }
+
+  stateTopics(): string[] {
+    return [`sannuo/v1/${this.o.site}/+/state`];
+  }
+
+  /** Events arrive (also) through an intake thread (hub/intake.ts), which backpressure must hold too. */
+  useIntake(intake: { hold(held: boolean): void }): void {
+    this.intake = intake;
   }
 
   /**
@@ -161,6 +164,7 @@ export class Ingest extends EventEmitter {
   private hold(on: boolean): void {
     this.holding = on;
     this.o.link.hold(this, on);
+    this.intake?.hold(on);
   }
 
   /** Events received and not yet committed. */
@@ -200,6 +204,30 @@ export class Ingest extends EventEmitter {
     }
   }
 
+  /**
+   * Lines the intake thread verified with the device's key (signature, schema, canonical form):
+   * parsed here again, without a second check. Never throws.
+   */
+  takeVerified(dev: string, lines: string[]): void {
+    if (this.stopped) return;
+    try {
+      let prompt = false;
+      this.o.metrics.eventsIn.inc(lines.length);
+      for (const line of lines) {
+        const e = JSON.parse(line) as AnyDeviceEvent;
+        const event = { v: e.v, dev: e.dev, boot: e.boot, seq: e.seq, t: e.t, type: e.type, body: e.body } as AnyDeviceEvent;
+        if (PROMPT_EVENTS.has(event.type)) prompt = true;
+        this.pending.push({ kind: 'event', event, line });
+      }
+      this.o.registry.seen(dev);
+      this.schedule(prompt);
+      if (!this.holding && this.inFlightCount() >= this.highWater()) this.hold(true);
+    } catch (error) {
+      this.o.log.error({ err: error, dev }, 'ingest: unexpected error taking verified events');
+      this.o.metrics.rejected.inc({ reason: 'internal' });
+    }
+  }
+
   private reject(reason: string, message: string, topic: string): void {
     this.o.metrics.rejected.inc({ reason });
     this.o.log.warn({ reason, topic: topic.slice(0, 200) }, `rejected: ${message}`);
@@ -224,7 +252,10 @@ export class Ingest extends EventEmitter {
   private schedule(prompt: boolean): void {
     if (!this.pending.length || this.gathering) return;
     if (prompt || this.pending.length >= this.o.maxBatch) this.startGroup();
-    else if (!this.timer) this.timer = setTimeout(() => this.startGroup(), this.o.batchWindow);
+    else if (this.o.batchWindow === 0) {
+      // No window: the group takes what this turn of the event loop read, then starts.
+      if (!this.immediate) this.immediate = setImmediate(() => { this.immediate = undefined; this.startGroup(); });
+    } else if (!this.timer) this.timer = setTimeout(() => this.startGroup(), this.o.batchWindow);
   }
 
   private startGroup(): void {
@@ -464,6 +495,8 @@ export class Ingest extends EventEmitter {
   abort(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.immediate = undefined;
     this.timer = undefined;
     this.pending = [];
     if (this.holding) this.hold(false);

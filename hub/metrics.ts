@@ -20,6 +20,7 @@ export class Metrics {
   });
   readonly batchSize = new Histogram({ name: 'sannuo_batch_events', help: 'Event lines per ingest transaction', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], registers: [this.registry] });
   readonly commitFailures = new Counter({ name: 'sannuo_commit_failures_total', help: 'Ingest transactions that failed (events stay unacked and devices resend them)', registers: [this.registry] });
+  readonly intakeMessages = new Counter({ name: 'sannuo_intake_messages_total', help: 'evt messages read by the intake thread: verified there, or handed raw to the main thread (not verifiable there: bad input, or a key it lacks)', labelNames: ['path'], registers: [this.registry] });
   readonly acksSent = new Counter({ name: 'sannuo_acks_sent_total', help: 'Signed ack messages published', registers: [this.registry] });
   readonly commandsSent = new Counter({ name: 'sannuo_commands_sent_total', help: 'Signed commands published', labelNames: ['type'], registers: [this.registry] });
   readonly devicesOnline = new Gauge({ name: 'sannuo_devices_online', help: 'Devices whose retained state says online', registers: [this.registry] });

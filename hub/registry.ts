@@ -133,7 +133,7 @@ export class Registry extends EventEmitter {
     );
     if (changes === 0) throw new RegistryError(`provision: device ${id} already exists`, 409);
     this.cache(record);
-    this.emit('changed');
+    this.emit('changed', id);
     return this.configFor(id)!;
   }
 

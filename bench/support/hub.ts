@@ -162,11 +162,15 @@ export class BenchHub {
     return processMemory(this.pid());
   }
 
-  /** CPU seconds (user + system, all threads) the hub process has used so far. */
-  cpuSeconds(): number {
-    const fields = fs.readFileSync(`/proc/${this.pid()}/stat`, 'utf8').split(') ')[1].split(' ');
-    // utime and stime are fields 14 and 15 of stat (11 and 12 after the command), in clock ticks.
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  /** CPU seconds (user + system) the hub process has used so far: all its threads, and its main thread. */
+  cpuSeconds(): { all: number; main: number } {
+    const seconds = (stat: string) => {
+      // utime and stime are fields 14 and 15 of stat (11 and 12 after the command), in clock ticks.
+      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    };
+    const pid = this.pid();
+    return { all: seconds(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')), main: seconds(fs.readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8')) };
   }
 
   /** Sums of the hub's Prometheus series by name (all label sets added). */
