@@ -204,8 +204,11 @@ export class OutboxDevice extends TestDevice {
     this.url = url;
     const deadline = Date.now() + 30_000;
     for (;;) {
+      // Closed while a power cut was bringing it back: no new client may outlive the test.
+      if (this.closed) return;
       try {
         await this.connect(url);
+        if (this.closed) await this.client?.endAsync(true);
         return;
       } catch (error) {
         // Mosquitto learns the device when a hub rewrites its password file and reloads it.
