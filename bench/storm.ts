@@ -112,7 +112,13 @@ async function main(): Promise<void> {
     let nextResend = Date.now() + o.resend * 1000;
     while (acked < total && Date.now() < deadline) {
       await sleep(250);
-      const mem = hub.memory();
+      let mem: ReturnType<BenchHub['memory']>;
+      try {
+        mem = hub.memory();
+      } catch {
+        await sleep(500); // let its last words arrive
+        throw new Error(`the hub exited during the storm; the end of its log:\n${hub.log().slice(-4000)}`);
+      }
       watch.update(`${connected}/${o.devices} connected, ${acked}/${total} acked, ${((performance.now() - started) / 1000).toFixed(1)} s, hub RSS ${mem.rssMiB.toFixed(0)} MiB`);
       if (Date.now() >= nextResend) {
         nextResend = Date.now() + o.resend * 1000;

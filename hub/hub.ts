@@ -305,7 +305,7 @@ export class Hub {
     this.ingest = hall.ingest;
     this.served.set(s.site, hall);
     this.link.onMessage((topic, payload) => this.ingest.handle(topic, payload));
-    if (s.ingest.intakeThread) {
+    if (s.ingest.intakeThread === 'always' || (s.ingest.intakeThread === 'external' && s.broker !== 'embedded')) {
       await this.startIntake(hall);
       await this.link.subscribe(hall.ingest.stateTopics());
     } else {

@@ -25,6 +25,8 @@ export interface LinkOptions {
   password: string;
   clientId: string;
   log: Logger;
+  /** Seconds between keepalive pings (default 30). */
+  keepalive?: number;
   /** Retained message left if the hub vanishes (e.g. hub status offline). */
   will?: { topic: string; payload: string; retain: boolean };
 }
@@ -53,7 +55,7 @@ export class HubLink {
       clean: true,
       reconnectPeriod: 1000, // milliseconds
       connectTimeout: 10_000, // milliseconds
-      keepalive: 30, // seconds
+      keepalive: this.options.keepalive ?? 30, // seconds
       will: will ? { topic: will.topic, payload: Buffer.from(will.payload), qos: 1, retain: will.retain } : undefined,
       // MQTT.js traces every packet through `debug` (~20 calls each, 1.5 % of the hub's CPU under
       // load even when disabled); the hub logs what matters itself.
@@ -68,7 +70,17 @@ export class HubLink {
       if (this.holders.size) this.held.push(() => callback());
       else callback();
     };
+    let livenessAt = 0;
     client.on('message', (topic, payload, packet) => {
+      // MQTT.js counts only PINGRESP and acks as signs of life. A connection that only receives
+      // (the intake thread's) pings, and under a backlog its PINGRESP queues behind megabytes of
+      // publishes and arrives too late: "Keepalive timeout" while data is flowing. Received
+      // messages prove the connection alive (checked at most once a second).
+      const now = Date.now();
+      if (now - livenessAt > 1000) {
+        livenessAt = now;
+        client.reschedulePing(true);
+      }
       if (this.paused || !this.handler) return;
       this.handler(topic, payload, packet.retain);
     });

@@ -21,7 +21,7 @@ export interface Settings {
   mosquitto: { write: boolean; dir: string; pidFile: string; user: string };
   http: { host: string; port: number };
   api: { token: string; tokenRole: 'supervisor' | 'technician'; ticketsPerMinute: number };
-  ingest: { batchWindow: number; maxBatch: number; intakeThread: boolean };
+  ingest: { batchWindow: number; maxBatch: number; intakeThread: 'external' | 'always' | 'never' };
   ledger: { checkpointInterval: number };
   timeSync: { interval: number };
   shutdown: { timeout: number };

@@ -188,6 +188,10 @@ export class BenchHub {
     return this.hubProcess?.log() ?? '';
   }
 
+  running(): boolean {
+    return this.hubProcess?.running ?? false;
+  }
+
   /** The hub's start-up API token (SANNUO_API_TOKEN), made fresh for each bench hub. */
   readonly token = `sannuo_bench_${randomBytes(16).toString('hex')}`;
 

@@ -24,8 +24,16 @@ afterEach(async () => {
   f = undefined;
 });
 
-test('events of a device provisioned after start are verified on the intake thread, committed once and acked', async () => {
+test('with the embedded broker the default (external) keeps events on the main thread', async () => {
   f = await startHub();
+  const pad = await device('pad', 'W1', 'pad-1');
+  await pad.publish(pad.sign('boot', bootBody));
+  await waitFor('ack', () => pad.unacked.size === 0);
+  expect(await f.metric('sannuo_intake_messages_total', { path: 'verified' })).toBe(0);
+});
+
+test('events of a device provisioned after start are verified on the intake thread, committed once and acked', async () => {
+  f = await startHub({ 'ingest.intakeThread': 'always' });
   const pad = await device('pad', 'W1', 'pad-late');
   for (let i = 0; i < 20; i++) await pad.publish(pad.sign('boot', bootBody));
   await waitFor('acks', () => pad.unacked.size === 0);
@@ -35,7 +43,7 @@ test('events of a device provisioned after start are verified on the intake thre
 });
 
 test('what the intake thread cannot verify is handed to the main thread, rejected by reason, and changes nothing', async () => {
-  f = await startHub();
+  f = await startHub({ 'ingest.intakeThread': 'always' });
   const pad = await device('pad', 'W1', 'pad-1');
   const good = pad.sign('boot', bootBody);
   pad.unacked.clear();
@@ -54,8 +62,8 @@ test('what the intake thread cannot verify is handed to the main thread, rejecte
   expect(await f.metric('sannuo_intake_messages_total', { path: 'verified' })).toBe(1);
 });
 
-test('with ingest.intakeThread off the main thread receives and verifies every event', async () => {
-  f = await startHub({ 'ingest.intakeThread': false });
+test('with ingest.intakeThread never, the main thread receives and verifies every event', async () => {
+  f = await startHub({ 'ingest.intakeThread': 'never' });
   const pad = await device('pad', 'W1', 'pad-1');
   for (let i = 0; i < 5; i++) await pad.publish(pad.sign('boot', bootBody));
   await waitFor('acks', () => pad.unacked.size === 0);
