@@ -17,6 +17,7 @@
  * acked as refused, so one bad event never stalls a device.
  */
 
+import { AsyncResource } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
@@ -46,6 +47,9 @@ export interface EventApplier {
   applyEvent(tx: Db, event: AnyDeviceEvent, device: { id: string; role: Role; win: string }): Promise<Applied>;
 }
 
+
+/** Created when this module loads, in the root async context: no transaction's. */
+const OUTSIDE_ANY_TRANSACTION = new AsyncResource('sannuo.ingest.group');
 
 /** Events the queue acts on; boot and state are recorded in the ledger only. */
 const QUEUE_EVENTS = new Set(['call', 'recall', 'noShow', 'transfer', 'pause', 'resume', 'rating']);
@@ -268,7 +272,11 @@ export class Ingest extends EventEmitter {
       this.gathering = false;
       taken = this.pending.splice(0, this.o.maxBatch);
       this.inFlight += taken.length;
-      if (this.pending.length) this.startGroup(); // more than a group's worth: the next one queues now
+      // More than a group's worth: the next one queues now. take() runs inside this group's
+      // transaction body, and a db.tx() begun in a transaction's async context joins that
+      // transaction (a savepoint, resolved before the outer COMMIT: acks for events not yet
+      // durable). The next group starts from the root context instead, as its own transaction.
+      if (this.pending.length) OUTSIDE_ANY_TRANSACTION.runInAsyncScope(() => this.startGroup());
       return taken;
     };
     let counted = true;

@@ -447,6 +447,8 @@ class SqliteDb implements Db {
   private readonly current = new AsyncLocalStorage<SqliteTx>();
   private readonly readers = new Set<RawDatabase>();
   private closed = false;
+  /** tx() calls that joined a transaction already running in their async context (as a savepoint). */
+  joinedTransactions = 0;
 
   constructor(private readonly file: string, private readonly conn: Connection, private readonly wal: WalSync, private readonly walFd: number | undefined, private readonly checkpointer: Checkpointer | undefined) {}
 
@@ -527,7 +529,10 @@ class SqliteDb implements Db {
   async tx<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
     this.usable();
     const outer = this.current.getStore();
-    if (outer && !outer.finished) return outer.tx(fn);
+    if (outer && !outer.finished) {
+      this.joinedTransactions++;
+      return outer.tx(fn);
+    }
     // The lock covers BEGIN … COMMIT only: the next transaction runs while this one's fsync is
     // in flight, and tx() resolves once the fsync covering its COMMIT is done.
     const { result, commit } = await this.lock.run(async () => {
