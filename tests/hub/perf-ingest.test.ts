@@ -6,21 +6,18 @@
  */
 
 import { createHmac } from 'node:crypto';
-import { startHub, setUpHall, type HubFixture } from './integration/hub-fixture.js';
+import { startHub, setUpHall, FixtureDevices, type HubFixture } from './integration/hub-fixture.js';
 import { TestDevice, waitFor, bootBody } from './integration/device-client.js';
 
 let f: HubFixture | undefined;
-const devices: TestDevice[] = [];
+const devices = new FixtureDevices();
 
-async function device(role: 'pad' | 'display', win: string, id: string): Promise<TestDevice> {
-  const d = new TestDevice(await f!.provision(role, win, id));
-  await d.connect(`mqtt://127.0.0.1:${f!.hub.mqttPort}`);
-  devices.push(d);
-  return d;
+function device(role: 'pad' | 'display', win: string, id: string): Promise<TestDevice> {
+  return devices.connect(f!, role, win, id);
 }
 
 afterEach(async () => {
-  for (const d of devices.splice(0)) await d.close();
+  await devices.closeAll();
   await f?.stop();
   f = undefined;
 });

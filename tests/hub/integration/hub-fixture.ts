@@ -9,6 +9,7 @@ import { silentLogger } from '../../../hub/log.js';
 import type { DeviceConfig } from '../../../firmware/core/config.js';
 import type { Role } from '../../../firmware/core/protocol.js';
 import { TEST_API_TOKEN } from '../../support/token.js';
+import { TestDevice } from './device-client.js';
 
 export interface HubFixture {
   hub: Hub;
@@ -67,4 +68,23 @@ export async function setUpHall(api: HubFixture['api'], tickets: number, win = '
   const numbers: string[] = [];
   for (let i = 0; i < tickets; i++) numbers.push((await api('POST', '/api/queue/tickets', { item: 'I1', priority: 'normal' })).number);
   return numbers;
+}
+
+/**
+ * Devices on a fixture's embedded broker, for tests that start a hub per test: `connect`
+ * provisions and connects one, `closeAll` closes them all (afterEach).
+ */
+export class FixtureDevices {
+  private readonly open: TestDevice[] = [];
+
+  async connect(f: HubFixture, role: Role, win: string, id: string): Promise<TestDevice> {
+    const d = new TestDevice(await f.provision(role, win, id));
+    await d.connect(`mqtt://127.0.0.1:${f.hub.mqttPort}`);
+    this.open.push(d);
+    return d;
+  }
+
+  async closeAll(): Promise<void> {
+    for (const d of this.open.splice(0)) await d.close();
+  }
 }
