@@ -120,7 +120,7 @@ export class EmbeddedBroker {
       const who = identities.get(client);
       if (who?.kind === 'device') {
         this.devices.add(client as Pausable);
-        if (this.hubBackedUp) (client as Pausable).pause();
+        if (this.hubBackedUp || this.hubHolds) (client as Pausable).pause();
       } else if (who?.kind === 'hub') this.watchHub(client);
     });
     this.aedes.on('clientDisconnect', (client) => { this.devices.delete(client as Pausable); });
@@ -155,6 +155,8 @@ export class EmbeddedBroker {
   /** Connected device clients, paused together while the hub's connection is backed up. */
   private readonly devices = new Set<Pausable>();
   private hubBackedUp = false;
+  /** The in-process hub holds its intake (see holdDevices). */
+  private hubHolds = false;
 
   /**
    * Backpressure from the hub's connection to the devices. Aedes reads each device's socket a
@@ -173,7 +175,7 @@ export class EmbeddedBroker {
       conn.off('drain', resume);
       conn.off('close', resume);
       this.hubBackedUp = false;
-      for (const d of this.devices) d.resume();
+      if (!this.hubHolds) for (const d of this.devices) d.resume();
     };
     conn.write = ((...args: Parameters<net.Socket['write']>) => {
       const ok = write.apply(conn, args);
@@ -197,6 +199,19 @@ export class EmbeddedBroker {
       t: Date.now(), rss: mib(m.rss), heapUsed: mib(m.heapUsed), heapTotal: mib(m.heapTotal), external: mib(m.external), arrayBuffers: mib(m.arrayBuffers),
       mallocd: mib(h.malloced_memory), clients: this.connectedClients(), sockets: this.sockets.size, socketWritableMiB: mib(writable), socketReadableMiB: mib(readable),
     })}\n`);
+  }
+
+  /** The hub's own backpressure (hub/local-link.ts): every device client stops or resumes reading. */
+  holdDevices(held: boolean): void {
+    this.hubHolds = held;
+    if (this.hubBackedUp) return; // paused already, and resumed when that ends
+    for (const d of this.devices) held ? d.pause() : d.resume();
+  }
+
+  /** The running Aedes, for the hub's in-process link (hub/local-link.ts). */
+  instance(): Aedes {
+    if (!this.aedes) throw new Error('the embedded broker is not running');
+    return this.aedes;
   }
 
   connectedClients(): number {

@@ -33,7 +33,8 @@ import { dataPath, advertisedPort, clustered, type Settings } from './settings.j
 import { Registry, hubMqttPassword, nodeHmac, type DeviceRecord, type HubIdentity } from './registry.js';
 import { EmbeddedBroker } from './broker.js';
 import { IntakeThread } from './intake.js';
-import { HubLink } from './mqtt.js';
+import { HubLink, type Link } from './mqtt.js';
+import { LocalLink } from './local-link.js';
 import { Ingest } from './ingest.js';
 import { Metrics } from './metrics.js';
 import { createHttp, type HttpDeps } from './http.js';
@@ -84,7 +85,7 @@ export class HallRuntime {
   http: FastifyInstance | undefined;
   lastCheckpoint: Checkpoint | undefined;
   private timers: NodeJS.Timeout[] = [];
-  private link: HubLink | undefined;
+  private link: Link | undefined;
 
   constructor(private readonly hub: Hub, readonly spec: HallSpec, readonly db: Db, readonly checkpointFile: string) {}
 
@@ -135,7 +136,7 @@ export class HallRuntime {
   }
 
   /** Ingest on the hub's MQTT link; the caller subscribes to topics(). */
-  attach(link: HubLink): void {
+  attach(link: Link): void {
     const s = this.hub.settings;
     this.link = link;
     this.ingest = new Ingest({
@@ -212,7 +213,7 @@ export class Hub {
   registry!: Registry;
   queue!: QueueService;
   ingest!: Ingest;
-  link!: HubLink;
+  link!: Link;
   private intake: IntakeThread | undefined;
   broker: EmbeddedBroker | undefined;
   http!: FastifyInstance;
@@ -299,7 +300,9 @@ export class Hub {
       }
     }
 
-    this.link = new HubLink({ url: this.mqttUrl, ...this.identity, clientId: `sannuo-hub-${s.hall}-${process.pid}`, log: log.child({ module: 'mqtt' }) });
+    this.link = this.broker
+      ? new LocalLink(this.broker.instance(), (held) => this.broker?.holdDevices(held), log.child({ module: 'mqtt' }))
+      : new HubLink({ url: this.mqttUrl, ...this.identity, clientId: `sannuo-hub-${s.hall}-${process.pid}`, log: log.child({ module: 'mqtt' }) });
     await this.link.connect();
     hall.attach(this.link);
     this.ingest = hall.ingest;

@@ -17,7 +17,6 @@
  * acked as refused, so one bad event never stalls a device.
  */
 
-import { AsyncResource } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
@@ -28,9 +27,10 @@ import {
 } from '../firmware/core/protocol.js';
 import { nodeHmac, type Registry } from './registry.js';
 import type { Metrics } from './metrics.js';
-import type { HubLink } from './mqtt.js';
+import type { Link } from './mqtt.js';
 import { LeaseLostError } from './lease.js';
 import { NODE_TEXT } from './text.js';
+import { outsideTransactions } from './root-context.js';
 
 // ------------------------------------------------------------ the seams ingest needs (apis.md)
 
@@ -48,9 +48,6 @@ export interface EventApplier {
 }
 
 
-/** Created when this module loads, in the root async context: no transaction's. */
-const OUTSIDE_ANY_TRANSACTION = new AsyncResource('sannuo.ingest.group');
-
 /** Events the queue acts on; boot and state are recorded in the ledger only. */
 const QUEUE_EVENTS = new Set(['call', 'recall', 'noShow', 'transfer', 'pause', 'resume', 'rating']);
 /** Caller keys: someone waits at the window for the display, so these skip the batch window. */
@@ -61,7 +58,7 @@ export interface IngestOptions {
   ledger: LedgerAppender;
   queue: EventApplier;
   registry: Registry;
-  link: HubLink;
+  link: Link;
   metrics: Metrics;
   log: Logger;
   site: string;
@@ -272,11 +269,9 @@ export class Ingest extends EventEmitter {
       this.gathering = false;
       taken = this.pending.splice(0, this.o.maxBatch);
       this.inFlight += taken.length;
-      // More than a group's worth: the next one queues now. take() runs inside this group's
-      // transaction body, and a db.tx() begun in a transaction's async context joins that
-      // transaction (a savepoint, resolved before the outer COMMIT: acks for events not yet
-      // durable). The next group starts from the root context instead, as its own transaction.
-      if (this.pending.length) OUTSIDE_ANY_TRANSACTION.runInAsyncScope(() => this.startGroup());
+      // More than a group's worth: the next one queues now (startGroup keeps it out of this
+      // group's transaction, inside whose body take() runs).
+      if (this.pending.length) this.startGroup();
       return taken;
     };
     let counted = true;
@@ -288,7 +283,9 @@ export class Ingest extends EventEmitter {
       this.inFlight -= taken.length;
       if (this.holding && this.inFlightCount() <= this.highWater() / 2) this.hold(false);
     };
-    const group: Promise<void> = this.commitAndAck(take, committed)
+    // Its own transaction whoever starts it: a db.tx() begun in a running transaction's async
+    // context would join that one as a savepoint, resolved (and acked) before the outer COMMIT.
+    const group: Promise<void> = outsideTransactions(() => this.commitAndAck(take, committed))
       .catch((error: unknown) => this.o.log.error({ err: error }, 'ingest: unexpected error in a commit group'))
       .finally(() => {
         committed();

@@ -31,7 +31,21 @@ export interface LinkOptions {
   will?: { topic: string; payload: string; retain: boolean };
 }
 
-export class HubLink {
+/** What the hub needs of its MQTT connection: HubLink (any broker, over TCP) or LocalLink (the embedded one, in process). */
+export interface Link {
+  onMessage(handler: MessageHandler): void;
+  connect(): Promise<void>;
+  subscribe(topics: string[]): Promise<void>;
+  unsubscribe(topics: string[]): Promise<void>;
+  publish(topic: string, payload: string, options?: { retain?: boolean; qos?: 0 | 1 }): Promise<void>;
+  hold(owner: unknown, held: boolean): void;
+  isHeld(): boolean;
+  connected(): boolean;
+  pause(): void;
+  close(): Promise<void>;
+}
+
+export class HubLink implements Link {
   private client: MqttClient | undefined;
   private handler: MessageHandler | undefined;
   /** Every topic filter held now; subscribed again after each reconnect (clean sessions). */
