@@ -1,8 +1,8 @@
 /**
- * The one owner of the hub's MQTT client. Whether the broker is the embedded Aedes or an
- * external Mosquitto/EMQX, the hub talks to it as an ordinary MQTT client (MQTT.js), so the
- * same code path is tested on both. Acks and commands go out at QoS 1; delivery to the device
- * still rests on the device's own resend, not on the broker.
+ * The hub's MQTT client (MQTT.js) for an external broker (Mosquitto, EMQX), for the intake
+ * thread, and for a district; a single hall on the embedded Aedes uses the same interface in
+ * process (hub/local-link.ts). Acks and commands go out at QoS 1; delivery to the device still
+ * rests on the device's own resend, not on the broker.
  */
 
 import mqtt, { type MqttClient } from 'mqtt';
