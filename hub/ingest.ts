@@ -20,9 +20,9 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { powerOfTwoChunks, type Db, type Migration } from './db/db.js';
+import { memoSql, powerOfTwoChunks, valuesPlaceholders, type Db, type Migration } from './db/db.js';
 import {
-  decodeEventPayload, decodeState, encodeAck, encodeCommand, isProtocolError, parseTopic, topicFor,
+  decodeEventPayload, decodeState, encodeAck, eventOf, encodeCommand, isProtocolError, parseTopic, topicFor,
   PROTOCOL_VERSION, type AckItem, type AnyDeviceEvent, type AnyHubCommand, type CommandBodies, type DecodedEvent, type Role, type Verdict,
 } from '../firmware/core/protocol.js';
 import { nodeHmac, type Registry } from './registry.js';
@@ -46,7 +46,6 @@ export interface Applied { verdict: Verdict; reason: string | null; effects: Eff
 export interface EventApplier {
   applyEvent(tx: Db, event: AnyDeviceEvent, device: { id: string; role: Role; win: string }): Promise<Applied>;
 }
-
 
 /** Events the queue acts on; boot and state are recorded in the ledger only. */
 const QUEUE_EVENTS = new Set(['call', 'recall', 'noShow', 'transfer', 'pause', 'resume', 'rating']);
@@ -76,14 +75,8 @@ const ACKS_PER_MESSAGE = 64; // keeps one ack line well under MAX_DOWNLINK_BYTES
 const KEYS_PER_LOOKUP = 64; // (dev, boot, seq) triples per dedupe SELECT at most; a power of two
 const ROWS_PER_INSERT = 64; // events rows per INSERT at most (7 parameters each); a power of two
 
-/** Generated multi-row SQL, one text per row count: the same string object every time, so the
- * SQLite adapter's statement cache finds it without rehashing kilobytes of SQL per group. */
-function memoSql(build: (n: number) => string): (n: number) => string {
-  const texts: string[] = [];
-  return (n) => (texts[n] ??= build(n));
-}
 const lookupSql = memoSql((n) => `SELECT dev, boot, seq, verdict, reason FROM events WHERE ${Array.from({ length: n }, (_, i) => `(dev = $${3 * i + 1} AND boot = $${3 * i + 2} AND seq = $${3 * i + 3})`).join(' OR ')}`);
-const insertEventsSql = memoSql((n) => `INSERT INTO events (dev, boot, seq, type, verdict, reason, at) VALUES ${Array.from({ length: n }, (_, r) => `(${Array.from({ length: 7 }, (_, c) => `$${r * 7 + c + 1}`).join(', ')})`).join(', ')}`);
+const insertEventsSql = memoSql((n) => `INSERT INTO events (dev, boot, seq, type, verdict, reason, at) VALUES ${valuesPlaceholders(n, 7)}`);
 
 /** A bounded metric label from a free-text refusal reason: no ticket numbers or ids. */
 export function reasonLabel(reason: string): string {
@@ -197,8 +190,7 @@ export class Ingest extends EventEmitter {
       }
       // Every numbered line is the topic's device (the decoder rejects any other dev).
       if (taken) this.o.registry.seen(parsed.dev);
-      this.schedule(prompt);
-      if (!this.holding && this.inFlightCount() >= this.highWater()) this.hold(true);
+      this.queued(prompt);
     } catch (error) {
       this.o.log.error({ err: error, topic: topic.slice(0, 200) }, 'ingest: unexpected error handling a message');
       this.o.metrics.rejected.inc({ reason: 'internal' });
@@ -215,18 +207,22 @@ export class Ingest extends EventEmitter {
       let prompt = false;
       this.o.metrics.eventsIn.inc(lines.length);
       for (const line of lines) {
-        const e = JSON.parse(line) as AnyDeviceEvent;
-        const event = { v: e.v, dev: e.dev, boot: e.boot, seq: e.seq, t: e.t, type: e.type, body: e.body } as AnyDeviceEvent;
+        const event = eventOf(JSON.parse(line) as Record<string, unknown>);
         if (PROMPT_EVENTS.has(event.type)) prompt = true;
         this.pending.push({ kind: 'event', event, line });
       }
       this.o.registry.seen(dev);
-      this.schedule(prompt);
-      if (!this.holding && this.inFlightCount() >= this.highWater()) this.hold(true);
+      this.queued(prompt);
     } catch (error) {
       this.o.log.error({ err: error, dev }, 'ingest: unexpected error taking verified events');
       this.o.metrics.rejected.inc({ reason: 'internal' });
     }
+  }
+
+  /** Events were added to pending: a group is scheduled, and the link held above the high-water mark. */
+  private queued(prompt: boolean): void {
+    this.schedule(prompt);
+    if (!this.holding && this.inFlightCount() >= this.highWater()) this.hold(true);
   }
 
   private reject(reason: string, message: string, topic: string): void {

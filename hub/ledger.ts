@@ -13,7 +13,7 @@
 import crypto, { createHmac, timingSafeEqual } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { powerOfTwoChunks, type Db, type Migration } from './db/db.js';
+import { memoSql, powerOfTwoChunks, valuesPlaceholders, type Db, type Migration } from './db/db.js';
 import { migrate } from './db/migrate.js';
 
 export interface LedgerEntry { kind: 'event' | 'rating' | 'refusal' | string; dev: string | null; boot: number | null; seq: number | null; at: number /* ms */; body: unknown /* JSON */ }
@@ -39,13 +39,7 @@ const VERIFY_PAGE = 10_000; // rows per page read by verify
 const INSERT_CHUNK = 128; // rows per INSERT statement at most (10 parameters each); a power of two
 const HEX64 = /^[0-9a-f]{64}$/;
 
-/** The INSERT for n rows, built once per n: the same string each time, so the SQLite adapter's
- * statement cache finds it without rehashing kilobytes of SQL per append. */
-const insertTexts: string[] = [];
-function insertSql(n: number): string {
-  return (insertTexts[n] ??= `INSERT INTO ledger (hall, "row", at, kind, dev, boot, seq, body, prev_hash, hash) VALUES ${
-    Array.from({ length: n }, (_, r) => `(${Array.from({ length: 10 }, (_, k) => `$${r * 10 + k + 1}`).join(', ')})`).join(', ')}`);
-}
+const insertSql = memoSql((n) => `INSERT INTO ledger (hall, "row", at, kind, dev, boot, seq, body, prev_hash, hash) VALUES ${valuesPlaceholders(n, 10)}`);
 
 export function rowHash(r: Omit<LedgerRow, 'hash'>): string {
   const canonical = JSON.stringify([FORMAT, r.hall, r.row, r.at, r.kind, r.dev, r.boot, r.seq, r.body, r.prev_hash]);

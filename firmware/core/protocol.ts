@@ -411,6 +411,11 @@ export type DecodedEvent =
 /** Looks up a device's signing key; undefined for an unknown device. */
 export type KeyLookup = (dev: string) => Uint8Array | undefined;
 
+/** The event's own fields of a parsed line (its signature and anything else left behind). */
+export function eventOf(p: Record<string, unknown>): AnyDeviceEvent {
+  return { v: p.v, dev: p.dev, boot: p.boot, seq: p.seq, t: p.t, type: p.type, body: p.body } as AnyDeviceEvent;
+}
+
 /** Where in a payload a line is, for messages: `event`, or `event[i]` in a batch. */
 function lineName(index: number | undefined): string {
   return index === undefined ? 'event' : `event[${index}]`;
@@ -438,7 +443,7 @@ export function decodeEventLine(line: string, topicDev: string, keyFor: KeyLooku
   if (utf8Size > MAX_EVENT_BYTES) return { kind: 'refused', dev: topicDev, boot, seq, error: fault('oversized', `${lineName(index)}: ${utf8Size} bytes, at most ${MAX_EVENT_BYTES}`, index), line };
   const problem = validateEvent(e);
   if (problem) return { kind: 'refused', dev: topicDev, boot, seq, error: index === undefined ? problem : { ...problem, message: `${lineName(index)}.${problem.message}`, line: index }, line };
-  const event = { v: e.v, dev: e.dev, boot: e.boot, seq: e.seq, t: e.t, type: e.type, body: e.body } as AnyDeviceEvent;
+  const event = eventOf(e);
   if (canonicalEvent(event) !== split.signed) return { kind: 'refused', dev: topicDev, boot, seq, error: fault('not-canonical', `${lineName(index)}: keys or spacing differ from the canonical encoding`, index), line };
   return { kind: 'event', event, line };
 }

@@ -92,3 +92,17 @@ export function powerOfTwoChunks(n: number, largest: number): number[] {
   for (let size = largest; left > 0; size >>= 1) while (left >= size) { sizes.push(size); left -= size; }
   return sizes;
 }
+
+/** `($1, $2, …), (…), …`: placeholders for `rows` rows of `columns` values each, numbered in order. */
+export function valuesPlaceholders(rows: number, columns: number): string {
+  return Array.from({ length: rows }, (_, r) => `(${Array.from({ length: columns }, (_, c) => `$${r * columns + c + 1}`).join(', ')})`).join(', ');
+}
+
+/**
+ * Generated multi-row SQL, one text per row count: the same string object every time, so the
+ * SQLite adapter's statement cache finds it without rehashing kilobytes of SQL per call.
+ */
+export function memoSql(build: (rows: number) => string): (rows: number) => string {
+  const texts: string[] = [];
+  return (rows) => (texts[rows] ??= build(rows));
+}
