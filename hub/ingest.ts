@@ -2,9 +2,10 @@
  * Exactly-once ingest. Device events arrive on sannuo/v1/<site>/+/evt, are decoded and
  * authenticated with protocol.ts, gathered for a few milliseconds and committed in one db.tx
  * (one fsync for the group, not one per event). Inside it, for each event:
- *   dedupe on (dev, boot, seq) in `events` → a duplicate gets its stored verdict again;
+ *   dedupe on (dev, boot, seq) against the device's marks (hub/event-marks.ts) → a duplicate
+ *   gets its stored verdict again (refused with its `refusals` row's reason, else committed);
  *   otherwise ledger row (kind 'event') → queue.applyEvent → verdict, or a recorded refusal
- *   (`refusals` + ledger kind 'refusal'); then the `events` row with the verdict.
+ *   (`refusals` + ledger kind 'refusal'); then the seq is marked decided.
  * Only after the commit are the signed acks and the queue's commands published, so an ack
  * always names something durable, and a hub killed mid-commit leaves the events unacked for
  * the devices to resend.
@@ -20,7 +21,8 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { memoSql, powerOfTwoChunks, valuesPlaceholders, type Db, type Migration } from './db/db.js';
+import type { Db, Migration } from './db/db.js';
+import { eventMarksMigration, GroupMarks, refusalReasons } from './event-marks.js';
 import {
   decodeEventPayload, decodeState, encodeAck, eventOf, encodeCommand, isProtocolError, parseTopic, topicFor,
   PROTOCOL_VERSION, type AckItem, type AnyDeviceEvent, type AnyHubCommand, type CommandBodies, type DecodedEvent, type Role, type Verdict,
@@ -72,11 +74,6 @@ interface Outcome { dev: string; boot: number; seq: number; verdict: Verdict; re
 
 const key = (dev: string, boot: number, seq: number) => `${dev}\u0000${boot}\u0000${seq}`;
 const ACKS_PER_MESSAGE = 64; // keeps one ack line well under MAX_DOWNLINK_BYTES
-const KEYS_PER_LOOKUP = 64; // (dev, boot, seq) triples per dedupe SELECT at most; a power of two
-const ROWS_PER_INSERT = 64; // events rows per INSERT at most (7 parameters each); a power of two
-
-const lookupSql = memoSql((n) => `SELECT dev, boot, seq, verdict, reason FROM events WHERE ${Array.from({ length: n }, (_, i) => `(dev = $${3 * i + 1} AND boot = $${3 * i + 2} AND seq = $${3 * i + 3})`).join(' OR ')}`);
-const insertEventsSql = memoSql((n) => `INSERT INTO events (dev, boot, seq, type, verdict, reason, at) VALUES ${valuesPlaceholders(n, 7)}`);
 
 /** A bounded metric label from a free-text refusal reason: no ticket numbers or ids. */
 export function reasonLabel(reason: string): string {
@@ -107,6 +104,7 @@ export class Ingest extends EventEmitter {
         PRIMARY KEY (dev, boot, seq)
       )`,
     },
+    eventMarksMigration,
   ];
 
   private pending: Numbered[] = [];
@@ -332,17 +330,20 @@ export class Ingest extends EventEmitter {
     await this.publishOutcomes(outcomes);
   }
 
-  /** The stored verdicts of those events of the batch already committed, in a few SELECTs. */
-  private async storedVerdicts(tx: Db, batch: Numbered[]): Promise<Map<string, { verdict: Verdict; reason: string | null }>> {
-    const found = new Map<string, { verdict: Verdict; reason: string | null }>();
-    let i = 0;
-    for (const size of powerOfTwoChunks(batch.length, KEYS_PER_LOOKUP)) {
-      const params: (string | number)[] = [];
-      for (const end = i + size; i < end; i++) params.push(devOf(batch[i]), bootOf(batch[i]), seqOf(batch[i]));
-      const rows = await tx.all<{ dev: string; boot: number; seq: number; verdict: Verdict; reason: string | null }>(lookupSql(size), params);
-      for (const r of rows) found.set(key(r.dev, Number(r.boot), Number(r.seq)), { verdict: r.verdict, reason: r.reason });
+  /** The batch's marks, and the stored verdicts of those events of it decided already. */
+  private async storedVerdicts(tx: Db, batch: Numbered[]): Promise<{ marks: GroupMarks; stored: Map<string, { verdict: Verdict; reason: string | null }> }> {
+    const marks = await GroupMarks.load(tx, batch.map((d) => [devOf(d), bootOf(d)]));
+    const decided: { dev: string; boot: number; seq: number }[] = [];
+    for (const d of batch) if (marks.decided(devOf(d), bootOf(d), seqOf(d))) decided.push({ dev: devOf(d), boot: bootOf(d), seq: seqOf(d) });
+    const stored = new Map<string, { verdict: Verdict; reason: string | null }>();
+    if (!decided.length) return { marks, stored };
+    const refused = await refusalReasons(tx, decided);
+    for (const { dev, boot, seq } of decided) {
+      const k = key(dev, boot, seq);
+      const reason = refused.get(k);
+      stored.set(k, reason === undefined ? { verdict: 'committed', reason: null } : { verdict: 'refused', reason });
     }
-    return found;
+    return { marks, stored };
   }
 
   private async commit(get: () => Numbered[]): Promise<Outcome[]> {
@@ -352,13 +353,12 @@ export class Ingest extends EventEmitter {
       const outcomes: Outcome[] = [];
       if (!batch.length) return outcomes;
       const at = this.now();
-      const stored = await this.storedVerdicts(tx, batch);
+      const { marks, stored } = await this.storedVerdicts(tx, batch);
       const inBatch = new Map<string, Outcome>();
       // Ledger rows are appended together, in event order; the queue appends rows of its own,
       // so what is gathered goes in before each queue event.
       const entries: LedgerEntry[] = [];
       const appendGathered = async () => { if (entries.length) await ledger.append(tx, entries.splice(0)); };
-      const rows: (string | number | null)[][] = [];
       // Counted once per type per group: a labelled counter's lookup per event adds up.
       const committedByType = new Map<string, number>();
       for (const d of batch) {
@@ -378,7 +378,6 @@ export class Ingest extends EventEmitter {
         } else if (d.kind === 'refused') {
           const reason = `${d.error.code}: ${d.error.message}`;
           await this.recordRefusal(tx, entries, dev, boot, seq, reason, d.line, at, d.error.code);
-          rows.push([dev, boot, seq, null, 'refused', reason, at]);
           outcome = { dev, boot, seq, verdict: 'refused', reason, effects: [] };
         } else {
           const event = d.event;
@@ -397,14 +396,13 @@ export class Ingest extends EventEmitter {
             outcome = { dev, boot, seq, verdict: 'committed', reason: null, effects: applied.effects };
             committedByType.set(event.type, (committedByType.get(event.type) ?? 0) + 1);
           }
-          rows.push([dev, boot, seq, event.type, outcome.verdict, outcome.reason, at]);
         }
+        marks.add(dev, boot, seq);
         inBatch.set(k, outcome);
         outcomes.push(outcome);
       }
       await appendGathered();
-      let i = 0;
-      for (const size of powerOfTwoChunks(rows.length, ROWS_PER_INSERT)) await tx.run(insertEventsSql(size), rows.slice(i, i += size).flat());
+      await marks.save(tx);
       for (const [type, n] of committedByType) this.o.metrics.committed.inc({ type }, n);
       return outcomes;
     });

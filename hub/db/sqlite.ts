@@ -181,7 +181,19 @@ function bindAll(sql: string, p: Placeholders, params: readonly SqlValue[]): Bou
 /** One better-sqlite3 connection with a bounded cache of rewritten, prepared statements. */
 class Connection {
   private readonly cache = new Map<string, { stmt: Statement; order: Placeholders }>();
+  /** The busy_timeout set on raw (openSqlite sets BUSY_TIMEOUT). */
+  private busyTimeout = BUSY_TIMEOUT;
   constructor(readonly raw: RawDatabase) {}
+
+  /**
+   * Sets busy_timeout only when it changes: a pragma is prepared anew on every call, and
+   * toggling it around each transaction cost about a microsecond per ingested event.
+   */
+  setBusyTimeout(ms: number): void {
+    if (this.busyTimeout === ms) return;
+    this.raw.pragma(`busy_timeout = ${ms}`);
+    this.busyTimeout = ms;
+  }
 
   prepare(sql: string): { stmt: Statement; order: Placeholders } {
     let hit = this.cache.get(sql);
@@ -473,7 +485,10 @@ class SqliteDb implements Db {
     if (tx && !tx.finished) return fn(this.conn);
     if (sql !== '' && this.conn.prepare(sql).stmt.readonly) {
       // Returned only once everything it may have seen is durable (see the header).
-      const read = () => ({ value: fn(this.conn), seen: this.wal.latest });
+      const read = () => {
+        this.conn.setBusyTimeout(BUSY_TIMEOUT);
+        return { value: fn(this.conn), seen: this.wal.latest };
+      };
       const { value, seen } = this.lock.busy ? await this.lock.run(async () => read()) : read();
       await this.wal.waitFor(seen);
       return value;
@@ -505,24 +520,22 @@ class SqliteDb implements Db {
     const raw = this.conn.raw;
     const deadline = Date.now() + BEGIN_TIMEOUT;
     let pause = 2; // ms, doubling up to 50
-    raw.pragma('busy_timeout = 0');
-    try {
-      for (;;) {
-        try {
-          native(() => raw.exec('BEGIN IMMEDIATE'));
-          return;
-        } catch (error) {
-          const code = (error as { code?: string }).code ?? '';
-          if (!code.startsWith('SQLITE_BUSY') || Date.now() > deadline) {
-            if (code.startsWith('SQLITE_BUSY')) throw new Error(`SQLite database ${this.file} stayed locked by another writer for ${BEGIN_TIMEOUT} ms`, { cause: error });
-            throw error;
-          }
+    // Left at 0 for the transaction's statements too (it holds the write lock); a read outside
+    // any transaction sets the timeout back (see one()).
+    this.conn.setBusyTimeout(0);
+    for (;;) {
+      try {
+        native(() => raw.exec('BEGIN IMMEDIATE'));
+        return;
+      } catch (error) {
+        const code = (error as { code?: string }).code ?? '';
+        if (!code.startsWith('SQLITE_BUSY') || Date.now() > deadline) {
+          if (code.startsWith('SQLITE_BUSY')) throw new Error(`SQLite database ${this.file} stayed locked by another writer for ${BEGIN_TIMEOUT} ms`, { cause: error });
+          throw error;
         }
-        await new Promise((resolve) => setTimeout(resolve, pause));
-        pause = Math.min(pause * 2, 50);
       }
-    } finally {
-      raw.pragma(`busy_timeout = ${BUSY_TIMEOUT}`);
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      pause = Math.min(pause * 2, 50);
     }
   }
 

@@ -10,6 +10,8 @@ import path from 'node:path';
 import type { Db } from '../../hub/db/db.js';
 import { migrate } from '../../hub/db/migrate.js';
 import { Ledger, rowHash, type LedgerEntry } from '../../hub/ledger.js';
+import { eventMarksMigration, GroupMarks, refusalReasons } from '../../hub/event-marks.js';
+import { Ingest } from '../../hub/ingest.js';
 
 export interface DbTarget {
   /** Opens a new connection (a Db of its own) to this test's database; several may be open. */
@@ -292,6 +294,53 @@ export function describeDbContract(name: string, fresh: () => Promise<DbTarget>)
         const [a, b] = await Promise.all([migrate(db, many), migrate(other, many)]);
         expect([...a, ...b].sort()).toEqual(many.map((m) => m.id).sort());
         expect(await db.get('SELECT COUNT(*) AS n FROM migrations')).toEqual({ n: 6 });
+      });
+    });
+
+    describe('ingest dedupe marks', () => {
+      test('the migration turns per-event rows into one row per (device, boot), gaps included', async () => {
+        const [first] = Ingest.migrations;
+        expect(Ingest.migrations[1]).toBe(eventMarksMigration);
+        await migrate(db, [first]);
+        // pad-1 boot 1: 1..5 (no gap); boot 2: 2, 3, 7, 8, 12 (gaps 1, 4-6, 9-11); pad-2 boot 1: just 4.
+        const seqs: [string, number, number][] = [
+          ...[1, 2, 3, 4, 5].map((q): [string, number, number] => ['pad-1', 1, q]),
+          ...[12, 2, 3, 8, 7].map((q): [string, number, number] => ['pad-1', 2, q]),
+          ['pad-2', 1, 4],
+        ];
+        for (const [dev, boot, seq] of seqs) await db.run("INSERT INTO events (dev, boot, seq, type, verdict, reason, at) VALUES ($1, $2, $3, 'state', 'committed', NULL, 1)", [dev, boot, seq]);
+        expect(await migrate(db, Ingest.migrations)).toEqual(['ingest/002-event-marks']);
+        expect(await db.all('SELECT dev, boot, upto, gaps FROM event_marks ORDER BY dev, boot')).toEqual([
+          { dev: 'pad-1', boot: 1, upto: 5, gaps: '' },
+          { dev: 'pad-1', boot: 2, upto: 12, gaps: '1-1,4-6,9-11' },
+          { dev: 'pad-2', boot: 1, upto: 4, gaps: '1-3' },
+        ]);
+        await expect(db.get('SELECT COUNT(*) AS n FROM events')).rejects.toThrow();
+        const marks = await db.tx((tx) => GroupMarks.load(tx, [['pad-1', 2], ['pad-2', 1], ['pad-3', 1]]));
+        const decided = (dev: string, boot: number, upTo: number) => Array.from({ length: upTo }, (_, i) => i + 1).filter((q) => marks.decided(dev, boot, q));
+        expect(decided('pad-1', 2, 14)).toEqual([2, 3, 7, 8, 12]);
+        expect(decided('pad-2', 1, 6)).toEqual([4]);
+        expect(decided('pad-3', 1, 3)).toEqual([]);
+      });
+
+      test('marks saved in a tx load back; a rolled-back group leaves them as they were', async () => {
+        await migrate(db, Ingest.migrations);
+        await db.tx(async (tx) => {
+          const marks = await GroupMarks.load(tx, [['pad-1', 1]]);
+          for (const q of [1, 2, 5, 3]) marks.add('pad-1', 1, q);
+          await marks.save(tx);
+        });
+        await expect(db.tx(async (tx) => {
+          const marks = await GroupMarks.load(tx, [['pad-1', 1]]);
+          marks.add('pad-1', 1, 4);
+          marks.add('pad-1', 1, 9);
+          await marks.save(tx);
+          throw new Error('commit failed');
+        })).rejects.toThrow('commit failed');
+        expect(await db.all('SELECT dev, boot, upto, gaps FROM event_marks')).toEqual([{ dev: 'pad-1', boot: 1, upto: 5, gaps: '4-4' }]);
+        await db.run("INSERT INTO refusals (dev, boot, seq, reason, sha256, at) VALUES ('pad-1', 1, 2, 'bad-field: body.level', 'x', 1)");
+        const reasons = await db.tx((tx) => refusalReasons(tx, [{ dev: 'pad-1', boot: 1, seq: 1 }, { dev: 'pad-1', boot: 1, seq: 2 }]));
+        expect([...reasons.values()]).toEqual(['bad-field: body.level']);
       });
     });
 

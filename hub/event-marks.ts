@@ -1,0 +1,169 @@
+/**
+ * Which (boot, seq) of a device ingest has already decided (committed or refused), kept as one
+ * small row per (device, boot) instead of one row per event.
+ *
+ * A device numbers its events 1, 2, 3… per boot and sends them in order, so what has been
+ * decided is almost always "everything up to n". The row holds that n (`upto`) and the gaps
+ * below it: seqs not seen yet (a message lost and resent later) or never to come (an event the
+ * device's outbox evicted on a full flash). A seq is decided when it is ≤ upto and in no gap.
+ *
+ * Why not an index of every (dev, boot, seq): with devices interleaved, each commit group wrote
+ * into one leaf page of that index per device, and every such page went whole into the WAL and
+ * its fsync. A group of 32 events from 20 devices rewrote ~20 pages for a few bytes each; the
+ * marks of those devices share one or two pages (bench/support/findings.md, sixth pass).
+ *
+ * The verdict of a decided seq is 'refused' with its reason when the refusals table holds it,
+ * else 'committed' (every committed event has its ledger row).
+ */
+
+import { memoSql, powerOfTwoChunks, valuesPlaceholders, type Db, type Migration } from './db/db.js';
+
+/** Gaps as text: inclusive ranges "a-b", ascending, comma-separated ("" when none). */
+function parseGaps(text: string, where: string): [number, number][] {
+  if (text === '') return [];
+  return text.split(',').map((range): [number, number] => {
+    const dash = range.indexOf('-');
+    const a = Number(range.slice(0, dash)), b = Number(range.slice(dash + 1));
+    if (dash < 1 || !Number.isSafeInteger(a) || !Number.isSafeInteger(b) || a < 1 || b < a) throw new Error(`event_marks ${where}: bad gap "${range}" in "${text.slice(0, 200)}"`);
+    return [a, b];
+  }).sort((x, y) => x[0] - y[0]);
+}
+
+export class SeqMarks {
+  changed = false;
+  private readonly gaps: [number, number][];
+
+  constructor(private upto = 0, gaps = '', where = '') {
+    this.gaps = parseGaps(gaps, where);
+  }
+
+  /** Whether seq was decided already. */
+  has(seq: number): boolean {
+    if (seq > this.upto) return false;
+    for (const [a, b] of this.gaps) {
+      if (seq < a) return true;
+      if (seq <= b) return false;
+    }
+    return true;
+  }
+
+  /** Marks seq decided (nothing changes if it was). */
+  add(seq: number): void {
+    if (seq > this.upto) {
+      if (seq > this.upto + 1) this.gaps.push([this.upto + 1, seq - 1]);
+      this.upto = seq;
+      this.changed = true;
+      return;
+    }
+    const i = this.gaps.findIndex(([a, b]) => a <= seq && seq <= b);
+    if (i < 0) return; // decided already
+    this.changed = true;
+    const [a, b] = this.gaps[i];
+    const rest: [number, number][] = [];
+    if (a < seq) rest.push([a, seq - 1]);
+    if (seq < b) rest.push([seq + 1, b]);
+    this.gaps.splice(i, 1, ...rest);
+  }
+
+  get highest(): number {
+    return this.upto;
+  }
+
+  gapText(): string {
+    return this.gaps.map(([a, b]) => `${a}-${b}`).join(',');
+  }
+}
+
+const PAIRS_PER_LOOKUP = 64; // (dev, boot) pairs per SELECT at most; a power of two
+const ROWS_PER_UPSERT = 64;
+
+const lookupSql = memoSql((n) => `SELECT dev, boot, upto, gaps FROM event_marks WHERE ${Array.from({ length: n }, (_, i) => `(dev = $${2 * i + 1} AND boot = $${2 * i + 2})`).join(' OR ')}`);
+const upsertSql = memoSql((n) => `INSERT INTO event_marks (dev, boot, upto, gaps) VALUES ${valuesPlaceholders(n, 4)} ON CONFLICT (dev, boot) DO UPDATE SET upto = excluded.upto, gaps = excluded.gaps`);
+const refusalsSql = memoSql((n) => `SELECT dev, boot, seq, reason FROM refusals WHERE ${Array.from({ length: n }, (_, i) => `(dev = $${3 * i + 1} AND boot = $${3 * i + 2} AND seq = $${3 * i + 3})`).join(' OR ')}`);
+
+const pairKey = (dev: string, boot: number) => `${dev}\u0000${boot}`;
+
+/** The marks of the (device, boot) pairs one commit group touches, read and written in its tx. */
+export class GroupMarks {
+  private readonly marks = new Map<string, { dev: string; boot: number; marks: SeqMarks }>();
+
+  static async load(tx: Db, pairs: Iterable<[string, number]>): Promise<GroupMarks> {
+    const group = new GroupMarks();
+    const wanted = new Map<string, [string, number]>();
+    for (const [dev, boot] of pairs) wanted.set(pairKey(dev, boot), [dev, boot]);
+    const list = [...wanted.values()];
+    let i = 0;
+    for (const size of powerOfTwoChunks(list.length, PAIRS_PER_LOOKUP)) {
+      const params: (string | number)[] = [];
+      for (const end = i + size; i < end; i++) params.push(list[i][0], list[i][1]);
+      const rows = await tx.all<{ dev: string; boot: number; upto: number; gaps: string }>(lookupSql(size), params);
+      for (const r of rows) {
+        const boot = Number(r.boot);
+        group.marks.set(pairKey(r.dev, boot), { dev: r.dev, boot, marks: new SeqMarks(Number(r.upto), r.gaps, `(${r.dev}, boot ${boot})`) });
+      }
+    }
+    return group;
+  }
+
+  private of(dev: string, boot: number): SeqMarks {
+    const k = pairKey(dev, boot);
+    let entry = this.marks.get(k);
+    if (!entry) this.marks.set(k, (entry = { dev, boot, marks: new SeqMarks() }));
+    return entry.marks;
+  }
+
+  decided(dev: string, boot: number, seq: number): boolean {
+    return this.marks.get(pairKey(dev, boot))?.marks.has(seq) ?? false;
+  }
+
+  add(dev: string, boot: number, seq: number): void {
+    this.of(dev, boot).add(seq);
+  }
+
+  /** Writes the marks that changed. */
+  async save(tx: Db): Promise<void> {
+    const rows: (string | number)[][] = [];
+    for (const { dev, boot, marks } of this.marks.values()) if (marks.changed) rows.push([dev, boot, marks.highest, marks.gapText()]);
+    let i = 0;
+    for (const size of powerOfTwoChunks(rows.length, ROWS_PER_UPSERT)) await tx.run(upsertSql(size), rows.slice(i, i += size).flat());
+  }
+}
+
+/** Reasons of the given decided events that were refused; the others were committed. */
+export async function refusalReasons(tx: Db, decided: { dev: string; boot: number; seq: number }[]): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  let i = 0;
+  for (const size of powerOfTwoChunks(decided.length, PAIRS_PER_LOOKUP)) {
+    const params: (string | number)[] = [];
+    for (const end = i + size; i < end; i++) params.push(decided[i].dev, decided[i].boot, decided[i].seq);
+    const rows = await tx.all<{ dev: string; boot: number; seq: number; reason: string }>(refusalsSql(size), params);
+    for (const r of rows) found.set(`${r.dev}\u0000${Number(r.boot)}\u0000${Number(r.seq)}`, r.reason);
+  }
+  return found;
+}
+
+/**
+ * From one row per event to one row per (device, boot): the marks are computed from the
+ * `events` rows (upto = the highest seq; a gap wherever consecutive seqs differ by more than
+ * one, and before the first), then `events` goes.
+ */
+export const eventMarksMigration: Migration = {
+  id: 'ingest/002-event-marks',
+  sql: (dialect) => {
+    const join = dialect === 'postgres' ? 'string_agg' : 'group_concat';
+    return `
+      CREATE TABLE event_marks (
+        dev TEXT NOT NULL,
+        boot BIGINT NOT NULL,
+        upto BIGINT NOT NULL,
+        gaps TEXT NOT NULL,
+        PRIMARY KEY (dev, boot)
+      );
+      INSERT INTO event_marks (dev, boot, upto, gaps)
+        SELECT dev, boot, MAX(seq),
+          COALESCE(${join}(CASE WHEN seq - prev > 1 THEN CAST(prev + 1 AS TEXT) || '-' || CAST(seq - 1 AS TEXT) END, ',' ORDER BY seq), '')
+        FROM (SELECT dev, boot, seq, COALESCE(LAG(seq) OVER (PARTITION BY dev, boot ORDER BY seq), 0) AS prev FROM events) AS numbered
+        GROUP BY dev, boot;
+      DROP TABLE events;`;
+  },
+};
