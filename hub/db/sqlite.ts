@@ -297,14 +297,18 @@ export type WalFlush = (fd: number) => Promise<void>;
 const fsyncOnThreadpool: WalFlush = (fd) => new Promise((resolve, reject) => fs.fdatasync(fd, (error) => (error ? reject(error) : resolve())));
 
 /**
- * Group commit for the -wal file: at most one fsync runs at a time; every COMMIT that returned
- * before an fsync started is durable when that fsync ends, and all commits made while one runs
- * share the next.
+ * Group commit for the -wal file. A COMMIT is durable once an fsync that started after it
+ * returned has ended. Each COMMIT starts its own fsync at once while fewer than
+ * FLUSHES_IN_FLIGHT run; beyond that, the commits share the next one to start. Waiting for the
+ * running fsync before starting the next cost a whole extra flush and an event-loop turn per
+ * group (bench/support/findings.md, sixth pass).
  */
+const FLUSHES_IN_FLIGHT = 2;
+
 class WalSync {
   private committed = 0; // COMMITs returned so far
   private durable = 0; // COMMITs known to be on stable storage
-  private running: { upTo: number; done: Promise<void> } | undefined;
+  private readonly running: { upTo: number; done: Promise<void> }[] = []; // oldest first
   private next: Promise<void> | undefined;
   failure: Error | undefined;
 
@@ -325,32 +329,34 @@ class WalSync {
   waitFor(n: number): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.fd === undefined || this.durable >= n) return Promise.resolve();
-    if (!this.running) return this.start();
-    if (this.running.upTo >= n) return this.running.done;
-    // The running fsync may have started before commit n's write: wait for the next one.
+    for (const r of this.running) if (r.upTo >= n) return r.done;
+    if (this.running.length < FLUSHES_IN_FLIGHT) return this.start();
+    // All flushes busy, each begun before commit n's write: the next one starts when the oldest ends.
     const after = () => {
       this.next = undefined;
       return this.failure ? Promise.reject(this.failure) : this.start();
     };
-    this.next ??= this.running.done.then(after, after);
+    this.next ??= this.running[0].done.then(after, after);
     return this.next;
   }
 
   private start(): Promise<void> {
     const upTo = this.committed;
-    const done = this.flush(this.fd!).then(
+    const flush: { upTo: number; done: Promise<void> } = { upTo, done: Promise.resolve() };
+    const finished = () => { this.running.splice(this.running.indexOf(flush), 1); };
+    flush.done = this.flush(this.fd!).then(
       () => {
-        this.running = undefined;
+        finished();
         if (upTo > this.durable) this.durable = upTo;
       },
       (error: unknown) => {
-        this.running = undefined;
+        finished();
         this.failure ??= new Error(`fsync of ${this.wal} failed (${(error as Error)?.message ?? String(error)}): committed transactions may not survive a power cut, so this database takes no more work; restart the hub`, { cause: error });
         throw this.failure;
       },
     );
-    this.running = { upTo, done };
-    return done;
+    this.running.push(flush);
+    return flush.done;
   }
 
   /** Waits for every commit so far to be durable (or to have failed). */

@@ -105,7 +105,7 @@ describe('SQLite: tx() resolves only after the WAL is fsynced, off the event loo
     expect(await read).toEqual([{ id: 7 }]);
   });
 
-  test('the lock is released at COMMIT: later transactions commit during an fsync and share the next one', async () => {
+  test('the lock is released at COMMIT: later transactions commit during an fsync; at most two run, the rest share the next', async () => {
     const g = gated();
     g.open();
     db = await openSqlite(file, { flushWal: g.flush });
@@ -125,10 +125,12 @@ describe('SQLite: tx() resolves only after the WAL is fsynced, off the event loo
     expect(bodiesRun).toHaveLength(10);
     expect(await settled(first)).toBe(false);
     expect(await settled(Promise.race(later))).toBe(false);
+    // A second fsync began without waiting for the first; no third while both are held.
+    expect(g.started - start).toBe(2);
     g.open();
     await Promise.all([first, ...later]);
-    // ...and they shared one fsync after it: two in all, not eleven.
-    expect(g.started - start).toBe(2);
+    // ...and the rest shared one more: three in all at most, not eleven.
+    expect(g.started - start).toBeLessThanOrEqual(3);
     expect(await db.get('SELECT COUNT(*) AS n FROM t')).toEqual({ n: 11 });
   });
 
