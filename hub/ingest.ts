@@ -36,7 +36,7 @@ import { outsideTransactions } from './root-context.js';
 
 // ------------------------------------------------------------ the seams ingest needs (apis.md)
 
-export interface LedgerEntry { kind: string; dev: string | null; boot: number | null; seq: number | null; at: number; body: unknown }
+export interface LedgerEntry { kind: string; dev: string | null; boot: number | null; seq: number | null; at: number; body: unknown; bodyText?: string }
 export interface LedgerAppender {
   append(tx: Db, entries: LedgerEntry[]): Promise<{ row: number; hash: string }[]>;
 }
@@ -381,7 +381,8 @@ export class Ingest extends EventEmitter {
           outcome = { dev, boot, seq, verdict: 'refused', reason, effects: [] };
         } else {
           const event = d.event;
-          entries.push({ kind: 'event', dev, boot, seq, at, body: event });
+          // The signed text is the event's canonical JSON (checked at decode), i.e. JSON.stringify(event).
+          entries.push({ kind: 'event', dev, boot, seq, at, body: event, bodyText: signedText(d.line) });
           let applied: Applied = { verdict: 'committed', reason: null, effects: [] };
           if (QUEUE_EVENTS.has(event.type)) {
             await appendGathered();
@@ -513,6 +514,12 @@ async function settleAll(sends: Promise<void>[], log: Logger): Promise<void> {
   const results = await Promise.allSettled(sends);
   for (const r of results) if (r.status === 'rejected') log.warn({ err: String(r.reason) }, 'ingest: publish failed; the device resends and gets it again');
 }
+
+/** A verified line without its signature: `,"sig":"<64 hex>"` before the closing brace. */
+function signedText(line: string): string {
+  return line.slice(0, line.length - SIGNATURE_SUFFIX) + '}';
+}
+const SIGNATURE_SUFFIX = ',"sig":"'.length + 64 + '"}'.length;
 
 function devOf(d: Numbered): string { return d.kind === 'event' ? d.event.dev : d.dev; }
 function bootOf(d: Numbered): number { return d.kind === 'event' ? d.event.boot : d.boot; }

@@ -16,7 +16,11 @@ import path from 'node:path';
 import { memoSql, powerOfTwoChunks, valuesPlaceholders, type Db, type Migration } from './db/db.js';
 import { migrate } from './db/migrate.js';
 
-export interface LedgerEntry { kind: 'event' | 'rating' | 'refusal' | string; dev: string | null; boot: number | null; seq: number | null; at: number /* ms */; body: unknown /* JSON */ }
+export interface LedgerEntry {
+  kind: 'event' | 'rating' | 'refusal' | string; dev: string | null; boot: number | null; seq: number | null; at: number /* ms */; body: unknown /* JSON */;
+  /** JSON.stringify(body), when the caller has that text already (a verified event's signed, canonical text). */
+  bodyText?: string;
+}
 export interface LedgerRowRef { row: number; hash: string }
 export interface Checkpoint { hall: string; row: number; hash: string; at: number; sig: string }
 export interface VerifyReport {
@@ -123,9 +127,10 @@ export class Ledger {
       if (typeof e.kind !== 'string' || e.kind === '') throw new TypeError(`ledger entries[${index}]: kind must be a non-empty string`);
       if (e.dev !== null && typeof e.dev !== 'string') throw new TypeError(`ledger entries[${index}]: dev must be a string or null`);
       if (typeof e.at !== 'number' || !Number.isSafeInteger(e.at) || e.at < 0) throw new TypeError(`ledger entries[${index}]: at must be a time in ms, got ${JSON.stringify(e.at)}`);
-      let body: string | undefined;
+      let body: string | undefined = e.bodyText;
+      if (body !== undefined && typeof body !== 'string') throw new TypeError(`ledger entries[${index}]: bodyText must be a string`);
       try {
-        body = JSON.stringify(e.body);
+        body ??= JSON.stringify(e.body);
       } catch (error) {
         throw new TypeError(`ledger entries[${index}]: body is not JSON-serializable: ${(error as Error).message}`);
       }

@@ -13,7 +13,10 @@ import { deriveMqttPassword, deriveSigningKey, ROLES, type DeviceState, type Hma
 import { fromHex, toHex } from '../firmware/core/utf8.js';
 
 /** HMAC-SHA256 from Node's crypto: the hub has it natively, the firmware injects its own. */
-export const nodeHmac: Hmac = (key, data) => new Uint8Array(createHmac('sha256', key).update(data).digest());
+export const nodeHmac: Hmac = Object.assign(
+  (key: Uint8Array, data: Uint8Array) => new Uint8Array(createHmac('sha256', key).update(data).digest()),
+  { hexOfText: (key: Uint8Array, text: string) => createHmac('sha256', key).update(text, 'utf8').digest('hex') },
+);
 
 const ID = /^[A-Za-z0-9_-]{1,32}$/;
 

@@ -28,8 +28,18 @@ export const MAX_BATCH_EVENTS = 32;
 export const MAX_DOWNLINK_BYTES = 8 * 1024; // bytes
 const SIG_HEX_LENGTH = 64;
 
-/** HMAC-SHA256(key, data): injected, because the device has a native one and XS has no crypto global. */
-export type Hmac = (key: Uint8Array, data: Uint8Array) => Uint8Array;
+/**
+ * HMAC-SHA256(key, data): injected, because the device has a native one and XS has no crypto
+ * global. `hexOfText`, when given, is the same MAC of a string's UTF-8 as lowercase hex: on Node
+ * it skips a Buffer for the bytes, one for the digest and a hex loop in JavaScript (about 2 µs
+ * of the hub's per-event signature check).
+ */
+export type Hmac = ((key: Uint8Array, data: Uint8Array) => Uint8Array) & { hexOfText?: (key: Uint8Array, text: string) => string };
+
+/** The MAC of a string as hex, by the fastest path the Hmac offers. */
+function macHex(hmac: Hmac, key: Uint8Array, textToSign: string, text: TextCodec): string {
+  return hmac.hexOfText ? hmac.hexOfText(key, textToSign) : toHex(hmac(key, text.encode(textToSign)));
+}
 
 /**
  * UTF-8 for the decoders. The portable one (plain ECMAScript) is the default; the hub passes
@@ -296,7 +306,7 @@ export function canonicalAck(ack: Ack): string {
 }
 
 function signLine(canonical: string, key: Uint8Array, hmac: Hmac, text: TextCodec): string {
-  const sig = toHex(hmac(key, text.encode(canonical)));
+  const sig = macHex(hmac, key, canonical, text);
   return canonical.slice(0, -1) + `,"sig":"${sig}"}`;
 }
 
@@ -396,7 +406,7 @@ function splitSigned(line: string, what: string, line_?: number): SplitLine | Pr
 
 function signatureMatches(split: SplitLine, key: Uint8Array, hmac: Hmac, text: TextCodec = PORTABLE_TEXT): boolean {
   // Compared as hex text (the signature is checked to be lowercase hex before this).
-  return equalText(toHex(hmac(key, text.encode(split.signed))), split.sig);
+  return equalText(macHex(hmac, key, split.signed, text), split.sig);
 }
 
 /** What the hub learns from one event line. */

@@ -76,6 +76,11 @@ test('a mixed group keeps the event order in the ledger: events, queue rows and 
   const rows = await f.hub.db.all<{ kind: string; dev: string | null; seq: number | null }>(
     'SELECT kind, dev, seq FROM ledger WHERE "row" > $1 ORDER BY "row"', [before]);
   expect(rows.map((r) => `${r.kind}:${r.seq}`)).toEqual(['event:1', 'event:2', 'rating:2', 'event:3', 'refusal:3', 'refusal:4', 'event:5']);
+  // An event's ledger body is its signed text, which is exactly JSON.stringify of the event.
+  const first = await f.hub.db.get<{ body: string }>('SELECT body FROM ledger WHERE "row" > $1 AND kind = $2 AND seq = 1', [before, 'event']);
+  const { sig: _sig, ...event } = JSON.parse(lines[0]) as Record<string, unknown>;
+  expect(first!.body).toBe(JSON.stringify(event));
+  expect(lines[0].startsWith(first!.body.slice(0, -1))).toBe(true);
   // Five seqs decided, none missing: one marks row for the pad's boot.
   expect(await f.hub.db.all("SELECT boot, upto, gaps FROM event_marks WHERE dev = 'pad-1'")).toEqual([{ boot: 1, upto: 5, gaps: '' }]);
   expect(await f.api('GET', '/api/ledger/verify')).toMatchObject({ ok: true, problem: null });

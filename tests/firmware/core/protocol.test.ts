@@ -300,3 +300,18 @@ test('a native text codec decodes exactly as the portable one, mutated payloads 
     expect(decodeEventPayload(bytes, 'pad-1', keyFor, mac, native)).toEqual(decodeEventPayload(bytes, 'pad-1', keyFor, mac));
   }
 });
+
+test('an Hmac with a hex-of-text path signs and verifies exactly as the byte path, Chinese text included', () => {
+  let hexCalls = 0;
+  const withHex = Object.assign((k: Uint8Array, d: Uint8Array) => mac(k, d), {
+    hexOfText: (k: Uint8Array, text: string) => { hexCalls++; return toHex(mac(k, utf8Encode(text))); },
+  });
+  const events = [rating(1), { ...rating(2), type: 'pause', body: { win: 'W01', reason: '午休 🍵' } } as AnyDeviceEvent];
+  for (const e of events) expect(encodeEvent(e, key, withHex)).toBe(encodeEvent(e, key, mac));
+  const bytes = utf8Encode(encodeBatch(events.map((e) => encodeEvent(e, key, mac) as string)));
+  expect(decodeEventPayload(bytes, 'pad-1', keyFor, withHex)).toEqual(decodeEventPayload(bytes, 'pad-1', keyFor, mac));
+  // A wrong MAC from the fast path is still a bad signature.
+  const wrong = Object.assign((k: Uint8Array, d: Uint8Array) => mac(k, d), { hexOfText: () => '0'.repeat(64) });
+  expect(decodeEventPayload(bytes, 'pad-1', keyFor, wrong).map((d) => d.kind === 'rejected' && d.error.code)).toEqual(['bad-signature', 'bad-signature']);
+  expect(hexCalls).toBeGreaterThanOrEqual(4);
+});
