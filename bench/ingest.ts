@@ -1,6 +1,6 @@
 /**
  * Ingest benchmark, run on demand (never by the tests):
- *   npx tsx bench/ingest.ts [--devices 20] [--window 8] [--count 60000] [--rounds 3] [--only aedes|mosquitto]
+ *   npx tsx bench/ingest.ts [--devices 20] [--window 8] [--count 60000] [--rounds 5] [--only aedes|mosquitto]
  *
  * For each broker (the hub's embedded Aedes; an external Mosquitto 2) in one run:
  *   raw relay  MQTT.js publishers send QoS 1 messages to one MQTT.js subscriber through the
@@ -180,7 +180,7 @@ async function main(): Promise<void> {
     .option('--window <n>', 'messages in flight per client', (v) => Number.parseInt(v, 10), 8)
     .option('--count <n>', 'measured messages per run', (v) => Number.parseInt(v, 10), 60_000)
     .option('--warmup <n>', 'messages before the clock starts', (v) => Number.parseInt(v, 10), 6_000)
-    .option('--rounds <n>', 'raw and hub runs, alternating; figures are medians over them', (v) => Number.parseInt(v, 10), 3)
+    .option('--rounds <n>', 'raw and hub runs, alternating; figures are medians over them', (v) => Number.parseInt(v, 10), 5)
     .option('--time-limit <s>', 'seconds per measured run at most', (v) => Number.parseInt(v, 10), 90)
     .option('--only <broker>', 'aedes or mosquitto')
     .parse()
