@@ -31,10 +31,12 @@ export interface ConfigPushResult {
   device: string;
   /** The command's body: changed keys, null for the others. */
   settings: ConfigChange;
-  /** Whether the device was connected when the command went out; an offline device does not get it. */
+  /** Whether the device was connected when the command went out; an offline device gets its desired settings when it comes online. */
   online: boolean;
   /** Ledger time of the 'config' row. */
   at: number;
+  /** Every push so far merged: what the device is sent again each time it comes online. */
+  desired: ConfigChange;
 }
 
 export interface HttpDeps {
@@ -48,7 +50,7 @@ export interface HttpDeps {
   health: () => Promise<{ ok: boolean; [key: string]: unknown }>;
   verify: () => Promise<unknown>;
   /** Records a config change in the ledger and sends the signed config command (hub/ingest.ts). */
-  pushConfig: (dev: string, settings: ConfigChange, by: string) => Promise<{ at: number }>;
+  pushConfig: (dev: string, settings: ConfigChange, by: string) => Promise<{ at: number; desired: ConfigChange }>;
   /** Mounts more routes (the queue's, the application's). */
   mount?: (app: FastifyInstance) => void;
 }
@@ -127,9 +129,9 @@ export function createHttp(deps: HttpDeps): FastifyInstance {
     const change = checkConfigChange(request.body, d);
     if (Array.isArray(change)) return reply.code(400).send({ error: 'bad-request', message: change.join('; '), field: /^(body\.[A-Za-z]+|body)/.exec(change[0])![1] });
     const online = deps.registry.health(d.id).online;
-    const { at } = await deps.pushConfig(d.id, change, userOf(request).username);
-    const result: ConfigPushResult & { note?: string } = { device: d.id, settings: change, online, at };
-    if (!online) result.note = `device ${d.id} is offline: the change is recorded but the device has not received it; push again once it is online`;
+    const { at, desired } = await deps.pushConfig(d.id, change, userOf(request).username);
+    const result: ConfigPushResult & { note?: string } = { device: d.id, settings: change, online, at, desired };
+    if (!online) result.note = `device ${d.id} is offline: the change is recorded and sent when the device next comes online`;
     return result;
   });
 

@@ -105,6 +105,16 @@ export class Ingest extends EventEmitter {
       )`,
     },
     eventMarksMigration,
+    {
+      // What each device should run: the config pushes merged, sent again whenever it comes online.
+      id: 'ingest/003-device-config',
+      sql: () => `CREATE TABLE device_config (
+        dev TEXT PRIMARY KEY,
+        settings TEXT NOT NULL,
+        by TEXT NOT NULL,
+        at BIGINT NOT NULL
+      )`,
+    },
   ];
 
   private pending: Numbered[] = [];
@@ -235,7 +245,10 @@ export class Ingest extends EventEmitter {
     if (isProtocolError(state)) return this.reject(state.code, state.message, topic);
     const cameOnline = this.o.registry.applyState(state);
     this.o.metrics.devicesOnline.set(this.o.registry.onlineCount());
-    if (cameOnline) void this.sendTime(dev);
+    if (cameOnline) {
+      void this.sendTime(dev);
+      void this.sendDesiredConfig(dev);
+    }
   }
 
   /**
@@ -471,15 +484,36 @@ export class Ingest extends EventEmitter {
   }
 
   /**
-   * A remote settings change: a ledger row (kind 'config': device, settings, who) first, then
-   * the signed config command. The device applies it all or nothing and refuses a bad one
-   * with a reason; an offline device does not get it (commands are not queued).
+   * A remote settings change: a ledger row (kind 'config': device, settings, who) and the
+   * device's desired settings (every push so far merged, a key set by a later push winning) in
+   * one transaction, then the signed config command. The device applies it all or nothing. A
+   * device that is offline gets its desired settings when it next comes online, and every time
+   * after (applying them twice changes nothing), so a pad that was off, or that lost the command
+   * with its connection, still ends up with what was pushed.
    */
-  async sendConfig(dev: string, settings: CommandBodies['config'], by: string): Promise<{ at: number }> {
+  async sendConfig(dev: string, settings: CommandBodies['config'], by: string): Promise<{ at: number; desired: CommandBodies['config'] }> {
     const at = this.now();
-    await this.o.db.tx((tx) => this.o.ledger.append(tx, [{ kind: 'config', dev, boot: null, seq: null, at, body: { settings, by } }]));
-    await this.sendCommand({ v: PROTOCOL_VERSION, dev, t: at, type: 'config', body: settings });
-    return { at };
+    const desired = await this.o.db.tx(async (tx) => {
+      await this.o.ledger.append(tx, [{ kind: 'config', dev, boot: null, seq: null, at, body: { settings, by } }]);
+      const before = await tx.get<{ settings: string }>('SELECT settings FROM device_config WHERE dev = $1', [dev]);
+      const merged = mergeConfig(before ? (JSON.parse(before.settings) as CommandBodies['config']) : undefined, settings);
+      await tx.run(`INSERT INTO device_config (dev, settings, by, at) VALUES ($1, $2, $3, $4)
+        ON CONFLICT (dev) DO UPDATE SET settings = excluded.settings, by = excluded.by, at = excluded.at`, [dev, JSON.stringify(merged), by, at]);
+      return merged;
+    });
+    if (this.o.registry.health(dev).online) await this.sendCommand({ v: PROTOCOL_VERSION, dev, t: at, type: 'config', body: settings });
+    return { at, desired };
+  }
+
+  /** The device's desired settings, if any were ever pushed; sent when it comes online. */
+  private async sendDesiredConfig(dev: string): Promise<void> {
+    try {
+      const row = await this.o.db.get<{ settings: string }>('SELECT settings FROM device_config WHERE dev = $1', [dev]);
+      if (!row) return;
+      await this.sendCommand({ v: PROTOCOL_VERSION, dev, t: this.now(), type: 'config', body: JSON.parse(row.settings) as CommandBodies['config'] });
+    } catch (error) {
+      this.o.log.warn({ dev, err: String(error) }, 'sending the desired config failed; it is sent again when the device next comes online');
+    }
   }
 
   /** A time command, so the device can correct its clock. */
@@ -513,6 +547,13 @@ export class Ingest extends EventEmitter {
 async function settleAll(sends: Promise<void>[], log: Logger): Promise<void> {
   const results = await Promise.allSettled(sends);
   for (const r of results) if (r.status === 'rejected') log.warn({ err: String(r.reason) }, 'ingest: publish failed; the device resends and gets it again');
+}
+
+/** Desired settings after a push: the push's keys replace those before; null keys keep them. */
+export function mergeConfig(before: CommandBodies['config'] | undefined, change: CommandBodies['config']): CommandBodies['config'] {
+  const merged = { ...(before ?? { rateTimeout: null, unsolicited: null, volume: null, idleText: null }) };
+  for (const [k, v] of Object.entries(change) as [keyof CommandBodies['config'], never][]) if (v !== null) merged[k] = v;
+  return merged;
 }
 
 /** A verified line without its signature: `,"sig":"<64 hex>"` before the closing brace. */

@@ -218,10 +218,24 @@ describe('remote config push', () => {
       device.shutdown();
       clearInterval(ticker);
     }
-    // A device that is not connected: still recorded, and the answer says it did not get it.
-    await f.provision('pad', 'W2', 'pad-off');
-    const offline = await f.api('POST', '/api/devices/pad-off/config', { idleText: '欢迎' });
-    expect(offline).toMatchObject({ online: false, note: expect.stringContaining('offline') });
-    expect(await f.hub.db.get(`SELECT dev FROM ledger WHERE kind = 'config' AND dev = 'pad-off'`)).toEqual({ dev: 'pad-off' });
+    // A device that is not connected: recorded, and sent when it comes online, every push
+    // merged (a later key wins).
+    const offlineConfig = await f.provision('pad', 'W2', 'pad-off');
+    const offline = await f.api('POST', '/api/devices/pad-off/config', { idleText: '欢迎', volume: 2 });
+    expect(offline).toMatchObject({ online: false, note: expect.stringContaining('sent when the device next comes online') });
+    expect(await f.api('POST', '/api/devices/pad-off/config', { volume: 9, rateTimeout: 20_000 })).toMatchObject({
+      online: false, desired: { idleText: '欢迎', volume: 9, rateTimeout: 20_000, unsolicited: null },
+    });
+    expect(await f.hub.db.all(`SELECT dev FROM ledger WHERE kind = 'config' AND dev = 'pad-off'`)).toEqual([{ dev: 'pad-off' }, { dev: 'pad-off' }]);
+    const late = new SimDevice({ config: offlineConfig, time, mqttUrl: f.hub.mqttUrl, flash: new MemoryFlash(), reconnectPeriod: 200 });
+    const ticker2 = setInterval(() => time.advanceTo(Date.now()), 20);
+    try {
+      late.powerOn(); // its defaults are volume 6, rateTimeout 30000 (see above)
+      await until('pad-off got its desired settings on coming online', () => late.device.remoteSettings().volume === 9);
+      expect(late.device.remoteSettings()).toMatchObject({ idleText: '欢迎', volume: 9, rateTimeout: 20_000, unsolicited: 'ignore' });
+    } finally {
+      late.shutdown();
+      clearInterval(ticker2);
+    }
   }, 90_000);
 });
