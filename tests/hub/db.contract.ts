@@ -309,7 +309,7 @@ export function describeDbContract(name: string, fresh: () => Promise<DbTarget>)
           ['pad-2', 1, 4],
         ];
         for (const [dev, boot, seq] of seqs) await db.run("INSERT INTO events (dev, boot, seq, type, verdict, reason, at) VALUES ($1, $2, $3, 'state', 'committed', NULL, 1)", [dev, boot, seq]);
-        expect(await migrate(db, Ingest.migrations)).toEqual(['ingest/002-event-marks']);
+        expect(await migrate(db, Ingest.migrations.slice(0, 2))).toEqual(['ingest/002-event-marks']);
         expect(await db.all('SELECT dev, boot, upto, gaps FROM event_marks ORDER BY dev, boot')).toEqual([
           { dev: 'pad-1', boot: 1, upto: 5, gaps: '' },
           { dev: 'pad-1', boot: 2, upto: 12, gaps: '1-1,4-6,9-11' },
