@@ -179,7 +179,7 @@ async function main(): Promise<void> {
     .option('--devices <n>', 'publishing clients (devices / raw publishers)', (v) => Number.parseInt(v, 10), 20)
     .option('--window <n>', 'messages in flight per client', (v) => Number.parseInt(v, 10), 8)
     .option('--count <n>', 'measured messages per run', (v) => Number.parseInt(v, 10), 60_000)
-    .option('--warmup <n>', 'messages before the clock starts', (v) => Number.parseInt(v, 10), 6_000)
+    .option('--warmup <n>', 'messages before the clock starts', (v) => Number.parseInt(v, 10), 20_000)
     .option('--rounds <n>', 'raw and hub runs, alternating; figures are medians over them', (v) => Number.parseInt(v, 10), 5)
     .option('--time-limit <s>', 'seconds per measured run at most', (v) => Number.parseInt(v, 10), 90)
     .option('--only <broker>', 'aedes or mosquitto')
