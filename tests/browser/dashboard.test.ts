@@ -123,7 +123,7 @@ async function cjkRenders(page: Page): Promise<boolean> {
 
 test('supervisor: live hall, ratings, devices and every menu', async () => {
   const page = await signIn('admin');
-  expect(await navIds(page)).toEqual(['hall', 'ratings', 'cases', 'commitments', 'reports', 'devices']);
+  expect(await navIds(page)).toEqual(['hall', 'ratings', 'cases', 'commitments', 'reports', 'devices', 'tokens']);
   await expect(page.locator('[data-testid=role]').textContent()).resolves.toBe('大厅主管');
 
   // Live hall: W1 is serving the ticket after the bad one, W2 its first; waiting counts per item.
@@ -224,6 +224,40 @@ test('window staff: their window and their own ratings, never who gave them', as
   await page.goto(`${hall.url}/app/#/devices`);
   await page.locator('[data-testid=view][data-view=mine]').waitFor();
   await screenshot(page, 'staff-mine');
+  await page.close();
+});
+
+test('API tokens: a supervisor creates one, sees its secret once, and revokes it; the hub then refuses it', async () => {
+  const page = await signIn('admin');
+  page.on('dialog', (dialog) => void dialog.accept());
+  await page.locator('[data-testid=nav-tokens]').click();
+  await page.locator('[data-testid=token-form]').waitFor();
+  // A bad name is refused by the hub, and the answer is shown.
+  await page.locator('[data-testid=token-name]').fill('kiosk<1>');
+  await page.locator('[data-testid=token-create]').click();
+  await page.locator('[data-testid=token-error]').filter({ hasText: 'body.name' }).waitFor();
+
+  await page.locator('[data-testid=token-name]').fill('取号机 1');
+  await page.locator('[data-testid=token-role]').selectOption('technician');
+  await page.locator('[data-testid=token-days]').fill('30');
+  await page.locator('[data-testid=token-create]').click();
+  const secret = (await page.locator('[data-testid=token-secret]').textContent())!;
+  expect(secret).toMatch(/^sannuo_[A-Za-z0-9_-]{43}$/);
+  const row = page.locator('[data-testid=tokens] tr[data-token="取号机 1"]');
+  await row.waitFor();
+  expect(await row.textContent()).toContain('运维');
+  expect(await row.textContent()).toContain('admin');
+  await screenshot(page, 'supervisor-tokens');
+
+  // The secret works as a technician's credential, and only as that.
+  expect((await hall.api('GET', '/api/devices', undefined, secret)).devices.length).toBeGreaterThan(0);
+  await expect(hall.api('GET', '/api/tokens', undefined, secret)).rejects.toThrow(/403/);
+
+  await row.locator('[data-testid=token-revoke]').click();
+  await page.locator('[data-testid=tokens] tr[data-token="取号机 1"][data-revoked=true]').waitFor();
+  expect(await page.locator('[data-testid=tokens] tr[data-token="取号机 1"]').textContent()).toContain('已吊销');
+  await expect(hall.api('GET', '/api/devices', undefined, secret)).rejects.toThrow(/401/);
+  expect(browser.problems.filter((p) => !p.includes('401') && !p.includes('400'))).toEqual([]);
   await page.close();
 });
 

@@ -12,6 +12,7 @@ import { casesView } from './views/cases.js';
 import { commitmentsView } from './views/commitments.js';
 import { reportsView } from './views/reports.js';
 import { mineView } from './views/mine.js';
+import { tokensView } from './views/tokens.js';
 
 const POLL = 3000; // milliseconds between live refreshes of the open view
 
@@ -23,6 +24,7 @@ const VIEWS = [
   { id: 'reports', nav: 'nav.reports', roles: ['supervisor', 'head'], make: reportsView },
   { id: 'mine', nav: 'nav.mine', roles: ['staff'], make: mineView },
   { id: 'devices', nav: 'nav.devices', roles: ['supervisor', 'technician'], make: devicesView },
+  { id: 'tokens', nav: 'nav.tokens', roles: ['supervisor'], make: tokensView },
 ];
 
 const state = { user: null, current: null, timer: null, lastOk: null, failing: false };
