@@ -3,7 +3,7 @@
  * config push), ledger verification, API tokens, and the queue's and application's routes.
  *
  *   GET  /healthz, GET /metrics                 open (probes and Prometheus on the hall LAN)
- *   GET  /api/devices, GET /api/devices/:id      [supervisor, technician]
+ *   GET  /api/devices, GET /api/devices/:id      [supervisor, technician] one device also shows its desired config
  *   POST /api/devices                            [technician, supervisor] provision: answers the secret, once
  *   POST /api/devices/:id/config                 [technician, supervisor] { rateTimeout?, unsolicited?, volume?, idleText? }
  *   GET|POST /api/ledger/verify                  [supervisor, technician]
@@ -51,6 +51,8 @@ export interface HttpDeps {
   verify: () => Promise<unknown>;
   /** Records a config change in the ledger and sends the signed config command (hub/ingest.ts). */
   pushConfig: (dev: string, settings: ConfigChange, by: string) => Promise<{ at: number; desired: ConfigChange }>;
+  /** The settings the device is sent each time it comes online; null if none was ever pushed. */
+  desiredConfig: (dev: string) => Promise<{ settings: ConfigChange; by: string; at: number } | null>;
   /** Mounts more routes (the queue's, the application's). */
   mount?: (app: FastifyInstance) => void;
 }
@@ -108,7 +110,7 @@ export function createHttp(deps: HttpDeps): FastifyInstance {
     const d = deps.registry.get(request.params.id);
     if (!d) return reply.code(404).send({ error: 'not-found', message: `params.id: device ${request.params.id} is not provisioned`, field: 'params.id' });
     const { secret: _secret, ...rest } = d;
-    return { ...rest, health: deps.registry.health(d.id) };
+    return { ...rest, health: deps.registry.health(d.id), desiredConfig: await deps.desiredConfig(d.id) };
   });
 
   // Provisioning answers the full DeviceConfig, secret included, once; it is never listed again.

@@ -118,11 +118,12 @@ export class HallRuntime {
   }
 
   /** What every hall's HTTP server needs from the hall: roles, tokens, config push. */
-  httpDeps(): Pick<HttpDeps, 'registry' | 'auth' | 'tokens' | 'verify' | 'pushConfig' | 'mount'> {
+  httpDeps(): Pick<HttpDeps, 'registry' | 'auth' | 'tokens' | 'verify' | 'pushConfig' | 'desiredConfig' | 'mount'> {
     return {
       registry: this.registry, auth: this.app.auth, tokens: this.tokens,
       verify: () => this.ledger.verify(),
       pushConfig: (dev, settings, by) => this.ingest.sendConfig(dev, settings, by),
+      desiredConfig: (dev) => this.ingest.desiredConfig(dev),
       mount: (app) => this.mountRoutes(app),
     };
   }

@@ -505,12 +505,18 @@ export class Ingest extends EventEmitter {
     return { at, desired };
   }
 
-  /** The device's desired settings, if any were ever pushed; sent when it comes online. */
+  /** The device's desired settings (every push merged), who pushed last and when; null if none ever was. */
+  async desiredConfig(dev: string): Promise<{ settings: CommandBodies['config']; by: string; at: number } | null> {
+    const row = await this.o.db.get<{ settings: string; by: string; at: number }>('SELECT settings, by, at FROM device_config WHERE dev = $1', [dev]);
+    return row ? { settings: JSON.parse(row.settings) as CommandBodies['config'], by: row.by, at: Number(row.at) } : null;
+  }
+
+  /** Sends the desired settings, if any were ever pushed; called when the device comes online. */
   private async sendDesiredConfig(dev: string): Promise<void> {
     try {
-      const row = await this.o.db.get<{ settings: string }>('SELECT settings FROM device_config WHERE dev = $1', [dev]);
-      if (!row) return;
-      await this.sendCommand({ v: PROTOCOL_VERSION, dev, t: this.now(), type: 'config', body: JSON.parse(row.settings) as CommandBodies['config'] });
+      const desired = await this.desiredConfig(dev);
+      if (!desired) return;
+      await this.sendCommand({ v: PROTOCOL_VERSION, dev, t: this.now(), type: 'config', body: desired.settings });
     } catch (error) {
       this.o.log.warn({ dev, err: String(error) }, 'sending the desired config failed; it is sent again when the device next comes online');
     }

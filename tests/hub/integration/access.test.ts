@@ -227,6 +227,10 @@ describe('remote config push', () => {
       online: false, desired: { idleText: '欢迎', volume: 9, rateTimeout: 20_000, unsolicited: null },
     });
     expect(await f.hub.db.all(`SELECT dev FROM ledger WHERE kind = 'config' AND dev = 'pad-off'`)).toEqual([{ dev: 'pad-off' }, { dev: 'pad-off' }]);
+    // A technician can see what the device will be sent; a device never pushed to has none.
+    expect((await f.api('GET', '/api/devices/pad-off')).desiredConfig).toMatchObject({ settings: { idleText: '欢迎', volume: 9, rateTimeout: 20_000, unsolicited: null }, by: 'api-startup' });
+    await f.provision('display', 'W2', 'disp-never');
+    expect((await f.api('GET', '/api/devices/disp-never')).desiredConfig).toBeNull();
     const late = new SimDevice({ config: offlineConfig, time, mqttUrl: f.hub.mqttUrl, flash: new MemoryFlash(), reconnectPeriod: 200 });
     const ticker2 = setInterval(() => time.advanceTo(Date.now()), 20);
     try {
