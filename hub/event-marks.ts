@@ -82,6 +82,8 @@ const upsertSql = memoSql((n) => `INSERT INTO event_marks (dev, boot, upto, gaps
 const refusalsSql = memoSql((n) => `SELECT dev, boot, seq, reason FROM refusals WHERE ${Array.from({ length: n }, (_, i) => `(dev = $${3 * i + 1} AND boot = $${3 * i + 2} AND seq = $${3 * i + 3})`).join(' OR ')}`);
 
 const pairKey = (dev: string, boot: number) => `${dev}\u0000${boot}`;
+/** One event's (dev, boot, seq) as a Map key: refusalReasons' keys, and ingest's. */
+export const eventKey = (dev: string, boot: number, seq: number) => `${dev}\u0000${boot}\u0000${seq}`;
 
 /** The marks of the (device, boot) pairs one commit group touches, read and written in its tx. */
 export class GroupMarks {
@@ -129,7 +131,7 @@ export class GroupMarks {
   }
 }
 
-/** Reasons of the given decided events that were refused; the others were committed. */
+/** Reasons of the given decided events that were refused, by eventKey; the others were committed. */
 export async function refusalReasons(tx: Db, decided: { dev: string; boot: number; seq: number }[]): Promise<Map<string, string>> {
   const found = new Map<string, string>();
   let i = 0;
@@ -137,7 +139,7 @@ export async function refusalReasons(tx: Db, decided: { dev: string; boot: numbe
     const params: (string | number)[] = [];
     for (const end = i + size; i < end; i++) params.push(decided[i].dev, decided[i].boot, decided[i].seq);
     const rows = await tx.all<{ dev: string; boot: number; seq: number; reason: string }>(refusalsSql(size), params);
-    for (const r of rows) found.set(`${r.dev}\u0000${Number(r.boot)}\u0000${Number(r.seq)}`, r.reason);
+    for (const r of rows) found.set(eventKey(r.dev, Number(r.boot), Number(r.seq)), r.reason);
   }
   return found;
 }

@@ -50,7 +50,7 @@ export interface HttpDeps {
   health: () => Promise<{ ok: boolean; [key: string]: unknown }>;
   verify: () => Promise<unknown>;
   /** Records a config change in the ledger and sends the signed config command (hub/ingest.ts). */
-  pushConfig: (dev: string, settings: ConfigChange, by: string) => Promise<{ at: number; desired: ConfigChange }>;
+  pushConfig: (dev: string, settings: ConfigChange, by: string) => Promise<{ at: number; desired: ConfigChange; sent: boolean }>;
   /** The settings the device is sent each time it comes online; null if none was ever pushed. */
   desiredConfig: (dev: string) => Promise<{ settings: ConfigChange; by: string; at: number } | null>;
   /** Mounts more routes (the queue's, the application's). */
@@ -130,8 +130,7 @@ export function createHttp(deps: HttpDeps): FastifyInstance {
     if (!d) return reply.code(404).send({ error: 'not-found', message: `params.id: device ${request.params.id} is not provisioned`, field: 'params.id' });
     const change = checkConfigChange(request.body, d);
     if (Array.isArray(change)) return reply.code(400).send({ error: 'bad-request', message: change.join('; '), field: /^(body\.[A-Za-z]+|body)/.exec(change[0])![1] });
-    const online = deps.registry.health(d.id).online;
-    const { at, desired } = await deps.pushConfig(d.id, change, userOf(request).username);
+    const { at, desired, sent: online } = await deps.pushConfig(d.id, change, userOf(request).username);
     const result: ConfigPushResult & { note?: string } = { device: d.id, settings: change, online, at, desired };
     if (!online) result.note = `device ${d.id} is offline: the change is recorded and sent when the device next comes online`;
     return result;

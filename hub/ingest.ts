@@ -22,7 +22,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { Db, Migration } from './db/db.js';
-import { eventMarksMigration, GroupMarks, refusalReasons } from './event-marks.js';
+import { eventKey as key, eventMarksMigration, GroupMarks, refusalReasons } from './event-marks.js';
 import {
   decodeEventPayload, decodeState, encodeAck, eventOf, encodeCommand, isProtocolError, parseTopic, topicFor,
   PROTOCOL_VERSION, type AckItem, type AnyDeviceEvent, type AnyHubCommand, type CommandBodies, type DecodedEvent, type Role, type Verdict,
@@ -72,7 +72,6 @@ export interface IngestOptions {
 type Numbered = Extract<DecodedEvent, { kind: 'event' } | { kind: 'refused' }>;
 interface Outcome { dev: string; boot: number; seq: number; verdict: Verdict; reason: string | null; effects: Effect[] }
 
-const key = (dev: string, boot: number, seq: number) => `${dev}\u0000${boot}\u0000${seq}`;
 const ACKS_PER_MESSAGE = 64; // keeps one ack line well under MAX_DOWNLINK_BYTES
 
 /** A bounded metric label from a free-text refusal reason: no ticket numbers or ids. */
@@ -491,23 +490,24 @@ export class Ingest extends EventEmitter {
    * after (applying them twice changes nothing), so a pad that was off, or that lost the command
    * with its connection, still ends up with what was pushed.
    */
-  async sendConfig(dev: string, settings: CommandBodies['config'], by: string): Promise<{ at: number; desired: CommandBodies['config'] }> {
+  async sendConfig(dev: string, settings: CommandBodies['config'], by: string): Promise<{ at: number; desired: CommandBodies['config']; sent: boolean }> {
     const at = this.now();
     const desired = await this.o.db.tx(async (tx) => {
       await this.o.ledger.append(tx, [{ kind: 'config', dev, boot: null, seq: null, at, body: { settings, by } }]);
-      const before = await tx.get<{ settings: string }>('SELECT settings FROM device_config WHERE dev = $1', [dev]);
-      const merged = mergeConfig(before ? (JSON.parse(before.settings) as CommandBodies['config']) : undefined, settings);
+      const merged = mergeConfig((await this.desiredConfig(dev, tx))?.settings, settings);
       await tx.run(`INSERT INTO device_config (dev, settings, by, at) VALUES ($1, $2, $3, $4)
         ON CONFLICT (dev) DO UPDATE SET settings = excluded.settings, by = excluded.by, at = excluded.at`, [dev, JSON.stringify(merged), by, at]);
       return merged;
     });
-    if (this.o.registry.health(dev).online) await this.sendCommand({ v: PROTOCOL_VERSION, dev, t: at, type: 'config', body: settings });
-    return { at, desired };
+    // Offline: nothing to send now; the device gets `desired` when it comes online.
+    const sent = this.o.registry.health(dev).online;
+    if (sent) await this.sendCommand({ v: PROTOCOL_VERSION, dev, t: at, type: 'config', body: settings });
+    return { at, desired, sent };
   }
 
   /** The device's desired settings (every push merged), who pushed last and when; null if none ever was. */
-  async desiredConfig(dev: string): Promise<{ settings: CommandBodies['config']; by: string; at: number } | null> {
-    const row = await this.o.db.get<{ settings: string; by: string; at: number }>('SELECT settings, by, at FROM device_config WHERE dev = $1', [dev]);
+  async desiredConfig(dev: string, db: Db = this.o.db): Promise<{ settings: CommandBodies['config']; by: string; at: number } | null> {
+    const row = await db.get<{ settings: string; by: string; at: number }>('SELECT settings, by, at FROM device_config WHERE dev = $1', [dev]);
     return row ? { settings: JSON.parse(row.settings) as CommandBodies['config'], by: row.by, at: Number(row.at) } : null;
   }
 

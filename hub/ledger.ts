@@ -83,8 +83,8 @@ export class Ledger {
         CREATE INDEX ledger_dev_event ON ledger (dev, boot, seq);`,
     },
     {
-      // Nothing reads the ledger by device (ingest dedupes on the events table's key), and the
-      // index was a third B-tree written for every row: about a third of the ledger insert.
+      // Nothing reads the ledger by device (ingest dedupes on tables of its own), and the index
+      // was a third B-tree written for every row: about a third of the ledger insert.
       id: 'ledger/002-no-device-index',
       sql: () => 'DROP INDEX IF EXISTS ledger_dev_event',
     },

@@ -6,25 +6,16 @@
  */
 
 import { createHmac } from 'node:crypto';
-import { startHub, setUpHall, FixtureDevices, type HubFixture } from './integration/hub-fixture.js';
-import { TestDevice, waitFor, bootBody } from './integration/device-client.js';
+import { hubPerTest, setUpHall, type HubFixture } from './integration/hub-fixture.js';
+import { waitFor, bootBody } from './integration/device-client.js';
 
-let f: HubFixture | undefined;
-const devices = new FixtureDevices();
-
-function device(role: 'pad' | 'display', win: string, id: string): Promise<TestDevice> {
-  return devices.connect(f!, role, win, id);
-}
-
-afterEach(async () => {
-  await devices.closeAll();
-  await f?.stop();
-  f = undefined;
-});
+const hubs = hubPerTest();
+const device = hubs.device;
+let f: HubFixture;
 
 test('a call is committed and displayed at once; a health event waits for the batch window', async () => {
   const WINDOW = 1000; // ms (the most settings allow): far longer than a prompt commit takes
-  f = await startHub({ 'ingest.batchWindow': WINDOW });
+  f = await hubs.start({ 'ingest.batchWindow': WINDOW });
   const tickets = await setUpHall(f.api, 2);
   const caller = await device('display', 'W1', 'disp-1');
 
@@ -44,7 +35,7 @@ test('a call is committed and displayed at once; a health event waits for the ba
 });
 
 test('a mixed group keeps the event order in the ledger: events, queue rows and refusals interleaved', async () => {
-  f = await startHub({ 'ingest.batchWindow': 200 });
+  f = await hubs.start({ 'ingest.batchWindow': 200 });
   const tickets = await setUpHall(f.api, 2);
   const caller = await device('display', 'W1', 'disp-1');
   const pad = await device('pad', 'W1', 'pad-1');
@@ -88,7 +79,7 @@ test('a mixed group keeps the event order in the ledger: events, queue rows and 
 });
 
 test('many devices at once: every event committed exactly once, acked, in groups larger than one', async () => {
-  f = await startHub();
+  f = await hubs.start();
   const pads = await Promise.all(Array.from({ length: 8 }, (_, i) => device('pad', `L${i}`, `pad-${i}`)));
   const PER_PAD = 60;
   await Promise.all(pads.map(async (p) => {

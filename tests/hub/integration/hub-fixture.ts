@@ -71,20 +71,29 @@ export async function setUpHall(api: HubFixture['api'], tickets: number, win = '
 }
 
 /**
- * Devices on a fixture's embedded broker, for tests that start a hub per test: `connect`
- * provisions and connects one, `closeAll` closes them all (afterEach).
+ * For test files that start a hub per test: `start` starts this test's hub, `device` provisions
+ * a device on it and connects it to its embedded broker. After each test (an afterEach this
+ * registers) the devices are closed and the hub stopped.
  */
-export class FixtureDevices {
-  private readonly open: TestDevice[] = [];
-
-  async connect(f: HubFixture, role: Role, win: string, id: string): Promise<TestDevice> {
-    const d = new TestDevice(await f.provision(role, win, id));
-    await d.connect(`mqtt://127.0.0.1:${f.hub.mqttPort}`);
-    this.open.push(d);
-    return d;
-  }
-
-  async closeAll(): Promise<void> {
-    for (const d of this.open.splice(0)) await d.close();
-  }
+export function hubPerTest(): {
+  start(overrides?: Record<string, unknown>): Promise<HubFixture>;
+  device(role: Role, win: string, id: string): Promise<TestDevice>;
+} {
+  let current: HubFixture | undefined;
+  const open: TestDevice[] = [];
+  afterEach(async () => {
+    for (const d of open.splice(0)) await d.close();
+    await current?.stop();
+    current = undefined;
+  });
+  return {
+    start: async (overrides) => (current = await startHub(overrides)),
+    device: async (role, win, id) => {
+      if (!current) throw new Error('hubPerTest: start() the hub before connecting devices');
+      const d = new TestDevice(await current.provision(role, win, id));
+      await d.connect(`mqtt://127.0.0.1:${current.hub.mqttPort}`);
+      open.push(d);
+      return d;
+    },
+  };
 }

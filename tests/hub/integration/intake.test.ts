@@ -5,24 +5,15 @@
  * by reason exactly as without the thread; and with the thread off the main thread does it all.
  */
 
-import { startHub, FixtureDevices, type HubFixture } from './hub-fixture.js';
-import { TestDevice, waitFor, bootBody } from './device-client.js';
+import { hubPerTest, type HubFixture } from './hub-fixture.js';
+import { waitFor, bootBody } from './device-client.js';
 
-let f: HubFixture | undefined;
-const devices = new FixtureDevices();
-
-function device(role: 'pad' | 'display', win: string, id: string): Promise<TestDevice> {
-  return devices.connect(f!, role, win, id);
-}
-
-afterEach(async () => {
-  await devices.closeAll();
-  await f?.stop();
-  f = undefined;
-});
+const hubs = hubPerTest();
+const device = hubs.device;
+let f: HubFixture;
 
 test('with the embedded broker the default (external) keeps events on the main thread', async () => {
-  f = await startHub();
+  f = await hubs.start();
   const pad = await device('pad', 'W1', 'pad-1');
   await pad.publish(pad.sign('boot', bootBody));
   await waitFor('ack', () => pad.unacked.size === 0);
@@ -30,7 +21,7 @@ test('with the embedded broker the default (external) keeps events on the main t
 });
 
 test('events of a device provisioned after start are verified on the intake thread, committed once and acked', async () => {
-  f = await startHub({ 'ingest.intakeThread': 'always' });
+  f = await hubs.start({ 'ingest.intakeThread': 'always' });
   const pad = await device('pad', 'W1', 'pad-late');
   for (let i = 0; i < 20; i++) await pad.publish(pad.sign('boot', bootBody));
   await waitFor('acks', () => pad.unacked.size === 0);
@@ -40,7 +31,7 @@ test('events of a device provisioned after start are verified on the intake thre
 });
 
 test('what the intake thread cannot verify is handed to the main thread, rejected by reason, and changes nothing', async () => {
-  f = await startHub({ 'ingest.intakeThread': 'always' });
+  f = await hubs.start({ 'ingest.intakeThread': 'always' });
   const pad = await device('pad', 'W1', 'pad-1');
   const good = pad.sign('boot', bootBody);
   pad.unacked.clear();
@@ -60,7 +51,7 @@ test('what the intake thread cannot verify is handed to the main thread, rejecte
 });
 
 test('with ingest.intakeThread never, the main thread receives and verifies every event', async () => {
-  f = await startHub({ 'ingest.intakeThread': 'never' });
+  f = await hubs.start({ 'ingest.intakeThread': 'never' });
   const pad = await device('pad', 'W1', 'pad-1');
   for (let i = 0; i < 5; i++) await pad.publish(pad.sign('boot', bootBody));
   await waitFor('acks', () => pad.unacked.size === 0);
