@@ -12,7 +12,7 @@ import { Command } from 'commander';
 import type { Db } from '../hub/db/db.js';
 import { openPostgres } from '../hub/db/postgres.js';
 import { openSqlite } from '../hub/db/sqlite.js';
-import { Ledger, type LedgerEntry } from '../hub/ledger.js';
+import { Ledger, type LedgerEntry } from '../hub/ledger/ledger.js';
 import { startPostgres } from '../tests/support/postgres.js';
 
 const BATCH = 5_000; // entries per append transaction

@@ -23,7 +23,7 @@ import type { Db, SqlValue } from '../hub/db/db.js';
 import { openSqlite } from '../hub/db/sqlite.js';
 import { openPostgres } from '../hub/db/postgres.js';
 import { migrate } from '../hub/db/migrate.js';
-import { Ledger } from '../hub/ledger.js';
+import { Ledger } from '../hub/ledger/ledger.js';
 import { QueueService } from '../hub/queue/service.js';
 import { AppService } from '../hub/app/service.js';
 import { parsePeriod, type Source } from '../hub/app/figures.js';

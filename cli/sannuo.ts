@@ -27,7 +27,7 @@ import cliProgress from 'cli-progress';
 import type { View } from '../firmware/core/hardware.js';
 import { ROLES, type Role } from '../firmware/core/protocol.js';
 import { HubApiError, HubClient } from '../simulator/hub-client.js';
-import { newApiToken } from '../hub/access.js';
+import { newApiToken } from '../hub/app/tokens.js';
 import { loadScenario, ScenarioError, type FaultSpec } from '../simulator/scenario.js';
 import { Simulation } from '../simulator/simulation.js';
 import { VirtualTime } from '../simulator/virtual-time.js';

@@ -7,7 +7,7 @@
  *
  * A district (settings.cluster.halls not empty): several hubs share one external broker and
  * one PostgreSQL. Each hall is its own site (topics sannuo/v1/<hall>/…) and its own schema
- * (hall_<hall>), and is served by the hub holding its lease (hub/lease.ts): that hub
+ * (hall_<hall>), and is served by the hub holding its lease (hub/district/lease.ts): that hub
  * subscribes to the hall's topics, runs its queue and writes its chain, every transaction
  * fenced by the lease. Its HTTP routes are under /halls/<hall>/…; a hub asked for a hall it
  * does not hold answers 421 naming the holder.
@@ -25,22 +25,22 @@ import type { Logger } from 'pino';
 import type { Db } from './db/db.js';
 import { openSqlite } from './db/sqlite.js';
 import { migrate } from './db/migrate.js';
-import { Ledger, type Checkpoint } from './ledger.js';
+import { Ledger, type Checkpoint } from './ledger/ledger.js';
 import { QueueService } from './queue/service.js';
 import { AppService, appOptionsFromEnv } from './app/service.js';
 import { dashboard } from './web/plugin.js';
 import { dataPath, advertisedPort, clustered, type Settings } from './settings.js';
-import { Registry, hubMqttPassword, nodeHmac, type DeviceRecord, type HubIdentity } from './registry.js';
-import { EmbeddedBroker } from './broker.js';
-import { IntakeThread } from './intake.js';
-import { HubLink, type Link } from './mqtt.js';
-import { LocalLink } from './local-link.js';
-import { Ingest } from './ingest.js';
+import { Registry, hubMqttPassword, nodeHmac, type DeviceRecord, type HubIdentity } from './devices/registry.js';
+import { EmbeddedBroker } from './mqtt/broker.js';
+import { IntakeThread } from './mqtt/intake.js';
+import { HubLink, type Link } from './mqtt/link.js';
+import { LocalLink } from './mqtt/local-link.js';
+import { Ingest } from './ingest/ingest.js';
 import { Metrics } from './metrics.js';
-import { createHttp, type HttpDeps } from './http.js';
-import { ApiTokens } from './access.js';
-import { writeMosquittoFiles, reloadMosquitto, passwordFileText, lookupUser, writeAtomic } from './mosquitto.js';
-import { LeaseKeeper, LeaseMetrics, LeaseStore, fencedDb, hallDbUrl, hallSchema, type Taken } from './lease.js';
+import { createHttp, type HttpDeps } from './http/server.js';
+import { ApiTokens } from './app/tokens.js';
+import { writeMosquittoFiles, reloadMosquitto, passwordFileText, lookupUser, writeAtomic } from './mqtt/mosquitto.js';
+import { LeaseKeeper, LeaseMetrics, LeaseStore, fencedDb, hallDbUrl, hallSchema, type Taken } from './district/lease.js';
 import { TOPIC_ROOT, deriveMqttPassword, topicFor } from '../firmware/core/protocol.js';
 import { fromHex } from '../firmware/core/utf8.js';
 
@@ -326,7 +326,7 @@ export class Hub {
     log.info({ mqtt: this.mqttUrl, http: `http://${s.http.host}:${this.httpPort}`, site: s.site, hall: s.hall, db: s.db === 'sqlite' ? dataPath(s, 'sannuo.db') : 'postgres' }, 'hub started');
   }
 
-  /** Device events on their own thread and connection (hub/intake.ts); the main link keeps the rest. */
+  /** Device events on their own thread and connection (hub/mqtt/intake.ts); the main link keeps the rest. */
   private async startIntake(hall: HallRuntime): Promise<void> {
     const s = this.settings;
     const keyOf = (dev: string): [string, Uint8Array][] => {

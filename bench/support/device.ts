@@ -11,7 +11,7 @@ import {
   type AckItem, type AnyDeviceEvent, type AnyHubCommand, type EventBodies, type EventType,
 } from '../../firmware/core/protocol.js';
 import { fromHex } from '../../firmware/core/utf8.js';
-import { nodeHmac } from '../../hub/registry.js';
+import { nodeHmac } from '../../hub/devices/registry.js';
 
 export class BenchDevice {
   client: MqttClient | undefined;

@@ -12,8 +12,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DeviceConfig } from '../../firmware/core/config.js';
 import type { Role } from '../../firmware/core/protocol.js';
-import { hubMqttPassword } from '../../hub/registry.js';
-import { writeMosquittoFiles, NO_DEVICES } from '../../hub/mosquitto.js';
+import { hubMqttPassword } from '../../hub/devices/registry.js';
+import { writeMosquittoFiles, NO_DEVICES } from '../../hub/mqtt/mosquitto.js';
 import { freePort, startMosquitto, type RunningMosquitto } from '../../tests/support/mosquitto.js';
 import { sleep } from './result.js';
 

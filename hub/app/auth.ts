@@ -24,7 +24,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import type { Logger } from 'pino';
 import type { Db, Migration } from '../db/db.js';
-import type { Ledger } from '../ledger.js';
+import type { Ledger } from '../ledger/ledger.js';
 import { AppError, num, parseBody, sendError } from './http-util.js';
 
 export type UserRole = 'supervisor' | 'head' | 'staff' | 'technician';

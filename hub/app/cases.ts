@@ -17,7 +17,7 @@
  */
 
 import type { Db } from '../db/db.js';
-import type { Ledger } from '../ledger.js';
+import type { Ledger } from '../ledger/ledger.js';
 import type { WorkingCalendar } from './calendar.js';
 import type { User } from './auth.js';
 import { AppError, num, numOrNull } from './http-util.js';

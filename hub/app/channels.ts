@@ -15,7 +15,7 @@
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Db } from '../db/db.js';
-import type { Ledger } from '../ledger.js';
+import type { Ledger } from '../ledger/ledger.js';
 import { BAD_RATING_REASONS, type BadRatingReason } from '../../firmware/core/protocol.js';
 import type { Cases } from './cases.js';
 import { AppError, num, numOrNull } from './http-util.js';

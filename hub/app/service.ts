@@ -46,7 +46,7 @@ import type { Logger } from 'pino';
 import { Gauge, type Registry as PromRegistry } from 'prom-client';
 import { BAD_RATING_REASONS, BAD_RATING_REASON_LABELS, RATING_LABELS, type BadRatingReason, type RatingLevel } from '../../firmware/core/protocol.js';
 import type { Db, Migration } from '../db/db.js';
-import type { Ledger } from '../ledger.js';
+import type { Ledger } from '../ledger/ledger.js';
 import { Auth, userOf, type AuthOptions, type User, type UserRole } from './auth.js';
 import { WorkingCalendar, type CalendarSpec } from './calendar.js';
 import { Cases, DEFAULT_CASE_POLICY, type CasePolicy, type CaseStatus } from './cases.js';

@@ -27,7 +27,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { QueueService } from './service.js';
 import { userOf, type Auth } from '../app/auth.js';
 import { ISSUE_CHANNELS, PRIORITY_CLASSES, QueueError, type IssueChannel, type PriorityClass } from './types.js';
-import { isLeaseLost } from '../http.js';
+import { isLeaseLost } from '../http/server.js';
 
 const ID = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,32}$' } as const;
 const NAME = { type: 'string', minLength: 1, maxLength: 100 } as const;

@@ -33,7 +33,7 @@ import {
   BAD_RATING_MAX, type AnyDeviceEvent, type CommandBodies, type DeviceEvent, type Role, type Verdict,
 } from '../../firmware/core/protocol.js';
 import type { Db, Migration, SqlValue } from '../db/db.js';
-import type { Ledger } from '../ledger.js';
+import type { Ledger } from '../ledger/ledger.js';
 import { queueMigrations } from './schema.js';
 import { queueRoutes, type QueueRouteOptions } from './routes.js';
 import type { Auth } from '../app/auth.js';

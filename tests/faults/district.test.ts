@@ -13,8 +13,8 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { District, OutboxDevice, sleep } from './district.js';
 import { openPostgres } from '../../hub/db/postgres.js';
-import { Ledger } from '../../hub/ledger.js';
-import { hallDbUrl } from '../../hub/lease.js';
+import { Ledger } from '../../hub/ledger/ledger.js';
+import { hallDbUrl } from '../../hub/district/lease.js';
 import type { DeviceConfig } from '../../firmware/core/config.js';
 
 jest.setTimeout(300_000);

@@ -13,7 +13,7 @@ import { HubProcess } from '../support/hub-process.js';
 import { bearer } from '../support/token.js';
 import { MOSQUITTO, freePort, startMosquitto, waitForPort, type RunningMosquitto } from '../support/mosquitto.js';
 import { startPostgres, type PostgresServer } from '../support/postgres.js';
-import { writeMosquittoFiles, NO_DEVICES } from '../../hub/mosquitto.js';
+import { writeMosquittoFiles, NO_DEVICES } from '../../hub/mqtt/mosquitto.js';
 import { TestDevice } from '../hub/integration/device-client.js';
 import type { DeviceConfig } from '../../firmware/core/config.js';
 import type { EventBodies, EventType } from '../../firmware/core/protocol.js';

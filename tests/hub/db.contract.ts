@@ -9,9 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Db } from '../../hub/db/db.js';
 import { migrate } from '../../hub/db/migrate.js';
-import { Ledger, rowHash, type LedgerEntry } from '../../hub/ledger.js';
-import { eventMarksMigration, GroupMarks, refusalReasons } from '../../hub/event-marks.js';
-import { Ingest } from '../../hub/ingest.js';
+import { Ledger, rowHash, type LedgerEntry } from '../../hub/ledger/ledger.js';
+import { eventMarksMigration, GroupMarks, refusalReasons } from '../../hub/ingest/event-marks.js';
+import { Ingest } from '../../hub/ingest/ingest.js';
 
 export interface DbTarget {
   /** Opens a new connection (a Db of its own) to this test's database; several may be open. */

@@ -7,7 +7,7 @@
 import { startHub, setUpHall, type HubFixture } from './hub-fixture.js';
 import { TestDevice, waitFor, bootBody } from './device-client.js';
 import { encodeEvent, topicFor } from '../../../firmware/core/protocol.js';
-import { nodeHmac } from '../../../hub/registry.js';
+import { nodeHmac } from '../../../hub/devices/registry.js';
 import { createHmac } from 'node:crypto';
 
 let f: HubFixture;

@@ -8,7 +8,7 @@
 import { startPostgres, type PostgresServer } from '../../support/postgres.js';
 import { openPostgres } from '../../../hub/db/postgres.js';
 import type { Db } from '../../../hub/db/db.js';
-import { LeaseStore, LeaseLostError, fencedDb, hallDbUrl, LeaseMetrics } from '../../../hub/lease.js';
+import { LeaseStore, LeaseLostError, fencedDb, hallDbUrl, LeaseMetrics } from '../../../hub/district/lease.js';
 import { Registry as PromRegistry } from 'prom-client';
 import { loadSettings } from '../../../hub/settings.js';
 

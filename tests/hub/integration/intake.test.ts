@@ -1,5 +1,5 @@
 /**
- * The intake thread (hub/intake.ts): device events verified on a worker thread with their own
+ * The intake thread (hub/mqtt/intake.ts): device events verified on a worker thread with their own
  * MQTT connection. What it verifies is committed once and acked; a device provisioned after
  * start is verified there too; what it cannot verify goes to the main thread, which rejects it
  * by reason exactly as without the thread; and with the thread off the main thread does it all.

@@ -9,11 +9,11 @@ import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { startMosquitto, type RunningMosquitto } from '../../support/mosquitto.js';
-import { writeMosquittoFiles, NO_DEVICES } from '../../../hub/mosquitto.js';
+import { writeMosquittoFiles, NO_DEVICES } from '../../../hub/mqtt/mosquitto.js';
 import { startHub, setUpHall, type HubFixture } from './hub-fixture.js';
 import { TestDevice, waitFor, bootBody } from './device-client.js';
 import { decodeAck, isProtocolError, topicFor } from '../../../firmware/core/protocol.js';
-import { nodeHmac } from '../../../hub/registry.js';
+import { nodeHmac } from '../../../hub/devices/registry.js';
 
 const run = promisify(execFile);
 let m: RunningMosquitto;

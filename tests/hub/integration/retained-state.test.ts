@@ -1,7 +1,7 @@
 /**
  * Regression: a device that publishes its retained state and its first event back to back (as
  * Device.onConnected does) must be seen online at once. Aedes 1.2 dropped the retained message
- * when the next publish of the same socket read overtook it (see hub/broker.ts); the hub then
+ * when the next publish of the same socket read overtook it (see hub/mqtt/broker.ts); the hub then
  * thought every device offline until its next periodic state, a minute later.
  */
 

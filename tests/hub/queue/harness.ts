@@ -12,7 +12,7 @@ import { validateEvent, type AnyDeviceEvent, type EventBodies, type EventType, t
 import type { Db } from '../../../hub/db/db.js';
 import { migrate } from '../../../hub/db/migrate.js';
 import { openSqlite } from '../../../hub/db/sqlite.js';
-import { Ledger } from '../../../hub/ledger.js';
+import { Ledger } from '../../../hub/ledger/ledger.js';
 import { QueueService, type Applied, type Effect, type QueuePolicy } from '../../../hub/queue/service.js';
 
 export const START = Date.UTC(2025, 2, 14, 0, 30); // 08:30 in the hall (UTC+8), a Friday

@@ -7,10 +7,10 @@
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { Db, Migration } from './db/db.js';
-import { CONFIG_DEFAULTS, type DeviceConfig } from '../firmware/core/config.js';
-import { deriveMqttPassword, deriveSigningKey, ROLES, type DeviceState, type Hmac, type Role } from '../firmware/core/protocol.js';
-import { fromHex, toHex } from '../firmware/core/utf8.js';
+import type { Db, Migration } from '../db/db.js';
+import { CONFIG_DEFAULTS, type DeviceConfig } from '../../firmware/core/config.js';
+import { deriveMqttPassword, deriveSigningKey, ROLES, type DeviceState, type Hmac, type Role } from '../../firmware/core/protocol.js';
+import { fromHex, toHex } from '../../firmware/core/utf8.js';
 
 /** HMAC-SHA256 from Node's crypto: the hub has it natively, the firmware injects its own. */
 export const nodeHmac: Hmac = Object.assign(

@@ -3,7 +3,7 @@
  * socket and no MQTT client. Over loopback TCP every device event was written out by Aedes as
  * a PUBLISH packet and parsed back by MQTT.js in the same thread, and every ack the other way;
  * here both are a function call (bench/RESULTS.md, ingest: hub CPU per event). An external
- * broker (Mosquitto, EMQX) still goes through HubLink (hub/mqtt.ts), the same interface.
+ * broker (Mosquitto, EMQX) still goes through HubLink (hub/mqtt/link.ts), the same interface.
  *
  * Delivery mirrors a QoS 0 subscription of a clean session, as HubLink's: what arrives while
  * the hub is not subscribed is gone, and devices resend until acked. Backpressure (hold) pauses
@@ -15,8 +15,8 @@
 
 import type { Aedes } from 'aedes';
 import type { Logger } from 'pino';
-import type { Link, MessageHandler } from './mqtt.js';
-import { outsideTransactions } from './root-context.js';
+import type { Link, MessageHandler } from './link.js';
+import { outsideTransactions } from '../root-context.js';
 
 /** ms a hold must last before the device clients are paused. */
 const DEVICE_HOLD_DELAY = 20;

@@ -1,5 +1,5 @@
 /**
- * Backpressure on the hub's MQTT link (hub/mqtt.ts hold()): while held, MQTT.js does not call
+ * Backpressure on the hub's MQTT link (hub/mqtt/link.ts hold()): while held, MQTT.js does not call
  * back handleMessage, so no further message is handled (nor PUBACKed) until it is released,
  * and nothing is lost. Real Aedes on a TCP port, real MQTT.js clients.
  */
@@ -8,7 +8,7 @@ import net from 'node:net';
 import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
 import pino from 'pino';
-import { HubLink } from '../../hub/mqtt.js';
+import { HubLink } from '../../../hub/mqtt/link.js';
 
 let server: net.Server | undefined;
 let broker: Aedes | undefined;

@@ -10,10 +10,10 @@ import net from 'node:net';
 import v8 from 'node:v8';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
-import { topicFor } from '../firmware/core/protocol.js';
-import type { Registry, HubIdentity } from './registry.js';
-import type { Metrics } from './metrics.js';
-import { coalesceWrites, type Corkable } from './mqtt.js';
+import { topicFor } from '../../firmware/core/protocol.js';
+import type { Registry, HubIdentity } from '../devices/registry.js';
+import type { Metrics } from '../metrics.js';
+import { coalesceWrites, type Corkable } from './link.js';
 import { indexedRetainedPersistence } from './retained-index.js';
 
 export interface BrokerOptions {
@@ -161,7 +161,7 @@ export class EmbeddedBroker {
   /**
    * Backpressure from the hub's connection to the devices. Aedes reads each device's socket a
    * read at a time and forwards every publish of it to the hub at once; when the hub holds its
-   * intake (hub/ingest.ts), those forwards wait in this process in the hub connection's write
+   * intake (hub/ingest/ingest.ts), those forwards wait in this process in the hub connection's write
    * buffer, and in a reconnect storm 5,000 devices' batches pile up there (hundreds of MiB).
    * Above HUB_BACKLOG bytes unsent to the hub, every device client stops reading (Aedes's
    * pause(): the current read finishes, the socket and then TCP hold the rest), and all resume
@@ -201,14 +201,14 @@ export class EmbeddedBroker {
     })}\n`);
   }
 
-  /** The hub's own backpressure (hub/local-link.ts): every device client stops or resumes reading. */
+  /** The hub's own backpressure (hub/mqtt/local-link.ts): every device client stops or resumes reading. */
   holdDevices(held: boolean): void {
     this.hubHolds = held;
     if (this.hubBackedUp) return; // paused already, and resumed when that ends
     for (const d of this.devices) held ? d.pause() : d.resume();
   }
 
-  /** The running Aedes, for the hub's in-process link (hub/local-link.ts). */
+  /** The running Aedes, for the hub's in-process link (hub/mqtt/local-link.ts). */
   instance(): Aedes {
     if (!this.aedes) throw new Error('the embedded broker is not running');
     return this.aedes;

@@ -8,9 +8,9 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Db } from '../../hub/db/db.js';
-import { openSqlite } from '../../hub/db/sqlite.js';
-import { GENESIS, Ledger, rowHash, type LedgerEntry } from '../../hub/ledger.js';
+import type { Db } from '../../../hub/db/db.js';
+import { openSqlite } from '../../../hub/db/sqlite.js';
+import { GENESIS, Ledger, rowHash, type LedgerEntry } from '../../../hub/ledger/ledger.js';
 
 const key = new Uint8Array(32).fill(5);
 let dir: string;

@@ -16,7 +16,7 @@
  * else 'committed' (every committed event has its ledger row).
  */
 
-import { memoSql, powerOfTwoChunks, valuesPlaceholders, type Db, type Migration } from './db/db.js';
+import { memoSql, powerOfTwoChunks, valuesPlaceholders, type Db, type Migration } from '../db/db.js';
 
 /** Gaps as text: inclusive ranges "a-b", ascending, comma-separated ("" when none). */
 function parseGaps(text: string, where: string): [number, number][] {

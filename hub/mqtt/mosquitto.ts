@@ -11,8 +11,8 @@ import { randomBytes, pbkdf2Sync } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { topicFor } from '../firmware/core/protocol.js';
-import type { Registry, HubIdentity } from './registry.js';
+import { topicFor } from '../../firmware/core/protocol.js';
+import type { Registry, HubIdentity } from '../devices/registry.js';
 
 /** What the files are written from: the registry, or an empty list before the first device. */
 export type MosquittoSource = Pick<Registry, 'list' | 'mqttPassword'>;

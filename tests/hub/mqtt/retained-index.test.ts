@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { indexedRetainedPersistence, memoryPersistence as memory } from '../../hub/retained-index.js';
+import { indexedRetainedPersistence, memoryPersistence as memory } from '../../../hub/mqtt/retained-index.js';
 
 type Store = { storeRetained(p: object): Promise<void>; createRetainedStreamCombi(t: string[]): Readable; createRetainedStream(t: string): Readable };
 

@@ -1,4 +1,4 @@
-import { SeqMarks } from '../../hub/event-marks.js';
+import { SeqMarks } from '../../../hub/ingest/event-marks.js';
 
 const decided = (m: SeqMarks, upTo: number) => Array.from({ length: upTo }, (_, i) => i + 1).filter((q) => m.has(q));
 

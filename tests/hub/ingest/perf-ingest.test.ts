@@ -1,13 +1,13 @@
 /**
- * Ingest's commit path as tuned for latency and throughput (hub/ingest.ts): caller keys skip
+ * Ingest's commit path as tuned for latency and throughput (hub/ingest/ingest.ts): caller keys skip
  * the batch window; a group's dedupe, ledger rows and events rows are written in a few
  * statements yet keep the event order in the ledger; groups commit back to back. Real hub,
  * embedded Aedes, MQTT.js devices signing real events.
  */
 
 import { createHmac } from 'node:crypto';
-import { hubPerTest, setUpHall, type HubFixture } from './integration/hub-fixture.js';
-import { waitFor, bootBody } from './integration/device-client.js';
+import { hubPerTest, setUpHall, type HubFixture } from '../integration/hub-fixture.js';
+import { waitFor, bootBody } from '../integration/device-client.js';
 
 const hubs = hubPerTest();
 const device = hubs.device;

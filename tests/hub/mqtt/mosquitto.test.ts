@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { mosquittoHash, mosquittoVerify, aclFileText, writeMosquittoFiles } from '../../hub/mosquitto.js';
+import { mosquittoHash, mosquittoVerify, aclFileText, writeMosquittoFiles } from '../../../hub/mqtt/mosquitto.js';
 
 const source = {
   list: () => [{ id: 'pad-1' }, { id: 'disp-1' }] as never,

@@ -2,7 +2,7 @@
  * Exactly-once ingest. Device events arrive on sannuo/v1/<site>/+/evt, are decoded and
  * authenticated with protocol.ts, gathered for a few milliseconds and committed in one db.tx
  * (one fsync for the group, not one per event). Inside it, for each event:
- *   dedupe on (dev, boot, seq) against the device's marks (hub/event-marks.ts) → a duplicate
+ *   dedupe on (dev, boot, seq) against the device's marks (hub/ingest/event-marks.ts) → a duplicate
  *   gets its stored verdict again (refused with its `refusals` row's reason, else committed);
  *   otherwise ledger row (kind 'event') → queue.applyEvent → verdict, or a recorded refusal
  *   (`refusals` + ledger kind 'refusal'); then the seq is marked decided.
@@ -10,7 +10,7 @@
  * always names something durable, and a hub killed mid-commit leaves the events unacked for
  * the devices to resend.
  *
- * In a district the hall's Db checks the hall's lease inside that same transaction (hub/lease.ts),
+ * In a district the hall's Db checks the hall's lease inside that same transaction (hub/district/lease.ts),
  * so a hub that lost the lease commits nothing; ingest then emits 'fenced'.
  *
  * Rejected lines (forged, malformed, unknown device, wrong topic) change nothing; they are
@@ -21,18 +21,18 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { Db, Migration } from './db/db.js';
+import type { Db, Migration } from '../db/db.js';
 import { eventKey as key, eventMarksMigration, GroupMarks, refusalReasons } from './event-marks.js';
 import {
   decodeEventPayload, decodeState, encodeAck, eventOf, encodeCommand, isProtocolError, parseTopic, topicFor,
   PROTOCOL_VERSION, type AckItem, type AnyDeviceEvent, type AnyHubCommand, type CommandBodies, type DecodedEvent, type Role, type Verdict,
-} from '../firmware/core/protocol.js';
-import { nodeHmac, type Registry } from './registry.js';
-import type { Metrics } from './metrics.js';
-import type { Link } from './mqtt.js';
-import { LeaseLostError } from './lease.js';
-import { NODE_TEXT } from './text.js';
-import { outsideTransactions } from './root-context.js';
+} from '../../firmware/core/protocol.js';
+import { nodeHmac, type Registry } from '../devices/registry.js';
+import type { Metrics } from '../metrics.js';
+import type { Link } from '../mqtt/link.js';
+import { LeaseLostError } from '../district/lease.js';
+import { NODE_TEXT } from '../text.js';
+import { outsideTransactions } from '../root-context.js';
 
 // ------------------------------------------------------------ the seams ingest needs (apis.md)
 
@@ -147,7 +147,7 @@ export class Ingest extends EventEmitter {
     return [`sannuo/v1/${this.o.site}/+/state`];
   }
 
-  /** Events arrive (also) through an intake thread (hub/intake.ts), which backpressure must hold too. */
+  /** Events arrive (also) through an intake thread (hub/mqtt/intake.ts), which backpressure must hold too. */
   useIntake(intake: { hold(held: boolean): void }): void {
     this.intake = intake;
   }

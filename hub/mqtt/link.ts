@@ -1,7 +1,7 @@
 /**
  * The hub's MQTT client (MQTT.js) for an external broker (Mosquitto, EMQX), for the intake
  * thread, and for a district; a single hall on the embedded Aedes uses the same interface in
- * process (hub/local-link.ts). Acks and commands go out at QoS 1; delivery to the device still
+ * process (hub/mqtt/local-link.ts). Acks and commands go out at QoS 1; delivery to the device still
  * rests on the device's own resend, not on the broker.
  */
 
@@ -99,7 +99,7 @@ export class HubLink implements Link {
       this.handler(topic, payload, packet.retain);
     });
     client.on('connect', () => {
-      // Nagle off: acks and commands are small and latency-bound (see hub/broker.ts).
+      // Nagle off: acks and commands are small and latency-bound (see hub/mqtt/broker.ts).
       (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
       coalesceWrites(client.stream as unknown as Corkable);
       log.info({ url: redact(url) }, 'hub connected to MQTT broker');

@@ -1,5 +1,5 @@
 /**
- * The intake thread (see hub/intake.ts): its own MQTT connection subscribed to the hall's evt
+ * The intake thread (see hub/mqtt/intake.ts): its own MQTT connection subscribed to the hall's evt
  * topic, and the per-event work that needs nothing but a device's signing key — reading the
  * MQTT packet, UTF-8, the signature, the schema and the canonical form. What passes is posted
  * to the main thread as verified lines, a batch per turn of this thread's event loop; anything
@@ -10,11 +10,11 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
-import { decodeEventPayload, isProtocolError, parseTopic } from '../firmware/core/protocol.js';
-import { fromHex } from '../firmware/core/utf8.js';
-import { HubLink } from './mqtt.js';
-import { nodeHmac } from './registry.js';
-import { NODE_TEXT } from './text.js';
+import { decodeEventPayload, isProtocolError, parseTopic } from '../../firmware/core/protocol.js';
+import { fromHex } from '../../firmware/core/utf8.js';
+import { HubLink } from './link.js';
+import { nodeHmac } from '../devices/registry.js';
+import { NODE_TEXT } from '../text.js';
 import type { IntakeBatch, IntakeControl, IntakeStart } from './intake.js';
 
 const start = workerData as IntakeStart;

@@ -21,9 +21,9 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Db, Migration } from './db/db.js';
-import type { Ledger } from './ledger.js';
-import type { Auth, UserRole } from './app/auth.js';
+import type { Db, Migration } from '../db/db.js';
+import type { Ledger } from '../ledger/ledger.js';
+import type { Auth, UserRole } from './auth.js';
 
 export type TokenRole = Extract<UserRole, 'supervisor' | 'technician'>;
 export const TOKEN_ROLES: readonly TokenRole[] = ['supervisor', 'technician'];

@@ -20,8 +20,8 @@
 import { EventEmitter } from 'node:events';
 import { Counter, Gauge, type Registry as PromRegistry } from 'prom-client';
 import type { Logger } from 'pino';
-import type { Db, Migration } from './db/db.js';
-import { migrate } from './db/migrate.js';
+import type { Db, Migration } from '../db/db.js';
+import { migrate } from '../db/migrate.js';
 
 export const LEASES = 'public.sannuo_leases';
 export const HUBS = 'public.sannuo_hubs';

@@ -7,7 +7,7 @@
  *   POST /api/devices                            [technician, supervisor] provision: answers the secret, once
  *   POST /api/devices/:id/config                 [technician, supervisor] { rateTimeout?, unsolicited?, volume?, idleText? }
  *   GET|POST /api/ledger/verify                  [supervisor, technician]
- *   GET  /api/tokens, POST /api/tokens, DELETE /api/tokens/:id   [supervisor] machine credentials (hub/access.ts)
+ *   GET  /api/tokens, POST /api/tokens, DELETE /api/tokens/:id   [supervisor] machine credentials (hub/app/tokens.ts)
  *
  * Roles are checked by auth.requireRole on request, before the body is parsed: 401 without a credential, 403
  * for a role not listed, and nothing changes. A credential is a session (password sign-in) or an
@@ -16,12 +16,12 @@
 
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { RegistryError, type Registry, type ProvisionRequest } from './registry.js';
-import type { Metrics } from './metrics.js';
-import { userOf, type Auth } from './app/auth.js';
-import { TokenError, type ApiTokens } from './access.js';
-import { parseDeviceConfig } from '../firmware/core/config.js';
-import type { CommandBodies } from '../firmware/core/protocol.js';
+import { RegistryError, type Registry, type ProvisionRequest } from '../devices/registry.js';
+import type { Metrics } from '../metrics.js';
+import { userOf, type Auth } from '../app/auth.js';
+import { TokenError, type ApiTokens } from '../app/tokens.js';
+import { parseDeviceConfig } from '../../firmware/core/config.js';
+import type { CommandBodies } from '../../firmware/core/protocol.js';
 
 /** What a config push may change: the keys of the protocol's config command. */
 export const PUSHABLE_SETTINGS = ['rateTimeout', 'unsolicited', 'volume', 'idleText'] as const;
@@ -49,7 +49,7 @@ export interface HttpDeps {
   /** What /healthz reports; ok false answers 503. */
   health: () => Promise<{ ok: boolean; [key: string]: unknown }>;
   verify: () => Promise<unknown>;
-  /** Records a config change in the ledger and sends the signed config command (hub/ingest.ts). */
+  /** Records a config change in the ledger and sends the signed config command (hub/ingest/ingest.ts). */
   pushConfig: (dev: string, settings: ConfigChange, by: string) => Promise<{ at: number; desired: ConfigChange; sent: boolean }>;
   /** The settings the device is sent each time it comes online; null if none was ever pushed. */
   desiredConfig: (dev: string) => Promise<{ settings: ConfigChange; by: string; at: number } | null>;
@@ -73,7 +73,7 @@ export function checkConfigChange(body: unknown, device: { id: string; role: str
   return { rateTimeout: pick('rateTimeout'), unsolicited: pick('unsolicited'), volume: pick('volume'), idleText: pick('idleText') };
 }
 
-/** The fencing refusal of hub/lease.ts (by name, so HTTP code need not import the lease module). */
+/** The fencing refusal of hub/district/lease.ts (by name, so HTTP code need not import the lease module). */
 export function isLeaseLost(error: unknown): boolean {
   return error instanceof Error && error.name === 'LeaseLostError';
 }

@@ -13,8 +13,8 @@
 import crypto, { createHmac, timingSafeEqual } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { memoSql, powerOfTwoChunks, valuesPlaceholders, type Db, type Migration } from './db/db.js';
-import { migrate } from './db/migrate.js';
+import { memoSql, powerOfTwoChunks, valuesPlaceholders, type Db, type Migration } from '../db/db.js';
+import { migrate } from '../db/migrate.js';
 
 export interface LedgerEntry {
   kind: 'event' | 'rating' | 'refusal' | string; dev: string | null; boot: number | null; seq: number | null; at: number /* ms */; body: unknown /* JSON */;

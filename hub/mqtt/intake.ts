@@ -1,6 +1,6 @@
 /**
  * The intake thread: device events are received and authenticated on a worker thread of their
- * own (hub/intake-worker.ts), so the main thread spends its time on what must be serial — the
+ * own (hub/mqtt/intake-worker.ts), so the main thread spends its time on what must be serial — the
  * dedupe, the ledger's hash chain, the queue and the commit — while the other core reads MQTT
  * packets and checks HMACs. Per event that moves about a third of ingest's CPU off the main
  * thread (bench/RESULTS.md, ingest: hub CPU per event).
@@ -22,8 +22,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import type { Metrics } from './metrics.js';
-import { toHex } from '../firmware/core/utf8.js';
+import type { Metrics } from '../metrics.js';
+import { toHex } from '../../firmware/core/utf8.js';
 
 /** workerData of the intake thread. */
 export interface IntakeStart { url: string; username: string; password: string; clientId: string; site: string; logLevel: string }
