@@ -26,6 +26,7 @@ import type { Db } from './db/db.js';
 import { openSqlite } from './db/sqlite.js';
 import { migrate } from './db/migrate.js';
 import { Ledger, type Checkpoint } from './ledger/ledger.js';
+import { Bus } from './bus.js';
 import { QueueService } from './queue/service.js';
 import { AppService, appOptionsFromEnv } from './app/service.js';
 import { dashboard } from './web/plugin.js';
@@ -84,10 +85,14 @@ export class HallRuntime {
   /** In a district: the hall's own routes, reached under /halls/<hall>/. */
   http: FastifyInstance | undefined;
   lastCheckpoint: Checkpoint | undefined;
+  /** The hall's events, each after its commit (hub/bus.ts). */
+  readonly bus: Bus;
   private timers: NodeJS.Timeout[] = [];
   private link: Link | undefined;
 
-  constructor(private readonly hub: Hub, readonly spec: HallSpec, readonly db: Db, readonly checkpointFile: string) {}
+  constructor(private readonly hub: Hub, readonly spec: HallSpec, readonly db: Db, readonly checkpointFile: string) {
+    this.bus = new Bus(hub.log.child({ module: 'bus', hall: spec.hall }));
+  }
 
   /** Schema, ledger, queue and registry; nothing is received yet. */
   async open(): Promise<void> {
@@ -100,14 +105,14 @@ export class HallRuntime {
       db, ledger: this.ledger, hall: this.spec.hall, now: hub.options.now ?? Date.now, log: log.child({ module: 'queue' }),
       onEffects: (effects) => void this.ingest?.dispatch(effects),
     });
-    this.registry = new Registry(db, { site: this.spec.site, now: hub.options.now, broker: () => hub.advertisedBroker() });
+    this.registry = new Registry(db, { site: this.spec.site, now: hub.options.now, broker: () => hub.advertisedBroker(), bus: this.bus });
     await this.registry.init();
     await migrate(db, AppService.migrations);
     // Rating-link tokens: a key of their own, derived from the hub key, so a leaked link key says nothing of the hub's.
     const tokenKey = new Uint8Array(createHmac('sha256', hub.key).update('sannuo-rating-token').digest());
     const base = await appOptionsFromEnv(process.env, { tokenKey, adminPasswordFile: dataPath(hub.settings, this.spec.hall === hub.settings.hall ? 'admin-password.txt' : `admin-password-${this.spec.hall}.txt`) });
     this.app = new AppService({
-      db, ledger: this.ledger, hall: this.spec.hall, now: hub.options.now ?? Date.now, log: log.child({ module: 'app', hall: this.spec.hall }),
+      db, ledger: this.ledger, hall: this.spec.hall, now: hub.options.now ?? Date.now, log: log.child({ module: 'app', hall: this.spec.hall }), bus: this.bus,
       options: { ...base, utcOffsetMinutes: this.queue.policy.utcOffsetMinutes, metricsRegistry: clustered(hub.settings) ? undefined : hub.metrics.registry },
     });
     await this.app.start();
@@ -142,7 +147,7 @@ export class HallRuntime {
     this.link = link;
     this.ingest = new Ingest({
       db: this.db, ledger: this.ledger, queue: this.queue, registry: this.registry, link, metrics: this.hub.metrics,
-      log: this.hub.log.child({ module: 'ingest' }), site: this.spec.site, now: this.hub.options.now,
+      log: this.hub.log.child({ module: 'ingest' }), site: this.spec.site, now: this.hub.options.now, bus: this.bus, hall: this.spec.hall,
       batchWindow: s.ingest.batchWindow, maxBatch: s.ingest.maxBatch,
     });
   }
@@ -237,7 +242,12 @@ export class Hub {
   private mosquittoWriting: Promise<void> = Promise.resolve();
 
   /** `now`: the hub's clock (a simulator under virtual time passes its own); `mount`: more HTTP routes (e.g. the simulator's /sim plugin). */
-  constructor(readonly settings: Settings, readonly log: Logger, readonly options: { now?: () => number; mount?: (app: FastifyInstance) => void } = {}) {}
+  /** District: lease events (each hall has its own bus, HallRuntime.bus). */
+  readonly bus: Bus;
+
+  constructor(readonly settings: Settings, readonly log: Logger, readonly options: { now?: () => number; mount?: (app: FastifyInstance) => void } = {}) {
+    this.bus = new Bus(log.child({ module: 'bus' }));
+  }
 
   get key(): Uint8Array {
     return this.hubKey;
@@ -297,7 +307,7 @@ export class Hub {
       this.externalBroker();
       if (s.mosquitto.write) {
         this.writeMosquitto();
-        this.registry.on('changed', () => this.writeMosquitto());
+        hall.bus.on('deviceChanged', 'mosquitto', () => this.writeMosquitto());
       }
     }
 
@@ -337,7 +347,7 @@ export class Hub {
       { url: this.mqttUrl, username: this.identity.username, password: this.identity.password, clientId: `sannuo-hub-${s.hall}-${process.pid}-intake`, site: s.site, logLevel: s.log.level },
       hall.ingest, this.metrics, this.log.child({ module: 'intake' }),
     );
-    hall.registry.on('changed', (dev: string) => this.intake?.setKeys(keyOf(dev)));
+    hall.bus.on('deviceChanged', 'intake', ({ dev }) => this.intake?.setKeys(keyOf(dev)));
     await this.intake.open(hall.registry.list().flatMap((d) => keyOf(d.id)));
     hall.ingest.useIntake(this.intake);
   }
@@ -378,7 +388,7 @@ export class Hub {
     const keeper = new LeaseKeeper({
       store: this.leases, halls: c.halls.includes('*') ? '*' : c.halls,
       renewMs: c.renewInterval * 1000, pollMs: c.pollInterval, maxHalls: c.maxHalls,
-      metrics: leaseMetrics, log: log.child({ module: 'lease' }),
+      metrics: leaseMetrics, log: log.child({ module: 'lease' }), bus: this.bus,
       onTake: (lease) => this.serveHall(lease),
       onLose: async (hall) => {
         const runtime = this.hall(hall);
@@ -410,8 +420,8 @@ export class Hub {
     try {
       await runtime.open();
       runtime.attach(this.link);
-      runtime.ingest.on('fenced', () => this.keeper?.fenced(lease.hall));
-      if (s.mosquitto.write) runtime.registry.on('changed', () => void this.writeDistrictMosquitto());
+      runtime.bus.on('leaseFenced', 'district', () => this.keeper?.fenced(lease.hall));
+      if (s.mosquitto.write) runtime.bus.on('deviceChanged', 'mosquitto', () => void this.writeDistrictMosquitto());
       runtime.http = createHttp({
         ...runtime.httpDeps(), metrics: this.metrics, log: this.log,
         health: async () => ({ ok: this.served.get(runtime.spec.site) === runtime, ...runtime.health(), epoch: lease.epoch, hub: this.hubId }),

@@ -4,11 +4,10 @@
  * Everything is read from the queue's tables and the ledger, so every figure is measured.
  *
  * Wiring (hub/hub.ts): after the queue's migrations, `migrate(db, AppService.migrations)`;
- * construct with {db, ledger, hall, now, log, options}; `await app.start()` (first supervisor,
- * case sync from the ledger, the sync timer); mount `app.routes(fastify)`; call
- * `app.onRatingsCommitted()` after an ingest transaction that committed ratings (it only
- * schedules a sync: cases are opened from the ledger, so nothing is lost if it is never
- * called, only later); `await app.stop()` before the database closes.
+ * construct with {db, ledger, hall, now, log, bus, options}; `await app.start()` (first supervisor,
+ * case catch-up from the ledger watermark, then cases open on the bus's ratingCommitted);
+ * mount `app.routes(fastify)`; `await app.stop()` before the database closes. Cases are opened
+ * from the ledger, so a ratingCommitted lost to a crash is caught up at the next start.
  *
  * Routes (role in brackets; 401 without a session, 403 for another role, nothing changed):
  *   /api/auth/...                                 see auth.ts
@@ -57,6 +56,7 @@ import { AppError, num, parseBody, sendError } from './http-util.js';
 import { appMigrations } from './schema.js';
 import { buildReport, reportCsv, reportPdf } from './report.js';
 import { ensureRollup } from './rollup.js';
+import type { Bus } from '../bus.js';
 
 export interface AppOptions {
   /** The hall's name on reports and public pages. */
@@ -70,8 +70,6 @@ export interface AppOptions {
   /** Base of the links in QR codes, e.g. http://hall.example:8080 (empty: relative /r/...). */
   publicBaseUrl: string;
   auth: AuthOptions;
-  /** Milliseconds between case syncs from the ledger (0: only on start and on onRatingsCommitted). */
-  syncInterval: number;
   /** Where to register the overdue-case gauge (the hub's prom-client registry). */
   metricsRegistry?: PromRegistry;
 }
@@ -84,7 +82,6 @@ export const DEFAULT_APP_OPTIONS: Omit<AppOptions, 'tokenKey'> = {
   phoneRatingDays: 7,
   publicBaseUrl: '',
   auth: {},
-  syncInterval: 2000,
 };
 
 /** Options from the environment: SANNUO_ADMIN_USER, SANNUO_ADMIN_PASSWORD, SANNUO_HALL_NAME, SANNUO_CALENDAR_FILE (JSON {holidays, makeupWorkdays}), SANNUO_PUBLIC_URL. */
@@ -118,11 +115,12 @@ export class AppService {
   private readonly db: Db;
   private readonly now: () => number;
   private readonly log: Logger;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly bus: Bus | undefined;
   private syncing: Promise<void> | undefined;
   private syncAgain = false;
 
-  constructor(deps: { db: Db; ledger: Ledger; hall: string; now: () => number; log: Logger; options: Partial<AppOptions> & { tokenKey: Uint8Array } }) {
+  constructor(deps: { db: Db; ledger: Ledger; hall: string; now: () => number; log: Logger; bus?: Bus; options: Partial<AppOptions> & { tokenKey: Uint8Array } }) {
+    this.bus = deps.bus;
     this.options = { ...DEFAULT_APP_OPTIONS, ...deps.options, cases: { ...deps.options.cases } } as AppOptions;
     this.db = deps.db;
     this.now = deps.now;
@@ -147,19 +145,18 @@ export class AppService {
     }
   }
 
-  /** First supervisor, cases for every bad rating already in the ledger, then the sync timer. */
+  /** First supervisor, cases for every bad rating already in the ledger, then cases on ratingCommitted. */
   async start(): Promise<void> {
     await this.auth.bootstrap();
     // The report rollup, built from the raw rows once (or again if the hall's UTC offset changed).
     await ensureRollup(this.db, this.options.utcOffsetMinutes, this.log);
     const opened = await this.cases.sync();
     if (opened) this.log.info({ opened }, 'bad-rating cases opened from the ledger at start');
-    if (this.options.syncInterval > 0) this.timer = setInterval(() => this.onRatingsCommitted(), this.options.syncInterval);
+    this.bus?.on('ratingCommitted', 'cases', () => this.onRatingsCommitted());
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    this.bus?.off('cases');
     await this.syncing;
   }
 
@@ -170,7 +167,8 @@ export class AppService {
       do {
         this.syncAgain = false;
         try {
-          await this.cases.sync();
+          const opened = await this.cases.sync();
+          if (opened) this.bus?.emit('caseOpened', { opened });
         } catch (error) {
           this.log.error({ err: error }, 'case sync failed; it is retried on the next commit or tick');
         }
@@ -560,7 +558,8 @@ ${error ? `<p class="err">${escapeHtml(error)}</p>` : ''}<form method="post" cla
         const reason = typeof b.reason === 'string' && b.reason !== '' ? b.reason : null;
         const rater = await this.sessionUser(request);
         const result = await this.channels.ratePhone(request.params.token, level as number, reason, rater);
-        this.onRatingsCommitted();
+        if (this.bus) this.bus.emit('ratingCommitted', { rating: result.rating, channel: 'phone', level: level as number, win: null });
+        else this.onRatingsCommitted();
         if (html) return reply.type('text/html; charset=utf-8').send(this.page('评价', '<h1>谢谢您的评价</h1><p class="note">您的评价已记录。</p>'));
         return reply.code(201).send({ ok: true, rating: result.rating });
       } catch (error) {

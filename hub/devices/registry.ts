@@ -6,8 +6,8 @@
  */
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import type { Db, Migration } from '../db/db.js';
+import type { Bus } from '../bus.js';
 import { CONFIG_DEFAULTS, type DeviceConfig } from '../../firmware/core/config.js';
 import { deriveMqttPassword, deriveSigningKey, ROLES, type DeviceState, type Hmac, type Role } from '../../firmware/core/protocol.js';
 import { fromHex, toHex } from '../../firmware/core/utf8.js';
@@ -63,6 +63,8 @@ export interface RegistryOptions {
   /** What provisioned devices are told about the broker. */
   broker: () => DeviceConfig['broker'];
   now?: () => number;
+  /** Hears deviceChanged, deviceOnline and deviceOffline. */
+  bus?: Bus;
 }
 
 interface Cached {
@@ -71,7 +73,7 @@ interface Cached {
   mqttPassword: Buffer;
 }
 
-export class Registry extends EventEmitter {
+export class Registry {
   static migrations: Migration[] = [
     {
       id: 'registry/001-devices',
@@ -95,7 +97,6 @@ export class Registry extends EventEmitter {
   private readonly now: () => number;
 
   constructor(private readonly db: Db, private readonly options: RegistryOptions) {
-    super();
     this.now = options.now ?? Date.now;
   }
 
@@ -136,7 +137,7 @@ export class Registry extends EventEmitter {
     );
     if (changes === 0) throw new RegistryError(`provision: device ${id} already exists`, 409);
     this.cache(record);
-    this.emit('changed', id);
+    this.options.bus?.emit('deviceChanged', { dev: id });
     return this.configFor(id)!;
   }
 
@@ -192,12 +193,14 @@ export class Registry extends EventEmitter {
   /** A retained state or last will arrived. Returns true when the device just came online. */
   applyState(state: DeviceState): boolean {
     const h = this.healthOf(state.dev);
-    const cameOnline = state.online && !h.online;
+    const wasOnline = h.online;
+    const cameOnline = state.online && !wasOnline;
     Object.assign(h, { online: state.online, bat: state.bat, rssi: state.rssi, heap: state.heap, up: state.up, fw: state.fw, outbox: state.outbox });
     if (state.online && this.devices.has(state.dev)) this.onlineIds.add(state.dev);
     else this.onlineIds.delete(state.dev);
     if (state.online) h.lastSeen = this.now();
-    if (cameOnline || !state.online) this.emit('health', state.dev, h);
+    if (cameOnline) this.options.bus?.emit('deviceOnline', { dev: state.dev });
+    else if (!state.online && wasOnline) this.options.bus?.emit('deviceOffline', { dev: state.dev });
     return cameOnline;
   }
 

@@ -17,7 +17,7 @@
  * renewal: the row cannot expire before that.
  */
 
-import { EventEmitter } from 'node:events';
+import type { Bus } from '../bus.js';
 import { Counter, Gauge, type Registry as PromRegistry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { Db, Migration } from '../db/db.js';
@@ -235,6 +235,8 @@ export interface KeeperOptions {
   maxHalls: number;
   metrics: LeaseMetrics;
   log: Logger;
+  /** Hears leaseTaken and leaseLost. */
+  bus?: Bus;
   /** Starts serving the hall; a throw gives the lease back. */
   onTake(lease: Taken): Promise<void>;
   /** The lease is gone: stop serving at once, commit nothing more. */
@@ -251,7 +253,7 @@ interface Held { lease: Lease; renewSentAt: number /* performance.now() of the l
  * whole lease time — and gives one back when it holds more than its share, so halls spread
  * out again when a hub joins.
  */
-export class LeaseKeeper extends EventEmitter {
+export class LeaseKeeper {
   private readonly held = new Map<string, Held>();
   private readonly busy = new Set<string>(); // halls being taken, lost or released right now
   private timers: NodeJS.Timeout[] = [];
@@ -260,9 +262,7 @@ export class LeaseKeeper extends EventEmitter {
   private overShare = 0; // consecutive polls holding more than the fair share
   private ticking: Promise<void> = Promise.resolve();
 
-  constructor(private readonly o: KeeperOptions) {
-    super();
-  }
+  constructor(private readonly o: KeeperOptions) {}
 
   start(): void {
     this.timers.push(setInterval(() => this.serial(() => this.renewAll()), this.o.renewMs));
@@ -339,7 +339,7 @@ export class LeaseKeeper extends EventEmitter {
     } finally {
       this.busy.delete(hall);
     }
-    this.emit('lost', hall, reason);
+    this.o.bus?.emit('leaseLost', { hall, reason });
   }
 
   private async poll(): Promise<void> {
@@ -406,7 +406,7 @@ export class LeaseKeeper extends EventEmitter {
     metrics.taken.inc({ how });
     metrics.held.set({ hall }, 1);
     metrics.epoch.set({ hall }, taken.epoch);
-    this.emit('taken', taken);
+    this.o.bus?.emit('leaseTaken', { hall, epoch: taken.epoch });
   }
 
   private async release(hall: string, reason: 'shutdown' | 'rebalance'): Promise<void> {
@@ -428,7 +428,7 @@ export class LeaseKeeper extends EventEmitter {
     } finally {
       this.busy.delete(hall);
     }
-    this.emit('released', hall, reason);
+    this.o.bus?.emit('leaseLost', { hall, reason });
   }
 
   /** Stops the loop and gives every hall back in good order. */

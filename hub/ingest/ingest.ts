@@ -11,7 +11,9 @@
  * the devices to resend.
  *
  * In a district the hall's Db checks the hall's lease inside that same transaction (hub/district/lease.ts),
- * so a hub that lost the lease commits nothing; ingest then emits 'fenced'.
+ * so a hub that lost the lease commits nothing; ingest then emits leaseFenced on the bus.
+ *
+ * After each commit the bus hears eventCommitted and ratingCommitted (hub/bus.ts).
  *
  * Rejected lines (forged, malformed, unknown device, wrong topic) change nothing; they are
  * logged and counted by reason. Refused lines (authentic, numbered, invalid) are recorded and
@@ -19,7 +21,6 @@
  */
 
 import { createHash } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { Db, Migration } from '../db/db.js';
 import { eventKey as key, eventMarksMigration, GroupMarks, refusalReasons } from './event-marks.js';
@@ -33,6 +34,7 @@ import type { Link } from '../mqtt/link.js';
 import { LeaseLostError } from '../district/lease.js';
 import { NODE_TEXT } from '../text.js';
 import { outsideTransactions } from '../root-context.js';
+import type { Bus } from '../bus.js';
 
 // ------------------------------------------------------------ the seams ingest needs (apis.md)
 
@@ -63,6 +65,10 @@ export interface IngestOptions {
   metrics: Metrics;
   log: Logger;
   site: string;
+  /** Committed events and ratings are emitted here, after their commit. */
+  bus: Bus;
+  /** The hall, for lease events. */
+  hall?: string;
   /** Milliseconds to gather a group. */
   batchWindow: number;
   maxBatch: number;
@@ -70,7 +76,7 @@ export interface IngestOptions {
 }
 
 type Numbered = Extract<DecodedEvent, { kind: 'event' } | { kind: 'refused' }>;
-interface Outcome { dev: string; boot: number; seq: number; verdict: Verdict; reason: string | null; effects: Effect[] }
+interface Outcome { dev: string; boot: number; seq: number; verdict: Verdict; reason: string | null; effects: Effect[]; type?: string; level?: number; win?: string | null }
 
 const ACKS_PER_MESSAGE = 64; // keeps one ack line well under MAX_DOWNLINK_BYTES
 
@@ -79,7 +85,7 @@ export function reasonLabel(reason: string): string {
   return reason.replace(/\b[A-Za-z]*\d[\w-]*/g, '#').replace(/"[^"]*"/g, '"…"').slice(0, 60);
 }
 
-export class Ingest extends EventEmitter {
+export class Ingest {
   static migrations: Migration[] = [
     {
       id: 'ingest/001-events',
@@ -131,7 +137,6 @@ export class Ingest extends EventEmitter {
   private intake: { hold(held: boolean): void } | undefined;
 
   constructor(private readonly o: IngestOptions) {
-    super();
     this.now = o.now ?? Date.now;
   }
 
@@ -322,7 +327,7 @@ export class Ingest extends EventEmitter {
         // Another hub holds the hall now: nothing here may be committed, and retrying one by
         // one would only be refused again. The devices resend to the new holder.
         this.o.log.warn({ hall: error.hall, events: failed.length }, 'ingest: hall lease lost; group not committed, left unacked');
-        this.emit('fenced', error);
+        this.o.bus.emit('leaseFenced', { hall: error.hall });
         return;
       }
       if (failed.length <= 1) {
@@ -339,7 +344,9 @@ export class Ingest extends EventEmitter {
     if (!outcomes.length) return;
     this.o.metrics.commitLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
     this.o.metrics.batchSize.observe(outcomes.length);
-    await this.publishOutcomes(outcomes);
+    const published = this.publishOutcomes(outcomes);
+    this.announce(outcomes);
+    await published;
   }
 
   /** The batch's marks, and the stored verdicts of those events of it decided already. */
@@ -378,7 +385,7 @@ export class Ingest extends EventEmitter {
         const k = key(dev, boot, seq);
         const earlier = inBatch.get(k);
         if (earlier) {
-          outcomes.push({ ...earlier, effects: [] });
+          outcomes.push({ ...earlier, effects: [], type: undefined });
           this.o.metrics.duplicates.inc();
           continue;
         }
@@ -406,7 +413,8 @@ export class Ingest extends EventEmitter {
             await this.recordRefusal(tx, entries, dev, boot, seq, reason, d.line, at, reasonLabel(reason));
             outcome = { dev, boot, seq, verdict: 'refused', reason, effects: [] };
           } else {
-            outcome = { dev, boot, seq, verdict: 'committed', reason: null, effects: applied.effects };
+            outcome = { dev, boot, seq, verdict: 'committed', reason: null, effects: applied.effects, type: event.type };
+            if (event.type === 'rating') { outcome.level = event.body.level; outcome.win = event.body.win; }
             committedByType.set(event.type, (committedByType.get(event.type) ?? 0) + 1);
           }
         }
@@ -428,6 +436,17 @@ export class Ingest extends EventEmitter {
     entries.push({ kind: 'refusal', dev, boot, seq, at, body: { reason, sha256 } });
     this.o.metrics.refused.inc({ reason: label });
     this.o.log.info({ dev, boot, seq, reason }, 'event refused and recorded');
+  }
+
+  /** The bus hears what this group committed (duplicates, resent, are not news). */
+  private announce(outcomes: Outcome[]): void {
+    const bus = this.o.bus;
+    const events = bus.heard('eventCommitted');
+    for (const o of outcomes) {
+      if (o.verdict !== 'committed' || o.type === undefined) continue;
+      if (events) bus.emit('eventCommitted', { dev: o.dev, boot: o.boot, seq: o.seq, type: o.type });
+      if (o.type === 'rating') bus.emit('ratingCommitted', { rating: `${o.dev}:${o.boot}:${o.seq}`, channel: 'pad', level: o.level ?? 0, win: o.win ?? null });
+    }
   }
 
   private async publishOutcomes(outcomes: Outcome[]): Promise<void> {
@@ -462,7 +481,7 @@ export class Ingest extends EventEmitter {
 
   private applyEffect(effect: Effect): Promise<void>[] {
     if (effect.kind === 'hall') {
-      this.emit('hall');
+      this.o.bus.emit('windowChanged', { win: null });
       return [];
     }
     const role: Role = effect.kind === 'display' ? 'display' : 'pad';

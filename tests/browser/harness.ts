@@ -58,7 +58,7 @@ export async function startHall(env: Record<string, string> = {}, extraMount?: (
       app.register(async (scope) => {
         await migrate(hub.db, AppService.migrations);
         const tokenKey = new Uint8Array(createHmac('sha256', fs.readFileSync(path.join(data, 'hub.key'), 'utf8').trim()).update('sannuo-rating-token').digest());
-        appService = new AppService({ db: hub.db, ledger: hub.ledger, hall: settings.hall, now: Date.now, log: silentLogger(), options: { ...(await appOptionsFromEnv(env, { tokenKey, adminPasswordFile: path.join(data, 'admin-password.txt') })), syncInterval: 300 } });
+        appService = new AppService({ db: hub.db, ledger: hub.ledger, hall: settings.hall, now: Date.now, log: silentLogger(), options: { ...(await appOptionsFromEnv(env, { tokenKey, adminPasswordFile: path.join(data, 'admin-password.txt') })) } });
         await appService.start();
         appService.routes(scope);
       });

@@ -19,7 +19,7 @@ export class AppHall {
     await migrate(hall.db, AppService.migrations);
     const app = new AppService({
       db: hall.db, ledger: hall.ledger, hall: 'hall-1', now: () => hall.time, log: pino({ level: 'silent' }),
-      options: { tokenKey: new Uint8Array(32).fill(9), syncInterval: 0, auth: { admin: { username: 'boss', password: 'supervise-me' } }, ...options },
+      options: { tokenKey: new Uint8Array(32).fill(9), auth: { admin: { username: 'boss', password: 'supervise-me' } }, ...options },
     });
     await app.start();
     const http = Fastify();
