@@ -13,12 +13,15 @@
 
 import type { Logger } from 'pino';
 import type { RatingLevel } from '../firmware/core/protocol.js';
+import type { Effect } from './seams.js';
 
 export interface HubEvents {
   /** Device events committed in one ingest group (acks are on their way). */
   eventCommitted: { dev: string; boot: number; seq: number; type: string };
   /** A rating is in the ledger, whatever its channel. */
   ratingCommitted: { rating: string; channel: 'pad' | 'phone'; level: RatingLevel | number; win: string | null };
+  /** The queue committed a change made through HTTP (an issue, a sign-in…); the downlink sends its effects. */
+  queueChanged: { effects: Effect[] };
   /** The hall's queue changed: a call, a no-show, a transfer, a pause, a ticket issued, a rating. */
   windowChanged: { win: string | null };
   /** A device's retained state said online (it was not before). */

@@ -37,6 +37,7 @@ import { IntakeThread } from './mqtt/intake.js';
 import { HubLink, type Link } from './mqtt/link.js';
 import { LocalLink } from './mqtt/local-link.js';
 import { Ingest } from './ingest/ingest.js';
+import { Downlink } from './downlink/downlink.js';
 import { Metrics } from './metrics.js';
 import { createHttp, type HttpDeps } from './http/server.js';
 import { ApiTokens } from './app/tokens.js';
@@ -78,6 +79,8 @@ export class HallRuntime {
   registry!: Registry;
   queue!: QueueService;
   ingest!: Ingest;
+  /** Signed commands to the hall's devices. */
+  downlink!: Downlink;
   /** The 三诺 application: sign-in, cases, commitments, channels, reports. */
   app!: AppService;
   /** Machine credentials (API tokens) on top of the application's users. */
@@ -100,10 +103,9 @@ export class HallRuntime {
     const log = hub.log;
     this.ledger = new Ledger(db, { hall: this.spec.hall, hubKey: hub.key, checkpointFile: this.checkpointFile });
     await this.ledger.init();
-    await migrate(db, [...Registry.migrations, ...Ingest.migrations, ...QueueService.migrations]);
+    await migrate(db, [...Registry.migrations, ...Ingest.migrations, ...Downlink.migrations, ...QueueService.migrations]);
     this.queue = new QueueService({
-      db, ledger: this.ledger, hall: this.spec.hall, now: hub.options.now ?? Date.now, log: log.child({ module: 'queue' }),
-      onEffects: (effects) => void this.ingest?.dispatch(effects),
+      db, ledger: this.ledger, hall: this.spec.hall, now: hub.options.now ?? Date.now, log: log.child({ module: 'queue' }), bus: this.bus,
     });
     this.registry = new Registry(db, { site: this.spec.site, now: hub.options.now, broker: () => hub.advertisedBroker(), bus: this.bus });
     await this.registry.init();
@@ -127,8 +129,8 @@ export class HallRuntime {
     return {
       registry: this.registry, auth: this.app.auth, tokens: this.tokens,
       verify: () => this.ledger.verify(),
-      pushConfig: (dev, settings, by) => this.ingest.sendConfig(dev, settings, by),
-      desiredConfig: (dev) => this.ingest.desiredConfig(dev),
+      pushConfig: (dev, settings, by) => this.downlink.sendConfig(dev, settings, by),
+      desiredConfig: (dev) => this.downlink.desiredConfig(dev),
       mount: (app) => this.mountRoutes(app),
     };
   }
@@ -145,10 +147,15 @@ export class HallRuntime {
   attach(link: Link): void {
     const s = this.hub.settings;
     this.link = link;
+    this.downlink = new Downlink({
+      db: this.db, ledger: this.ledger, registry: this.registry, link, metrics: this.hub.metrics,
+      log: this.hub.log.child({ module: 'downlink' }), site: this.spec.site, now: this.hub.options.now, bus: this.bus,
+    });
+    this.downlink.start();
     this.ingest = new Ingest({
       db: this.db, ledger: this.ledger, queue: this.queue, registry: this.registry, link, metrics: this.hub.metrics,
       log: this.hub.log.child({ module: 'ingest' }), site: this.spec.site, now: this.hub.options.now, bus: this.bus, hall: this.spec.hall,
-      batchWindow: s.ingest.batchWindow, maxBatch: s.ingest.maxBatch,
+      downlink: this.downlink, batchWindow: s.ingest.batchWindow, maxBatch: s.ingest.maxBatch,
     });
   }
 
@@ -159,7 +166,7 @@ export class HallRuntime {
   startTimers(): void {
     const s = this.hub.settings;
     this.timers.push(setInterval(() => void this.checkpoint(), s.ledger.checkpointInterval * 1000));
-    this.timers.push(setInterval(() => { for (const dev of this.registry.online()) void this.ingest.sendTime(dev); }, s.timeSync.interval * 1000));
+    this.timers.push(setInterval(() => { for (const dev of this.registry.online()) void this.downlink.sendTime(dev); }, s.timeSync.interval * 1000));
   }
 
   /** Signs the chain's head, writes it to the checkpoint file, publishes it retained. */
@@ -197,6 +204,7 @@ export class HallRuntime {
   }
 
   async close(): Promise<void> {
+    this.downlink?.stop();
     await this.app?.stop().catch(() => undefined);
     await this.http?.close().catch(() => undefined);
     await this.db.close().catch(() => undefined);

@@ -35,21 +35,10 @@ import { LeaseLostError } from '../district/lease.js';
 import { NODE_TEXT } from '../text.js';
 import { outsideTransactions } from '../root-context.js';
 import type { Bus } from '../bus.js';
+import type { Applied, Effect, EventApplier, LedgerAppender, LedgerEntry } from '../seams.js';
+import type { Downlink } from '../downlink/downlink.js';
 
-// ------------------------------------------------------------ the seams ingest needs (apis.md)
-
-export interface LedgerEntry { kind: string; dev: string | null; boot: number | null; seq: number | null; at: number; body: unknown; bodyText?: string }
-export interface LedgerAppender {
-  append(tx: Db, entries: LedgerEntry[]): Promise<{ row: number; hash: string }[]>;
-}
-export type Effect =
-  | { kind: 'display'; win: string; body: CommandBodies['display'] }
-  | { kind: 'rateReq'; win: string; body: CommandBodies['rateReq'] }
-  | { kind: 'hall' };
-export interface Applied { verdict: Verdict; reason: string | null; effects: Effect[] }
-export interface EventApplier {
-  applyEvent(tx: Db, event: AnyDeviceEvent, device: { id: string; role: Role; win: string }): Promise<Applied>;
-}
+export type { Applied, Effect, EventApplier, LedgerAppender, LedgerEntry } from '../seams.js';
 
 /** Events the queue acts on; boot and state are recorded in the ledger only. */
 const QUEUE_EVENTS = new Set(['call', 'recall', 'noShow', 'transfer', 'pause', 'resume', 'rating']);
@@ -67,6 +56,8 @@ export interface IngestOptions {
   site: string;
   /** Committed events and ratings are emitted here, after their commit. */
   bus: Bus;
+  /** Sends the commands a committed event asked for (display, rating request). */
+  downlink: Pick<Downlink, 'dispatch'>;
   /** The hall, for lease events. */
   hall?: string;
   /** Milliseconds to gather a group. */
@@ -110,16 +101,6 @@ export class Ingest {
       )`,
     },
     eventMarksMigration,
-    {
-      // What each device should run: the config pushes merged, sent again whenever it comes online.
-      id: 'ingest/003-device-config',
-      sql: () => `CREATE TABLE device_config (
-        dev TEXT PRIMARY KEY,
-        settings TEXT NOT NULL,
-        by TEXT NOT NULL,
-        at BIGINT NOT NULL
-      )`,
-    },
   ];
 
   private pending: Numbered[] = [];
@@ -247,12 +228,9 @@ export class Ingest {
     if (payload.length === 0) return; // a cleared retained message
     const state = decodeState(payload, dev);
     if (isProtocolError(state)) return this.reject(state.code, state.message, topic);
-    const cameOnline = this.o.registry.applyState(state);
+    // A device coming online is a deviceOnline on the bus: the downlink sends it time, config and state.
+    this.o.registry.applyState(state);
     this.o.metrics.devicesOnline.set(this.o.registry.onlineCount());
-    if (cameOnline) {
-      void this.sendTime(dev);
-      void this.sendDesiredConfig(dev);
-    }
   }
 
   /**
@@ -469,82 +447,9 @@ export class Ingest {
         sends.push(this.o.link.publish(topicFor(this.o.site, dev, 'ack'), line).then(() => { this.o.metrics.acksSent.inc(); }));
       }
     }
-    for (const o of outcomes) for (const effect of o.effects) sends.push(...this.applyEffect(effect));
+    const effects = outcomes.flatMap((o) => o.effects);
+    if (effects.length) sends.push(this.o.downlink.dispatch(effects));
     await settleAll(sends, this.o.log);
-  }
-
-  /** Sends the commands for effects of changes made outside ingest (the queue's HTTP API). */
-  dispatch(effects: Effect[]): Promise<void> {
-    return settleAll(effects.flatMap((e) => this.applyEffect(e)), this.o.log);
-  }
-
-
-  private applyEffect(effect: Effect): Promise<void>[] {
-    if (effect.kind === 'hall') {
-      this.o.bus.emit('windowChanged', { win: null });
-      return [];
-    }
-    const role: Role = effect.kind === 'display' ? 'display' : 'pad';
-    const targets = this.o.registry.atWindow(effect.win, role);
-    if (targets.length === 0) this.o.log.warn({ win: effect.win, role }, `no ${role} provisioned at window ${effect.win}`);
-    return targets.map((d) => this.sendCommand({ v: PROTOCOL_VERSION, dev: d.id, t: this.now(), type: effect.kind, body: effect.body } as AnyHubCommand));
-  }
-
-  sendCommand(command: AnyHubCommand): Promise<void> {
-    const signingKey = this.o.registry.signingKey(command.dev);
-    if (!signingKey) return Promise.reject(new Error(`device ${command.dev} is not provisioned`));
-    const line = encodeCommand(command, signingKey, nodeHmac, NODE_TEXT);
-    if (isProtocolError(line)) {
-      this.o.log.error({ dev: command.dev, type: command.type, err: line.message }, 'ingest: cannot encode command');
-      return Promise.resolve();
-    }
-    return this.o.link.publish(topicFor(this.o.site, command.dev, 'cmd'), line).then(() => { this.o.metrics.commandsSent.inc({ type: command.type }); });
-  }
-
-  /**
-   * A remote settings change: a ledger row (kind 'config': device, settings, who) and the
-   * device's desired settings (every push so far merged, a key set by a later push winning) in
-   * one transaction, then the signed config command. The device applies it all or nothing. A
-   * device that is offline gets its desired settings when it next comes online, and every time
-   * after (applying them twice changes nothing), so a pad that was off, or that lost the command
-   * with its connection, still ends up with what was pushed.
-   */
-  async sendConfig(dev: string, settings: CommandBodies['config'], by: string): Promise<{ at: number; desired: CommandBodies['config']; sent: boolean }> {
-    const at = this.now();
-    const desired = await this.o.db.tx(async (tx) => {
-      await this.o.ledger.append(tx, [{ kind: 'config', dev, boot: null, seq: null, at, body: { settings, by } }]);
-      const merged = mergeConfig((await this.desiredConfig(dev, tx))?.settings, settings);
-      await tx.run(`INSERT INTO device_config (dev, settings, by, at) VALUES ($1, $2, $3, $4)
-        ON CONFLICT (dev) DO UPDATE SET settings = excluded.settings, by = excluded.by, at = excluded.at`, [dev, JSON.stringify(merged), by, at]);
-      return merged;
-    });
-    // Offline: nothing to send now; the device gets `desired` when it comes online.
-    const sent = this.o.registry.health(dev).online;
-    if (sent) await this.sendCommand({ v: PROTOCOL_VERSION, dev, t: at, type: 'config', body: settings });
-    return { at, desired, sent };
-  }
-
-  /** The device's desired settings (every push merged), who pushed last and when; null if none ever was. */
-  async desiredConfig(dev: string, db: Db = this.o.db): Promise<{ settings: CommandBodies['config']; by: string; at: number } | null> {
-    const row = await db.get<{ settings: string; by: string; at: number }>('SELECT settings, by, at FROM device_config WHERE dev = $1', [dev]);
-    return row ? { settings: JSON.parse(row.settings) as CommandBodies['config'], by: row.by, at: Number(row.at) } : null;
-  }
-
-  /** Sends the desired settings, if any were ever pushed; called when the device comes online. */
-  private async sendDesiredConfig(dev: string): Promise<void> {
-    try {
-      const desired = await this.desiredConfig(dev);
-      if (!desired) return;
-      await this.sendCommand({ v: PROTOCOL_VERSION, dev, t: this.now(), type: 'config', body: desired.settings });
-    } catch (error) {
-      this.o.log.warn({ dev, err: String(error) }, 'sending the desired config failed; it is sent again when the device next comes online');
-    }
-  }
-
-  /** A time command, so the device can correct its clock. */
-  sendTime(dev: string): Promise<void> {
-    return this.sendCommand({ v: PROTOCOL_VERSION, dev, t: this.now(), type: 'time', body: { now: this.now() } })
-      .catch((error) => this.o.log.warn({ dev, err: String(error) }, 'time sync failed'));
   }
 
   /**
@@ -572,13 +477,6 @@ export class Ingest {
 async function settleAll(sends: Promise<void>[], log: Logger): Promise<void> {
   const results = await Promise.allSettled(sends);
   for (const r of results) if (r.status === 'rejected') log.warn({ err: String(r.reason) }, 'ingest: publish failed; the device resends and gets it again');
-}
-
-/** Desired settings after a push: the push's keys replace those before; null keys keep them. */
-export function mergeConfig(before: CommandBodies['config'] | undefined, change: CommandBodies['config']): CommandBodies['config'] {
-  const merged = { ...(before ?? { rateTimeout: null, unsolicited: null, volume: null, idleText: null }) };
-  for (const [k, v] of Object.entries(change) as [keyof CommandBodies['config'], never][]) if (v !== null) merged[k] = v;
-  return merged;
 }
 
 /** A verified line without its signature: `,"sig":"<64 hex>"` before the closing brace. */

@@ -15,12 +15,10 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { memoSql, powerOfTwoChunks, valuesPlaceholders, type Db, type Migration } from '../db/db.js';
 import { migrate } from '../db/migrate.js';
+import type { LedgerEntry } from '../seams.js';
 
-export interface LedgerEntry {
-  kind: 'event' | 'rating' | 'refusal' | string; dev: string | null; boot: number | null; seq: number | null; at: number /* ms */; body: unknown /* JSON */;
-  /** JSON.stringify(body), when the caller has that text already (a verified event's signed, canonical text). */
-  bodyText?: string;
-}
+export type { LedgerEntry, LedgerKind } from '../seams.js';
+
 export interface LedgerRowRef { row: number; hash: string }
 export interface Checkpoint { hall: string; row: number; hash: string; at: number; sig: string }
 export interface VerifyReport {
@@ -124,7 +122,7 @@ export class Ledger {
     const rows: LedgerRow[] = [];
     entries.forEach((e, index) => {
       if (e === null || typeof e !== 'object') throw new TypeError(`ledger entries[${index}] is not an object`);
-      if (typeof e.kind !== 'string' || e.kind === '') throw new TypeError(`ledger entries[${index}]: kind must be a non-empty string`);
+      if (typeof e.kind !== 'string' || (e.kind as string) === '') throw new TypeError(`ledger entries[${index}]: kind must be a non-empty string`);
       if (e.dev !== null && typeof e.dev !== 'string') throw new TypeError(`ledger entries[${index}]: dev must be a string or null`);
       if (typeof e.at !== 'number' || !Number.isSafeInteger(e.at) || e.at < 0) throw new TypeError(`ledger entries[${index}]: at must be a time in ms, got ${JSON.stringify(e.at)}`);
       let body: string | undefined = e.bodyText;

@@ -34,6 +34,7 @@ import {
 } from '../../firmware/core/protocol.js';
 import type { Db, Migration, SqlValue } from '../db/db.js';
 import type { Ledger } from '../ledger/ledger.js';
+import type { Bus } from '../bus.js';
 import { queueMigrations } from './schema.js';
 import { queueRoutes, type QueueRouteOptions } from './routes.js';
 import type { Auth } from '../app/auth.js';
@@ -46,7 +47,8 @@ import {
 
 export * from './types.js';
 
-export interface Applied { verdict: Verdict; reason: string | null; effects: Effect[] }
+export type { Applied } from '../seams.js';
+import type { Applied } from '../seams.js';
 
 export interface QueueDeps {
   db: Db;
@@ -55,8 +57,8 @@ export interface QueueDeps {
   now: () => number;
   log: Logger;
   policy?: Partial<QueuePolicy>;
-  /** Receives the effects of changes made through the HTTP API, after their transaction commits. */
-  onEffects?: (effects: Effect[]) => void;
+  /** Hears queueChanged with the effects of changes made through the HTTP API, after their transaction commits. */
+  bus?: Bus;
 }
 
 // ---------------------------------------------------------------- rows
@@ -94,7 +96,7 @@ export class QueueService {
   private readonly hall: string;
   private readonly now: () => number;
   private readonly log: Logger;
-  private readonly onEffects: (effects: Effect[]) => void;
+  private readonly bus: Bus | undefined;
 
   constructor(deps: QueueDeps) {
     this.db = deps.db;
@@ -102,7 +104,7 @@ export class QueueService {
     this.hall = deps.hall;
     this.now = deps.now;
     this.log = deps.log;
-    this.onEffects = deps.onEffects ?? (() => {});
+    this.bus = deps.bus;
     this.policy = checkPolicy({ ...DEFAULT_POLICY, ...deps.policy });
   }
 
@@ -396,13 +398,7 @@ export class QueueService {
 
   private async change<T>(fn: (tx: Db) => Promise<{ result: T; effects: Effect[] }>): Promise<T> {
     const { result, effects } = await this.db.tx(fn);
-    if (effects.length) {
-      try {
-        this.onEffects(effects);
-      } catch (error) {
-        this.log.error({ err: error }, 'onEffects failed; the change is committed');
-      }
-    }
+    if (effects.length) this.bus?.emit('queueChanged', { effects });
     return result;
   }
 

@@ -23,10 +23,7 @@ export const ISSUE_CHANNELS: readonly IssueChannel[] = ['kiosk', 'phone', 'count
  *  unsolicited), or not at all (kept, never lost, counted apart). */
 export type RatingBinding = 'request' | 'window-time' | 'unbound';
 
-export type Effect =
-  | { kind: 'display'; win: string; body: CommandBodies['display'] }   // send to the window's display device(s)
-  | { kind: 'rateReq'; win: string; body: CommandBodies['rateReq'] }   // send to the window's pad
-  | { kind: 'hall' };                                                  // queue state changed (dashboard)
+export type { Effect } from '../seams.js';
 
 /** Lanes order the waiting line before priority class: 0 = put in front by a transfer. */
 export const LANE_FRONT = 0;

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { validateEvent, type AnyDeviceEvent, type EventBodies, type EventType, type Role } from '../../../firmware/core/protocol.js';
 import type { Db } from '../../../hub/db/db.js';
+import { Bus } from '../../../hub/bus.js';
 import { migrate } from '../../../hub/db/migrate.js';
 import { openSqlite } from '../../../hub/db/sqlite.js';
 import { Ledger } from '../../../hub/ledger/ledger.js';
@@ -35,10 +36,9 @@ export class Hall {
     await migrate(db, QueueService.migrations);
     let hall: Hall | undefined = undefined;
     try {
-      const queue = new QueueService({
-        db, ledger, hall: 'hall-1', now: () => hall!.time, log: pino({ level: 'silent' }), policy,
-        onEffects: (effects) => hall!.sent.push(effects),
-      });
+      const bus = new Bus();
+      bus.on('queueChanged', 'harness', ({ effects }) => { hall!.sent.push(effects); });
+      const queue = new QueueService({ db, ledger, hall: 'hall-1', now: () => hall!.time, log: pino({ level: 'silent' }), policy, bus });
       hall = new Hall(dir, db, ledger, queue);
       return hall;
     } catch (error) {
