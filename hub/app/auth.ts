@@ -25,7 +25,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHook
 import type { Logger } from 'pino';
 import type { Db, Migration } from '../db/db.js';
 import type { Ledger } from '../ledger/ledger.js';
-import { AppError, num, parseBody, sendError } from './http-util.js';
+import { AppError, num, parseBody } from './http-util.js';
+import { httpErrorHandler } from '../http/errors.js';
 
 export type UserRole = 'supervisor' | 'head' | 'staff' | 'technician';
 export const USER_ROLES: readonly UserRole[] = ['supervisor', 'head', 'staff', 'technician'];
@@ -281,48 +282,40 @@ export class Auth {
     return `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${this.deps.options.secureCookie ? '; Secure' : ''}`;
   }
 
-  routes(app: FastifyInstance): void {
-    app.post('/api/auth/login', async (request, reply) => {
-      try {
+  routes(parent: FastifyInstance): void {
+    // A scope of its own, so the routes answer in the hub's one error shape wherever they are mounted.
+    parent.register(async (app) => {
+      app.setErrorHandler(httpErrorHandler);
+      app.post('/api/auth/login', async (request, reply) => {
         const b = parseBody(request.body, { username: 'string', password: 'string' });
         const s = await this.login(b.username as string, b.password as string);
         reply.header('set-cookie', this.cookie(s.token, Math.floor(SESSION_TTL / 1000)));
         return s;
-      } catch (error) {
-        return sendError(reply, error);
-      }
-    });
-    app.post('/api/auth/logout', async (request, reply) => {
-      const token = this.tokenOf(request);
-      if (token) await this.logout(token);
-      reply.header('set-cookie', this.cookie('', 0));
-      return { ok: true };
-    });
-    app.get('/api/auth/me', { preHandler: this.requireRole() }, async (request) => ({ user: userOf(request) }));
-    app.post('/api/auth/password', { preHandler: this.requireRole() }, async (request, reply) => {
-      try {
+      });
+      app.post('/api/auth/logout', async (request, reply) => {
+        const token = this.tokenOf(request);
+        if (token) await this.logout(token);
+        reply.header('set-cookie', this.cookie('', 0));
+        return { ok: true };
+      });
+      app.get('/api/auth/me', { preHandler: this.requireRole() }, async (request) => ({ user: userOf(request) }));
+      app.post('/api/auth/password', { preHandler: this.requireRole() }, async (request, reply) => {
         const me = userOf(request);
         const b = parseBody(request.body, { current: 'string', password: 'string' });
         const row = await this.deps.db.get<UserRow>('SELECT * FROM app_users WHERE username = $1', [me.username]);
         if (!row || !(await checkPassword(b.current as string, row.hash))) throw new AppError(400, 'current: the current password is wrong', 'current');
         const user = await this.putUser({ ...me, password: b.password as string }, me.username);
         return { user };
-      } catch (error) {
-        return sendError(reply, error);
-      }
-    });
-    app.get('/api/auth/users', { preHandler: this.requireRole('supervisor') }, async () => ({ users: await this.users() }));
-    app.put<{ Params: { username: string } }>('/api/auth/users/:username', { preHandler: this.requireRole('supervisor') }, async (request, reply) => {
-      try {
+      });
+      app.get('/api/auth/users', { preHandler: this.requireRole('supervisor') }, async () => ({ users: await this.users() }));
+      app.put<{ Params: { username: string } }>('/api/auth/users/:username', { preHandler: this.requireRole('supervisor') }, async (request, reply) => {
         const b = parseBody(request.body, { name: 'string', role: 'string', department: 'string?', staff: 'string?', password: 'string?', disabled: 'boolean?' });
         const user = await this.putUser({
           username: request.params.username, name: b.name as string, role: b.role as UserRole, department: (b.department as string | undefined) ?? null,
           staff: (b.staff as string | undefined) ?? null, password: b.password as string | undefined, disabled: (b.disabled as boolean | undefined) ?? false,
         }, userOf(request).username);
         return { user };
-      } catch (error) {
-        return sendError(reply, error);
-      }
+      });
     });
   }
 }

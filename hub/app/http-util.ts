@@ -4,14 +4,10 @@
  * with PostgreSQL's BIGINT-as-text.
  */
 
-import type { FastifyReply } from 'fastify';
+import { HttpError } from '../http/errors.js';
 
-export class AppError extends Error {
-  constructor(readonly status: 400 | 401 | 403 | 404 | 409 | 429, message: string, readonly field: string | null = null) {
-    super(message);
-    this.name = 'AppError';
-  }
-}
+/** The application's errors are the hub's one HTTP error (hub/http/errors.ts). */
+export { HttpError as AppError } from '../http/errors.js';
 
 /** PostgreSQL returns BIGINT and aggregates as text; SQLite as numbers. */
 export function num(value: unknown): number {
@@ -25,15 +21,15 @@ type FieldType = 'string' | 'string?' | 'number' | 'number?' | 'integer' | 'inte
 
 /** Checks a JSON body: every listed field of its type, nothing unknown. Errors name the field. */
 export function parseBody(body: unknown, fields: Record<string, FieldType>, context = 'body'): Record<string, unknown> {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new AppError(400, `${context}: expected a JSON object`, context);
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, `${context}: expected a JSON object`, context);
   const b = body as Record<string, unknown>;
-  for (const key of Object.keys(b)) if (!(key in fields)) throw new AppError(400, `${context}.${key}: is not a known field`, key);
+  for (const key of Object.keys(b)) if (!(key in fields)) throw new HttpError(400, `${context}.${key}: is not a known field`, key);
   for (const [key, type] of Object.entries(fields)) {
     const optional = type.endsWith('?');
     const base = type.replace('?', '');
     const v = b[key];
     if (v === undefined || (optional && v === null)) {
-      if (!optional) throw new AppError(400, `${context}.${key}: is required`, key);
+      if (!optional) throw new HttpError(400, `${context}.${key}: is required`, key);
       continue;
     }
     const ok = base === 'integer' ? Number.isSafeInteger(v)
@@ -41,16 +37,10 @@ export function parseBody(body: unknown, fields: Record<string, FieldType>, cont
         : base === 'array' ? Array.isArray(v)
           : base === 'object' ? typeof v === 'object' && v !== null && !Array.isArray(v)
             : typeof v === base;
-    if (!ok) throw new AppError(400, `${context}.${key}: must be ${base === 'integer' ? 'an integer' : base === 'array' ? 'an array' : base === 'object' ? 'an object' : `a ${base}`}`, key);
-    if (base === 'string' && (v as string).length > 4000) throw new AppError(400, `${context}.${key}: must be at most 4000 characters`, key);
+    if (!ok) throw new HttpError(400, `${context}.${key}: must be ${base === 'integer' ? 'an integer' : base === 'array' ? 'an array' : base === 'object' ? 'an object' : `a ${base}`}`, key);
+    if (base === 'string' && (v as string).length > 4000) throw new HttpError(400, `${context}.${key}: must be at most 4000 characters`, key);
   }
   return b;
-}
-
-/** Sends an AppError as JSON { error, message, field }; anything else is rethrown (fastify answers 500). */
-export function sendError(reply: FastifyReply, error: unknown): FastifyReply {
-  if (error instanceof AppError) return reply.code(error.status).send({ error: error.name, message: error.message, field: error.field });
-  throw error;
 }
 
 /** A period [from, to) in ms, from query strings "2025-03" (month), "2025-Q1", "2025", or from/to dates. */

@@ -52,11 +52,12 @@ import { Cases, DEFAULT_CASE_POLICY, type CasePolicy, type CaseStatus } from './
 import { Channels } from './channels.js';
 import { checkCommitment, Commitments, type Commitment } from './commitments.js';
 import { figuresOf, groupedCounts, parsePeriod, rollUp, type Dimension } from './figures.js';
-import { AppError, num, parseBody, sendError } from './http-util.js';
+import { AppError, num, parseBody } from './http-util.js';
 import { appMigrations } from './schema.js';
 import { buildReport, reportCsv, reportPdf } from './report.js';
 import { ensureRollup } from './rollup.js';
 import type { Bus } from '../bus.js';
+import { httpErrorHandler, rejectRepeatedQuery } from '../http/errors.js';
 
 export interface AppOptions {
   /** The hall's name on reports and public pages. */
@@ -186,6 +187,8 @@ export class AppService {
 
   routes(app: FastifyInstance): void {
     app.register(async (scope) => {
+      scope.setErrorHandler(httpErrorHandler);
+      scope.addHook('preValidation', rejectRepeatedQuery);
       // Scoped parsers: CSV for the register import, HTML forms for the phone page.
       scope.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: 2 * 1024 * 1024 }, (_req, body, done) => done(null, body));
       scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))));
@@ -210,36 +213,28 @@ export class AppService {
 
   private ratingRoutes(app: FastifyInstance): void {
     app.get('/api/app/figures', this.guard('supervisor', 'head'), async (request, reply) => {
-      try {
-        const user = userOf(request);
-        const q = request.query as Record<string, string>;
-        const by = (q.by ?? 'department') as Dimension;
-        if (['department', 'win', 'staff', 'item'].indexOf(by) < 0) throw new AppError(400, 'by: must be department, win, staff or item', 'by');
-        const p = this.period(q);
-        let groups = await groupedCounts(this.db, p.from, p.to, { utcOffsetMinutes: this.options.utcOffsetMinutes });
-        // A head sees their own department only.
-        if (user.role === 'head') groups = groups.filter((g) => g.department === user.department);
-        const rows = [...rollUp(groups, by).entries()].map(([id, c]) => ({ id, ...figuresOf(c) })).sort((a, b) => a.id.localeCompare(b.id));
-        return { period: p, by, rows };
-      } catch (error) {
-        return sendError(reply, error);
-      }
+      const user = userOf(request);
+      const q = request.query as Record<string, string>;
+      const by = (q.by ?? 'department') as Dimension;
+      if (['department', 'win', 'staff', 'item'].indexOf(by) < 0) throw new AppError(400, 'by: must be department, win, staff or item', 'by');
+      const p = this.period(q);
+      let groups = await groupedCounts(this.db, p.from, p.to, { utcOffsetMinutes: this.options.utcOffsetMinutes });
+      // A head sees their own department only.
+      if (user.role === 'head') groups = groups.filter((g) => g.department === user.department);
+      const rows = [...rollUp(groups, by).entries()].map(([id, c]) => ({ id, ...figuresOf(c) })).sort((a, b) => a.id.localeCompare(b.id));
+      return { period: p, by, rows };
     });
 
     app.get('/api/app/my/ratings', this.guard('staff'), async (request, reply) => {
-      try {
-        const user = userOf(request);
-        const p = this.period(request.query);
-        // Only what the staff member needs to improve: the day, not the minute, and nothing of the citizen or the ticket.
-        const rows = await this.db.all<{ t: number; level: number; reason: string | null; item: string | null; win: string }>(
-          'SELECT t, level, reason, item, win FROM queue_ratings WHERE staff = $1 AND t >= $2 AND t < $3 ORDER BY t', [user.staff, p.from, p.to]);
-        const off = this.options.utcOffsetMinutes * 60_000;
-        const ratings = rows.map((r) => ({ day: new Date(num(r.t) + off).toISOString().slice(0, 10), level: num(r.level), reason: r.reason, item: r.item, win: r.win }));
-        const counts = { ratings: ratings.length, good: ratings.filter((r) => r.level >= 4).length, bad: ratings.filter((r) => r.level <= 2).length };
-        return { period: p, staff: user.staff, ...counts, satisfaction: counts.ratings ? counts.good / counts.ratings : null, badRate: counts.ratings ? counts.bad / counts.ratings : null, ratings };
-      } catch (error) {
-        return sendError(reply, error);
-      }
+      const user = userOf(request);
+      const p = this.period(request.query);
+      // Only what the staff member needs to improve: the day, not the minute, and nothing of the citizen or the ticket.
+      const rows = await this.db.all<{ t: number; level: number; reason: string | null; item: string | null; win: string }>(
+        'SELECT t, level, reason, item, win FROM queue_ratings WHERE staff = $1 AND t >= $2 AND t < $3 ORDER BY t', [user.staff, p.from, p.to]);
+      const off = this.options.utcOffsetMinutes * 60_000;
+      const ratings = rows.map((r) => ({ day: new Date(num(r.t) + off).toISOString().slice(0, 10), level: num(r.level), reason: r.reason, item: r.item, win: r.win }));
+      const counts = { ratings: ratings.length, good: ratings.filter((r) => r.level >= 4).length, bad: ratings.filter((r) => r.level <= 2).length };
+      return { period: p, staff: user.staff, ...counts, satisfaction: counts.ratings ? counts.good / counts.ratings : null, badRate: counts.ratings ? counts.bad / counts.ratings : null, ratings };
     });
   }
 
@@ -252,13 +247,9 @@ export class AppService {
 
   private caseRoutes(app: FastifyInstance): void {
     app.get('/api/app/cases', this.guard('supervisor', 'head', 'staff'), async (request, reply) => {
-      try {
-        const q = request.query as Record<string, string>;
-        const p = q.period ? this.period(q) : undefined;
-        return { cases: await this.cases.list({ ...this.caseScope(userOf(request)), status: q.status, overdue: q.overdue === '1' || q.overdue === 'true', from: p?.from, to: p?.to }) };
-      } catch (error) {
-        return sendError(reply, error);
-      }
+      const q = request.query as Record<string, string>;
+      const p = q.period ? this.period(q) : undefined;
+      return { cases: await this.cases.list({ ...this.caseScope(userOf(request)), status: q.status, overdue: q.overdue === '1' || q.overdue === 'true', from: p?.from, to: p?.to }) };
     });
     app.get('/api/app/cases/overdue', this.guard('supervisor', 'head'), async (request) => {
       const list = await this.cases.list({ ...this.caseScope(userOf(request)), overdue: true });
@@ -267,13 +258,9 @@ export class AppService {
       return { counts, cases: list };
     });
     app.get('/api/app/cases/figures', this.guard('supervisor', 'head'), async (request, reply) => {
-      try {
-        const user = userOf(request);
-        const p = this.period(request.query);
-        return { period: p, ...(await this.cases.figures(p.from, p.to, user.role === 'head' ? user.department ?? '\u0000' : undefined)) };
-      } catch (error) {
-        return sendError(reply, error);
-      }
+      const user = userOf(request);
+      const p = this.period(request.query);
+      return { period: p, ...(await this.cases.figures(p.from, p.to, user.role === 'head' ? user.department ?? '\u0000' : undefined)) };
     });
     const visible = async (request: FastifyRequest, id: string) => {
       const c = await this.cases.get(id);
@@ -282,47 +269,27 @@ export class AppService {
       return c;
     };
     app.get<{ Params: { id: string } }>('/api/app/cases/:id', this.guard('supervisor', 'head', 'staff'), async (request, reply) => {
-      try {
-        return { case: await visible(request, request.params.id) };
-      } catch (error) {
-        return sendError(reply, error);
-      }
+      return { case: await visible(request, request.params.id) };
     });
     for (const step of ['callback', 'rectify', 'feedback', 'review'] as CaseStatus[]) {
       app.post<{ Params: { id: string } }>(`/api/app/cases/:id/${step}`, this.guard('supervisor', 'head'), async (request, reply) => {
-        try {
-          const b = parseBody(request.body, { note: 'string', reached: 'boolean?', reopen: 'boolean?' });
-          await visible(request, request.params.id);
-          return { case: await this.cases.advance(request.params.id, step, userOf(request), { note: b.note as string, reached: b.reached as boolean | undefined, reopen: b.reopen as boolean | undefined }) };
-        } catch (error) {
-          return sendError(reply, error);
-        }
+        const b = parseBody(request.body, { note: 'string', reached: 'boolean?', reopen: 'boolean?' });
+        await visible(request, request.params.id);
+        return { case: await this.cases.advance(request.params.id, step, userOf(request), { note: b.note as string, reached: b.reached as boolean | undefined, reopen: b.reopen as boolean | undefined }) };
       });
     }
     app.post<{ Params: { id: string } }>('/api/app/cases/:id/assign', this.guard('supervisor'), async (request, reply) => {
-      try {
-        const b = parseBody(request.body, { assignee: 'string', note: 'string?' });
-        return { case: await this.cases.assign(request.params.id, userOf(request), b.assignee as string, (b.note as string | undefined) ?? null) };
-      } catch (error) {
-        return sendError(reply, error);
-      }
+      const b = parseBody(request.body, { assignee: 'string', note: 'string?' });
+      return { case: await this.cases.assign(request.params.id, userOf(request), b.assignee as string, (b.note as string | undefined) ?? null) };
     });
     app.post<{ Params: { id: string } }>('/api/app/cases/:id/appeal', this.guard('staff'), async (request, reply) => {
-      try {
-        const b = parseBody(request.body, { reason: 'string' });
-        await visible(request, request.params.id);
-        return { case: await this.cases.appeal(request.params.id, userOf(request), b.reason as string) };
-      } catch (error) {
-        return sendError(reply, error);
-      }
+      const b = parseBody(request.body, { reason: 'string' });
+      await visible(request, request.params.id);
+      return { case: await this.cases.appeal(request.params.id, userOf(request), b.reason as string) };
     });
     app.post<{ Params: { id: string } }>('/api/app/cases/:id/appeal/decision', this.guard('supervisor'), async (request, reply) => {
-      try {
-        const b = parseBody(request.body, { uphold: 'boolean', note: 'string' });
-        return { case: await this.cases.decideAppeal(request.params.id, userOf(request), b.uphold as boolean, b.note as string) };
-      } catch (error) {
-        return sendError(reply, error);
-      }
+      const b = parseBody(request.body, { uphold: 'boolean', note: 'string' });
+      return { case: await this.cases.decideAppeal(request.params.id, userOf(request), b.uphold as boolean, b.note as string) };
     });
   }
 
@@ -343,148 +310,92 @@ export class AppService {
       return { year: q.year ? Number(q.year) : undefined, department: user.role === 'head' ? user.department ?? '\u0000' : q.department };
     };
     app.get('/api/app/commitments', this.guard('supervisor', 'head'), async (request, reply) => {
-      try {
-        return { commitments: await this.withMeasure(await this.commitments.list(listFilter(request))) };
-      } catch (error) {
-        return sendError(reply, error);
-      }
+      return { commitments: await this.withMeasure(await this.commitments.list(listFilter(request))) };
     });
     app.get('/api/app/commitments/export.csv', this.guard('supervisor', 'head'), async (request, reply) => {
-      try {
-        const csv = this.commitments.toCsv(await this.commitments.list(listFilter(request)));
-        return reply.type('text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="commitments.csv"').send(csv);
-      } catch (error) {
-        return sendError(reply, error);
-      }
+      const csv = this.commitments.toCsv(await this.commitments.list(listFilter(request)));
+      return reply.type('text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="commitments.csv"').send(csv);
     });
     app.get('/api/app/commitments/export.json', this.guard('supervisor', 'head'), async (request, reply) => {
-      try {
-        return reply.header('content-disposition', 'attachment; filename="commitments.json"').send({ commitments: await this.withMeasure(await this.commitments.list(listFilter(request))) });
-      } catch (error) {
-        return sendError(reply, error);
-      }
+      return reply.header('content-disposition', 'attachment; filename="commitments.json"').send({ commitments: await this.withMeasure(await this.commitments.list(listFilter(request))) });
     });
     app.post('/api/app/commitments/import', this.guard('supervisor'), async (request, reply) => {
-      try {
-        if (typeof request.body !== 'string') throw new AppError(400, 'body: send the CSV as text/csv', 'body');
-        const imported = await this.commitments.importCsv(request.body, userOf(request).username);
-        return reply.code(201).send({ imported: imported.length, commitments: imported });
-      } catch (error) {
-        return sendError(reply, error);
-      }
+      if (typeof request.body !== 'string') throw new AppError(400, 'body: send the CSV as text/csv', 'body');
+      const imported = await this.commitments.importCsv(request.body, userOf(request).username);
+      return reply.code(201).send({ imported: imported.length, commitments: imported });
     });
     app.post('/api/app/commitments', this.guard('supervisor', 'head'), async (request, reply) => {
-      try {
-        const input = checkCommitment(parseBody(request.body, { department: 'string', year: 'integer', clause: 'string', title: 'string', metric: 'string', item: 'string?', target: 'number?', measures: 'string', owner: 'string', deadline: 'string', note: 'string?' }));
-        mayEdit(userOf(request), input.department);
-        return reply.code(201).send({ commitment: await this.commitments.create(input, userOf(request).username) });
-      } catch (error) {
-        return sendError(reply, error);
-      }
+      const input = checkCommitment(parseBody(request.body, { department: 'string', year: 'integer', clause: 'string', title: 'string', metric: 'string', item: 'string?', target: 'number?', measures: 'string', owner: 'string', deadline: 'string', note: 'string?' }));
+      mayEdit(userOf(request), input.department);
+      return reply.code(201).send({ commitment: await this.commitments.create(input, userOf(request).username) });
     });
     app.put<{ Params: { id: string } }>('/api/app/commitments/:id', this.guard('supervisor', 'head'), async (request, reply) => {
-      try {
-        const input = checkCommitment(parseBody(request.body, { department: 'string', year: 'integer', clause: 'string', title: 'string', metric: 'string', item: 'string?', target: 'number?', measures: 'string', owner: 'string', deadline: 'string', note: 'string' }));
-        mayEdit(userOf(request), input.department);
-        const current = await this.commitments.get(request.params.id);
-        if (current) mayEdit(userOf(request), current.department);
-        return { commitment: await this.commitments.revise(request.params.id, input, userOf(request).username) };
-      } catch (error) {
-        return sendError(reply, error);
-      }
+      const input = checkCommitment(parseBody(request.body, { department: 'string', year: 'integer', clause: 'string', title: 'string', metric: 'string', item: 'string?', target: 'number?', measures: 'string', owner: 'string', deadline: 'string', note: 'string' }));
+      mayEdit(userOf(request), input.department);
+      const current = await this.commitments.get(request.params.id);
+      if (current) mayEdit(userOf(request), current.department);
+      return { commitment: await this.commitments.revise(request.params.id, input, userOf(request).username) };
     });
     app.get<{ Params: { id: string } }>('/api/app/commitments/:id/history', this.guard('supervisor', 'head'), async (request, reply) => {
-      try {
-        const versions = await this.commitments.history(request.params.id);
-        const user = userOf(request);
-        if (user.role === 'head' && versions[0].department !== user.department) throw new AppError(404, `commitment ${request.params.id} does not exist`, 'id');
-        return { versions };
-      } catch (error) {
-        return sendError(reply, error);
-      }
+      const versions = await this.commitments.history(request.params.id);
+      const user = userOf(request);
+      if (user.role === 'head' && versions[0].department !== user.department) throw new AppError(404, `commitment ${request.params.id} does not exist`, 'id');
+      return { versions };
     });
     app.post<{ Params: { id: string } }>('/api/app/commitments/:id/publish', this.guard('supervisor'), async (request, reply) => {
-      try {
-        return { commitment: await this.commitments.publish(request.params.id, userOf(request).username) };
-      } catch (error) {
-        return sendError(reply, error);
-      }
+      return { commitment: await this.commitments.publish(request.params.id, userOf(request).username) };
     });
     app.post('/api/app/online-cases', this.guard('supervisor', 'technician'), async (request, reply) => {
-      try {
-        const b = parseBody(request.body, { cases: 'array' });
-        return reply.code(201).send({ imported: await this.commitments.importOnline(b.cases as unknown[], userOf(request).username) });
-      } catch (error) {
-        return sendError(reply, error);
-      }
+      const b = parseBody(request.body, { cases: 'array' });
+      return reply.code(201).send({ imported: await this.commitments.importOnline(b.cases as unknown[], userOf(request).username) });
     });
   }
 
   private channelRoutes(app: FastifyInstance): void {
     app.get<{ Params: { ticket: string } }>('/api/app/rating-link/:ticket', this.guard('supervisor', 'technician', 'staff'), async (request, reply) => {
-      if (!(await this.db.get('SELECT id FROM queue_tickets WHERE id = $1', [request.params.ticket]))) return sendError(reply, new AppError(404, `ticket ${request.params.ticket} does not exist`, 'ticket'));
+      if (!(await this.db.get('SELECT id FROM queue_tickets WHERE id = $1', [request.params.ticket]))) throw new AppError(404, `ticket ${request.params.ticket} does not exist`, 'ticket');
       return { ticket: request.params.ticket, url: this.ratingLink(request.params.ticket) };
     });
     app.get('/api/app/suggestions', this.guard('supervisor'), async (request) => ({ suggestions: await this.channels.suggestions({ status: (request.query as Record<string, string>).status }) }));
     app.post<{ Params: { id: string } }>('/api/app/suggestions/:id/reply', this.guard('supervisor'), async (request, reply) => {
-      try {
-        const b = parseBody(request.body, { reply: 'string', status: 'string' });
-        if (['answered', 'verified', 'rejected'].indexOf(b.status as string) < 0) throw new AppError(400, 'status: must be answered, verified or rejected', 'status');
-        await this.channels.reply(request.params.id, userOf(request).username, b.reply as string, b.status as 'answered');
-        return { ok: true };
-      } catch (error) {
-        return sendError(reply, error);
-      }
+      const b = parseBody(request.body, { reply: 'string', status: 'string' });
+      if (['answered', 'verified', 'rejected'].indexOf(b.status as string) < 0) throw new AppError(400, 'status: must be answered, verified or rejected', 'status');
+      await this.channels.reply(request.params.id, userOf(request).username, b.reply as string, b.status as 'answered');
+      return { ok: true };
     });
     app.post('/api/app/exposures', this.guard('supervisor'), async (request, reply) => {
-      try {
-        const b = parseBody(request.body, { title: 'string', body: 'string', department: 'string?', win: 'string?', source: 'string?', rectification: 'string?' });
-        const n = (k: string) => (b[k] as string | undefined) ?? null;
-        return reply.code(201).send(await this.channels.expose({ title: b.title as string, body: b.body as string, department: n('department'), win: n('win'), source: n('source'), rectification: n('rectification') }, userOf(request).username));
-      } catch (error) {
-        return sendError(reply, error);
-      }
+      const b = parseBody(request.body, { title: 'string', body: 'string', department: 'string?', win: 'string?', source: 'string?', rectification: 'string?' });
+      const n = (k: string) => (b[k] as string | undefined) ?? null;
+      return reply.code(201).send(await this.channels.expose({ title: b.title as string, body: b.body as string, department: n('department'), win: n('win'), source: n('source'), rectification: n('rectification') }, userOf(request).username));
     });
     app.post<{ Params: { id: string } }>('/api/app/exposures/:id/withdraw', this.guard('supervisor'), async (request, reply) => {
-      try {
-        const b = parseBody(request.body, { note: 'string' });
-        await this.channels.withdrawExposure(request.params.id, userOf(request).username, b.note as string);
-        return { ok: true };
-      } catch (error) {
-        return sendError(reply, error);
-      }
+      const b = parseBody(request.body, { note: 'string' });
+      await this.channels.withdrawExposure(request.params.id, userOf(request).username, b.note as string);
+      return { ok: true };
     });
     app.post('/api/app/panel/scores', this.guard('supervisor'), async (request, reply) => {
-      try {
-        const b = parseBody(request.body, { member: 'string', department: 'string', period: 'string', scores: 'object' });
-        await this.channels.score({ member: b.member as string, department: b.department as string, period: b.period as string, scores: b.scores as Record<string, unknown> }, userOf(request).username);
-        return reply.code(201).send({ ok: true });
-      } catch (error) {
-        return sendError(reply, error);
-      }
+      const b = parseBody(request.body, { member: 'string', department: 'string', period: 'string', scores: 'object' });
+      await this.channels.score({ member: b.member as string, department: b.department as string, period: b.period as string, scores: b.scores as Record<string, unknown> }, userOf(request).username);
+      return reply.code(201).send({ ok: true });
     });
     app.get('/api/app/panel/profile', this.guard('supervisor', 'head'), async (request, reply) => {
       const period = (request.query as Record<string, string>).period;
-      if (!period) return sendError(reply, new AppError(400, 'period: is required (YYYY, YYYY-Qn or YYYY-MM)', 'period'));
+      if (!period) throw new AppError(400, 'period: is required (YYYY, YYYY-Qn or YYYY-MM)', 'period');
       return { period, departments: await this.channels.panelProfile(period) };
     });
   }
 
   private reportRoutes(app: FastifyInstance): void {
     app.get<{ Params: { file: string } }>('/api/app/reports/:file', this.guard('supervisor', 'head'), async (request, reply) => {
-      try {
-        const m = /^(.+)\.(json|csv|pdf)$/.exec(request.params.file);
-        if (!m) throw new AppError(400, 'file: expected <period>.json, .csv or .pdf, e.g. 2025-03.pdf', 'file');
-        const period = parsePeriod(m[1], this.options.utcOffsetMinutes, 'file');
-        const report = await buildReport(this.db, this.cases, period, { utcOffsetMinutes: this.options.utcOffsetMinutes, now: this.now() });
-        if (m[2] === 'json') return report;
-        const name = `sannuo-${period.label}`;
-        if (m[2] === 'csv') return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}.csv"`).send(reportCsv(report));
-        const pdf = await reportPdf(report, this.options.hallName);
-        return reply.type('application/pdf').header('content-disposition', `inline; filename="${name}.pdf"`).send(pdf);
-      } catch (error) {
-        return sendError(reply, error);
-      }
+      const m = /^(.+)\.(json|csv|pdf)$/.exec(request.params.file);
+      if (!m) throw new AppError(400, 'file: expected <period>.json, .csv or .pdf, e.g. 2025-03.pdf', 'file');
+      const period = parsePeriod(m[1], this.options.utcOffsetMinutes, 'file');
+      const report = await buildReport(this.db, this.cases, period, { utcOffsetMinutes: this.options.utcOffsetMinutes, now: this.now() });
+      if (m[2] === 'json') return report;
+      const name = `sannuo-${period.label}`;
+      if (m[2] === 'csv') return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}.csv"`).send(reportCsv(report));
+      const pdf = await reportPdf(report, this.options.hallName);
+      return reply.type('application/pdf').header('content-disposition', `inline; filename="${name}.pdf"`).send(pdf);
     });
   }
 
@@ -509,17 +420,13 @@ h1{font-size:1.3rem}table{border-collapse:collapse;width:100%}td,th{border-botto
     }));
     app.get('/api/public/commitments', async (request, reply) => {
       const y = (request.query as Record<string, string>).year;
-      if (y !== undefined && !/^\d{4}$/.test(y)) return sendError(reply, new AppError(400, 'year: expected YYYY', 'year'));
+      if (y !== undefined && !/^\d{4}$/.test(y)) throw new AppError(400, 'year: expected YYYY', 'year');
       return { commitments: await publicCommitments(y ? Number(y) : undefined) };
     });
     app.get('/api/public/exposures', async () => ({ exposures: await this.channels.exposures() }));
     app.post('/api/public/suggestions', async (request, reply) => {
-      try {
-        const b = parseBody(request.body, { category: 'string', text: 'string', department: 'string?', win: 'string?' });
-        return reply.code(201).send(await this.channels.suggest({ category: b.category as string, text: b.text as string, department: (b.department as string | undefined) || null, win: (b.win as string | undefined) || null }));
-      } catch (error) {
-        return sendError(reply, error);
-      }
+      const b = parseBody(request.body, { category: 'string', text: 'string', department: 'string?', win: 'string?' });
+      return reply.code(201).send(await this.channels.suggest({ category: b.category as string, text: b.text as string, department: (b.department as string | undefined) || null, win: (b.win as string | undefined) || null }));
     });
     app.get('/public', async (_request, reply) => {
       const year = Number(new Date(this.now() + this.options.utcOffsetMinutes * 60_000).toISOString().slice(0, 4));
@@ -573,7 +480,7 @@ ${error ? `<p class="err">${escapeHtml(error)}</p>` : ''}<form method="post" cla
           }
           return reply.code(error.status).type('text/html; charset=utf-8').send(page);
         }
-        return sendError(reply, error);
+        throw error;
       }
     });
   }

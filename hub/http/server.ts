@@ -22,6 +22,7 @@ import { userOf, type Auth } from '../app/auth.js';
 import { TokenError, type ApiTokens } from '../app/tokens.js';
 import { parseDeviceConfig } from '../../firmware/core/config.js';
 import type { CommandBodies } from '../../firmware/core/protocol.js';
+import { httpErrorHandler, notFoundHandler, rejectRepeatedQuery } from './errors.js';
 
 /** What a config push may change: the keys of the protocol's config command. */
 export const PUSHABLE_SETTINGS = ['rateTimeout', 'unsolicited', 'volume', 'idleText'] as const;
@@ -73,22 +74,14 @@ export function checkConfigChange(body: unknown, device: { id: string; role: str
   return { rateTimeout: pick('rateTimeout'), unsolicited: pick('unsolicited'), volume: pick('volume'), idleText: pick('idleText') };
 }
 
-/** The fencing refusal of hub/district/lease.ts (by name, so HTTP code need not import the lease module). */
-export function isLeaseLost(error: unknown): boolean {
-  return error instanceof Error && error.name === 'LeaseLostError';
-}
+export { isLeaseLost } from './errors.js';
 
 export function createHttp(deps: HttpDeps): FastifyInstance {
   const app = Fastify({ loggerInstance: deps.log.child({ module: 'http' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 64 * 1024 }) as unknown as FastifyInstance;
   const { auth } = deps;
-  // A hall whose lease this hub just lost (a takeover or a rebalance) refuses every write; say
-  // "try again" rather than "internal error", so a client retries on the hall's new holder.
-  app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
-    if (isLeaseLost(error)) return reply.code(503).header('retry-after', '1').send({ error: 'unavailable', message: error.message, field: null });
-    if (error.statusCode && error.statusCode < 500) return reply.code(error.statusCode).send({ error: 'bad-request', message: error.message, field: null });
-    request.log.error({ err: error }, 'HTTP request failed');
-    return reply.code(500).send({ error: 'internal', message: 'internal error; see the hub log', field: null });
-  });
+  app.setErrorHandler(httpErrorHandler);
+  app.setNotFoundHandler(notFoundHandler);
+  app.addHook('preValidation', rejectRepeatedQuery);
   const devicePeople = auth.requireRole('supervisor', 'technician');
   const supervisor = auth.requireRole('supervisor');
 

@@ -27,7 +27,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { QueueService } from './service.js';
 import { userOf, type Auth } from '../app/auth.js';
 import { ISSUE_CHANNELS, PRIORITY_CLASSES, QueueError, type IssueChannel, type PriorityClass } from './types.js';
-import { isLeaseLost } from '../http/server.js';
+import { httpErrorHandler, rejectRepeatedQuery } from '../http/errors.js';
 
 const ID = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,32}$' } as const;
 const NAME = { type: 'string', minLength: 1, maxLength: 100 } as const;
@@ -116,16 +116,8 @@ export function queueRoutes(app: FastifyInstance, queue: QueueService, auth: Aut
       const { message, field } = describeErrors(errors as ErrorObject[], context);
       return Object.assign(new Error(message), { field });
     });
-    scope.setErrorHandler((error: FastifyError & { field?: string }, request, reply) => {
-      if (error instanceof QueueError) {
-        return reply.code(error.status).send({ error: error.status === 404 ? 'not-found' : error.status === 409 ? 'conflict' : 'bad-request', message: error.message, field: error.field });
-      }
-      if (isLeaseLost(error)) return reply.code(503).header('retry-after', '1').send({ error: 'unavailable', message: error.message, field: null }); // the hall moved to another hub: retry there
-      if (error.validation) return reply.code(400).send({ error: 'bad-request', message: error.message, field: error.field ?? null });
-      if (error.statusCode && error.statusCode < 500) return reply.code(error.statusCode).send({ error: 'bad-request', message: error.message, field: null });
-      request.log.error({ err: error }, 'queue API failed');
-      return reply.code(500).send({ error: 'internal', message: 'internal error; see the hub log', field: null });
-    });
+    scope.setErrorHandler(httpErrorHandler);
+    scope.addHook('preValidation', rejectRepeatedQuery);
 
     scope.get('/api/queue/setup', { onRequest: signedIn }, async () => queue.setup());
 

@@ -5,6 +5,7 @@
  */
 
 import type { CommandBodies, RatingLevel, BadRatingReason } from '../../firmware/core/protocol.js';
+import { HttpError } from '../http/errors.js';
 
 /** Priority classes, called in this order: an appointment (预约), then elderly or disabled
  *  citizens (老弱病残孕 green channel), then everyone else. */
@@ -128,9 +129,9 @@ export interface HallSnapshot {
 }
 
 /** An error the HTTP layer turns into a status code; `field` names what is wrong. */
-export class QueueError extends Error {
-  constructor(readonly status: 400 | 404 | 409, message: string, readonly field: string | null = null) {
-    super(message);
-    this.name = 'QueueError';
+/** The queue's refusals: the hub's one HTTP error (hub/http/errors.ts). */
+export class QueueError extends HttpError {
+  constructor(status: 400 | 404 | 409, message: string, field: string | null = null) {
+    super(status, message, field);
   }
 }
