@@ -25,6 +25,7 @@ import { BenchHub } from './support/hub.js';
 import { BenchDevice, healthBody } from './support/device.js';
 import { ClosedLoop, type LoopResult } from './support/loop.js';
 import { emit, log, percentile, round, type Figure } from './support/result.js';
+import { TOPIC_ROOT } from '../firmware/core/protocol.js';
 
 interface Options { devices: number; window: number; count: number; warmup: number; rounds: number; timeLimit: number; only?: string }
 
@@ -48,9 +49,9 @@ async function connectHubUser(hub: BenchHub, clientId: string): Promise<MqttClie
 
 /** Raw QoS 1 relay through the broker: publishers → one subscriber, connected once for all rounds. */
 async function rawRelay(hub: BenchHub, o: Options, size: number, label: string): Promise<{ round(r: number): Promise<Measured>; close(): Promise<void> }> {
-  const topic = (s: number) => `sannuo/v1/${hub.site}/relay-${s}/cmd`;
+  const topic = (s: number) => `${TOPIC_ROOT}/${hub.site}/relay-${s}/cmd`;
   const subscriber = await connectHubUser(hub, `bench-sub-${process.pid}`);
-  await subscriber.subscribeAsync(`sannuo/v1/${hub.site}/+/cmd`, { qos: 1 });
+  await subscriber.subscribeAsync(`${TOPIC_ROOT}/${hub.site}/+/cmd`, { qos: 1 });
   const publishers: MqttClient[] = [];
   for (let s = 0; s < o.devices; s++) publishers.push(await connectHubUser(hub, `bench-pub-${s}-${process.pid}`));
   const payload = (s: number, k: number) => { const head = `${s}:${k}:`; return head + 'x'.repeat(Math.max(0, size - head.length)); };

@@ -16,6 +16,7 @@
  * the same way. openFromRatings(tx, …) does the same inside a caller's transaction.
  */
 
+import { BAD_RATING_MAX } from '../../firmware/core/protocol.js';
 import type { Db } from '../db/db.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { WorkingCalendar } from './calendar.js';
@@ -96,7 +97,7 @@ export class Cases {
     const opened: string[] = [];
     const { calendar, policy } = this.deps;
     for (const r of ratings) {
-      if (!(r.level <= 2)) continue;
+      if (!(r.level <= BAD_RATING_MAX)) continue;
       if (await tx.get('SELECT id FROM app_cases WHERE rating = $1', [r.id])) continue;
       const id = `case-${r.id}`;
       const callbackDue = calendar.deadline(r.t, policy.callbackDays);

@@ -16,7 +16,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Db } from '../db/db.js';
 import type { Ledger } from '../ledger/ledger.js';
-import { BAD_RATING_REASONS, type BadRatingReason } from '../../firmware/core/protocol.js';
+import { BAD_RATING_MAX, BAD_RATING_REASONS, type BadRatingReason } from '../../firmware/core/protocol.js';
 import type { Cases } from './cases.js';
 import { AppError, num, numOrNull } from './http-util.js';
 
@@ -85,10 +85,10 @@ export class Channels {
   /** Records a phone rating of the ticket a token names. `rater`: the signed-in user on this browser, if any. */
   async ratePhone(token: string, level: number, reason: string | null, rater: { role: string; staff: string | null } | undefined): Promise<{ rating: string; caseId: string | null }> {
     if (!Number.isInteger(level) || level < 1 || level > 5) throw new AppError(400, 'level: must be 1 (非常不满意) to 5 (非常满意)', 'level');
-    if (level <= 2 && (reason === null || BAD_RATING_REASONS.indexOf(reason as BadRatingReason) < 0)) {
+    if (level <= BAD_RATING_MAX && (reason === null || BAD_RATING_REASONS.indexOf(reason as BadRatingReason) < 0)) {
       throw new AppError(400, `reason: a bad rating needs a reason, one of ${BAD_RATING_REASONS.join(', ')}`, 'reason');
     }
-    if (level > 2 && reason !== null && BAD_RATING_REASONS.indexOf(reason as BadRatingReason) < 0) throw new AppError(400, `reason: must be one of ${BAD_RATING_REASONS.join(', ')}`, 'reason');
+    if (level > BAD_RATING_MAX && reason !== null && BAD_RATING_REASONS.indexOf(reason as BadRatingReason) < 0) throw new AppError(400, `reason: must be one of ${BAD_RATING_REASONS.join(', ')}`, 'reason');
     // Nobody rates their own service: a browser signed in as window staff cannot rate at all.
     if (rater && rater.role === 'staff') throw new AppError(403, 'token: window staff cannot rate a service', 'token');
     const id = this.ticketOfToken(token);
@@ -102,7 +102,7 @@ export class Channels {
       const seqRow = await tx.get<{ value: number }>(`UPDATE app_state SET value = value + 1 WHERE name = 'phone.seq' RETURNING value`);
       const seq = num(seqRow!.value);
       const rating = {
-        id: `phone:${id}`, ticket: id, number: t.number as string, level, reason: level <= 2 ? reason : reason, channel: 'phone', win: t.win as string,
+        id: `phone:${id}`, ticket: id, number: t.number as string, level, reason, channel: 'phone', win: t.win as string,
         staff: t.staff as string | null, item: t.item as string, department: t.department as string,
         waitMs: t.called_at !== null ? Math.max(0, num(t.called_at) - num(t.issued_at)) : null,
         serviceMs: t.finished_at !== null && t.served_at !== null ? Math.max(0, num(t.finished_at) - num(t.served_at)) : null,

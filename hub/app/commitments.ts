@@ -16,6 +16,7 @@
  * Lower is better for visits and badRate; higher for the others.
  */
 
+import { BAD_RATING_MAX } from '../../firmware/core/protocol.js';
 import type { Db } from '../db/db.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { WorkingCalendar } from './calendar.js';
@@ -343,7 +344,7 @@ export class Commitments {
     // Ratings are counted per local day in SQL (a year may hold millions), then per month here.
     const ratingDays = c.metric === 'satisfaction' || c.metric === 'badRate'
       ? await this.deps.db.all<{ d: number; n: number; good: number; bad: number }>(`SELECT (t + ${off}) / ${DAY} AS d, COUNT(*) AS n,
-          SUM(CASE WHEN level >= 4 THEN 1 ELSE 0 END) AS good, SUM(CASE WHEN level <= 2 THEN 1 ELSE 0 END) AS bad
+          SUM(CASE WHEN level >= 4 THEN 1 ELSE 0 END) AS good, SUM(CASE WHEN level <= ${BAD_RATING_MAX} THEN 1 ELSE 0 END) AS bad
           FROM queue_ratings WHERE department = $1 AND t >= $2 AND t < $3 ${c.item ? 'AND item = $4' : ''} GROUP BY (t + ${off}) / ${DAY}`,
       c.item ? [c.department, year.from, to, c.item] : [c.department, year.from, to])
       : [];

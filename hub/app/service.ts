@@ -43,7 +43,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { Gauge, type Registry as PromRegistry } from 'prom-client';
-import { BAD_RATING_REASONS, BAD_RATING_REASON_LABELS, RATING_LABELS, type BadRatingReason, type RatingLevel } from '../../firmware/core/protocol.js';
+import { BAD_RATING_MAX, BAD_RATING_REASONS, BAD_RATING_REASON_LABELS, RATING_LABELS, type BadRatingReason, type RatingLevel } from '../../firmware/core/protocol.js';
 import type { Db, Migration } from '../db/db.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { Auth, userOf, type AuthOptions, type User, type UserRole } from './auth.js';
@@ -233,7 +233,7 @@ export class AppService {
         'SELECT t, level, reason, item, win FROM queue_ratings WHERE staff = $1 AND t >= $2 AND t < $3 ORDER BY t', [user.staff, p.from, p.to]);
       const off = this.options.utcOffsetMinutes * 60_000;
       const ratings = rows.map((r) => ({ day: new Date(num(r.t) + off).toISOString().slice(0, 10), level: num(r.level), reason: r.reason, item: r.item, win: r.win }));
-      const counts = { ratings: ratings.length, good: ratings.filter((r) => r.level >= 4).length, bad: ratings.filter((r) => r.level <= 2).length };
+      const counts = { ratings: ratings.length, good: ratings.filter((r) => r.level >= 4).length, bad: ratings.filter((r) => r.level <= BAD_RATING_MAX).length };
       return { period: p, staff: user.staff, ...counts, satisfaction: counts.ratings ? counts.good / counts.ratings : null, badRate: counts.ratings ? counts.bad / counts.ratings : null, ratings };
     });
   }
@@ -443,7 +443,7 @@ h1{font-size:1.3rem}table{border-collapse:collapse;width:100%}td,th{border-botto
     const ratingPage = async (token: string, message: string | null, error: string | null) => {
       const info = await this.channels.lookup(token);
       if (!info.open) return this.page('评价', `<h1>服务评价</h1><p>${escapeHtml(message ?? '')}</p><p class="${message ? 'note' : 'err'}">${escapeHtml(message ? '' : info.why)}</p>`);
-      const levels = ([5, 4, 3, 2, 1] as RatingLevel[]).map((l) => `<button name="level" value="${l}" class="${l <= 2 ? 'bad' : ''}">${escapeHtml(RATING_LABELS[l])}</button>`).join('');
+      const levels = ([5, 4, 3, 2, 1] as RatingLevel[]).map((l) => `<button name="level" value="${l}" class="${l <= BAD_RATING_MAX ? 'bad' : ''}">${escapeHtml(RATING_LABELS[l])}</button>`).join('');
       const reasons = BAD_RATING_REASONS.map((r) => `<option value="${r}">${escapeHtml(BAD_RATING_REASON_LABELS[r as BadRatingReason])}</option>`).join('');
       return this.page('评价', `<h1>请为本次服务评价</h1><p>${escapeHtml(info.item)} · ${escapeHtml(info.number)} · ${escapeHtml(info.win ?? '')}</p>
 ${error ? `<p class="err">${escapeHtml(error)}</p>` : ''}<form method="post" class="levels">

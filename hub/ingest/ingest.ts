@@ -25,8 +25,8 @@ import type { Logger } from 'pino';
 import type { Db, Migration } from '../db/db.js';
 import { eventKey as key, eventMarksMigration, GroupMarks, refusalReasons } from './event-marks.js';
 import {
-  decodeEventPayload, decodeState, encodeAck, eventOf, encodeCommand, isProtocolError, parseTopic, topicFor,
-  PROTOCOL_VERSION, type AckItem, type AnyDeviceEvent, type AnyHubCommand, type CommandBodies, type DecodedEvent, type Role, type Verdict,
+  decodeEventPayload, decodeState, encodeAck, eventOf, isProtocolError, parseTopic, topicFor,
+  PROTOCOL_VERSION, TOPIC_ROOT, type AckItem, type DecodedEvent, type Verdict,
 } from '../../firmware/core/protocol.js';
 import { nodeHmac, type Registry } from '../devices/registry.js';
 import type { Metrics } from '../metrics.js';
@@ -126,11 +126,11 @@ export class Ingest {
   }
 
   eventTopics(): string[] {
-    return [`sannuo/v1/${this.o.site}/+/evt`];
+    return [`${TOPIC_ROOT}/${this.o.site}/+/evt`];
   }
 
   stateTopics(): string[] {
-    return [`sannuo/v1/${this.o.site}/+/state`];
+    return [`${TOPIC_ROOT}/${this.o.site}/+/state`];
   }
 
   /** Events arrive (also) through an intake thread (hub/mqtt/intake.ts), which backpressure must hold too. */

@@ -10,7 +10,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
-import { decodeEventPayload, isProtocolError, parseTopic } from '../../firmware/core/protocol.js';
+import { decodeEventPayload, isProtocolError, parseTopic, TOPIC_ROOT } from '../../firmware/core/protocol.js';
 import { fromHex } from '../../firmware/core/utf8.js';
 import { HubLink } from './link.js';
 import { nodeHmac } from '../devices/registry.js';
@@ -79,5 +79,5 @@ port.on('message', (m: IntakeControl) => {
 
 link.onMessage((topic, payload) => take(topic, payload));
 link.connect()
-  .then(() => link.subscribe([`sannuo/v1/${start.site}/+/evt`]))
+  .then(() => link.subscribe([`${TOPIC_ROOT}/${start.site}/+/evt`]))
   .then(() => port.postMessage({ ready: true }), (error: unknown) => port.postMessage({ failed: (error as Error)?.message ?? String(error) }));
