@@ -7,15 +7,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { Hub } from '../../hub/hub.js';
 import { loadSettings } from '../../hub/settings.js';
 import { silentLogger } from '../../hub/log.js';
-import { dashboard } from '../../hub/web/plugin.js';
-import { AppService, appOptionsFromEnv } from '../../hub/app/service.js';
-import { migrate } from '../../hub/db/migrate.js';
-import { createHmac } from 'node:crypto';
 import { TestDevice, waitFor } from '../hub/integration/device-client.js';
 import { TEST_API_TOKEN } from '../support/token.js';
 
@@ -31,40 +26,14 @@ export interface Hall {
   stop(): Promise<void>;
 }
 
-const HUB_SOURCE = () => fs.readFileSync(fileURLToPath(new URL('../../hub/hub.ts', import.meta.url)), 'utf8');
-/** Whether hub/hub.ts already mounts the dashboard (then the test must not mount it twice). */
-function hubMountsDashboard(): boolean {
-  return /from '\.\/web\/plugin\.js'/.test(HUB_SOURCE());
-}
-/** Whether hub/hub.ts already wires the application (sign-in, cases, reports…). */
-function hubMountsApp(): boolean {
-  return /from '\.\/app\/service\.js'/.test(HUB_SOURCE());
-}
-
 export async function startHall(env: Record<string, string> = {}, extraMount?: (app: FastifyInstance, hub: Hub) => void): Promise<Hall> {
   const data = fs.mkdtempSync(path.join(os.tmpdir(), 'sannuo-browser-'));
   // The application reads its first supervisor from the environment (SANNUO_ADMIN_*), settings from SANNUO_* keys it knows.
   Object.assign(process.env, env);
   const settings = loadSettings({ env: {}, overrides: { data, 'mqtt.port': 0, 'http.port': 0, 'mqtt.host': '127.0.0.1', 'http.host': '127.0.0.1', 'api.token': TEST_API_TOKEN } });
-  const withDashboard = !hubMountsDashboard();
-  const withApp = !hubMountsApp();
   // eslint-disable-next-line prefer-const
   let hub: Hub;
-  let appService: AppService | undefined;
-  const mount = (app: FastifyInstance) => {
-    if (withDashboard) dashboard(app);
-    if (withApp) {
-      // Until hub/hub.ts wires AppService, wire it here the way its header says (migrate, start, routes).
-      app.register(async (scope) => {
-        await migrate(hub.db, AppService.migrations);
-        const tokenKey = new Uint8Array(createHmac('sha256', fs.readFileSync(path.join(data, 'hub.key'), 'utf8').trim()).update('sannuo-rating-token').digest());
-        appService = new AppService({ db: hub.db, ledger: hub.ledger, hall: settings.hall, now: Date.now, log: silentLogger(), options: { ...(await appOptionsFromEnv(env, { tokenKey, adminPasswordFile: path.join(data, 'admin-password.txt') })) } });
-        await appService.start();
-        appService.routes(scope);
-      });
-    }
-    extraMount?.(app, hub);
-  };
+  const mount = (app: FastifyInstance) => extraMount?.(app, hub);
   hub = new Hub(settings, silentLogger(), { mount });
   await hub.start();
   const url = `http://127.0.0.1:${hub.httpPort}`;
@@ -91,7 +60,6 @@ export async function startHall(env: Record<string, string> = {}, extraMount?: (
     },
     async stop() {
       for (const d of devices) await d.close().catch(() => undefined);
-      await appService?.stop();
       await hub.stop();
       fs.rmSync(data, { recursive: true, force: true });
     },
