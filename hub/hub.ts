@@ -19,17 +19,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Db } from './db/db.js';
 import { openSqlite } from './db/sqlite.js';
-import { migrate } from './db/migrate.js';
-import { Ledger, type Checkpoint } from './ledger/ledger.js';
+import type { Checkpoint, Ledger } from './ledger/ledger.js';
+import { HallRuntime } from './hall.js';
 import { Bus } from './bus.js';
 import { QueueService } from './queue/service.js';
-import { AppService, appOptionsFromEnv } from './app/service.js';
-import { dashboard } from './web/plugin.js';
 import { dataPath, advertisedPort, clustered, type Settings } from './settings.js';
 import { Registry, hubMqttPassword, nodeHmac, type DeviceRecord, type HubIdentity } from './devices/registry.js';
 import { EmbeddedBroker } from './mqtt/broker.js';
@@ -37,14 +35,14 @@ import { IntakeThread } from './mqtt/intake.js';
 import { HubLink, type Link } from './mqtt/link.js';
 import { LocalLink } from './mqtt/local-link.js';
 import { Ingest } from './ingest/ingest.js';
-import { Downlink } from './downlink/downlink.js';
 import { Metrics } from './metrics.js';
-import { createHttp, type HttpDeps } from './http/server.js';
-import { ApiTokens } from './app/tokens.js';
+import { createHttp } from './http/server.js';
 import { writeMosquittoFiles, reloadMosquitto, passwordFileText, lookupUser, writeAtomic } from './mqtt/mosquitto.js';
 import { LeaseKeeper, LeaseMetrics, LeaseStore, fencedDb, hallDbUrl, hallSchema, type Taken } from './district/lease.js';
 import { TOPIC_ROOT, deriveMqttPassword, topicFor } from '../firmware/core/protocol.js';
 import { fromHex } from '../firmware/core/utf8.js';
+
+export { HallRuntime, checkpointTopic, type HallSpec } from './hall.js';
 
 /** Loads the hub's 32-byte key from the data folder, creating it (mode 0600) on first start. */
 export function loadHubKey(file: string): Uint8Array {
@@ -58,165 +56,9 @@ export function loadHubKey(file: string): Uint8Array {
   return new Uint8Array(key);
 }
 
-export function checkpointTopic(site: string): string {
-  return `${TOPIC_ROOT}/${site}/$hub/checkpoint`;
-}
-
 /** The hub's id in a district: settings, or <hostname>-<pid>. */
 export function hubIdOf(settings: Settings): string {
   return settings.cluster.hubId || `${os.hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64);
-}
-
-export interface HallSpec {
-  hall: string;
-  /** The <site> level of the hall's topics. */
-  site: string;
-}
-
-/** One hall served by this hub: its chain, device registry, queue and ingest. */
-export class HallRuntime {
-  ledger!: Ledger;
-  registry!: Registry;
-  queue!: QueueService;
-  ingest!: Ingest;
-  /** Signed commands to the hall's devices. */
-  downlink!: Downlink;
-  /** The 三诺 application: sign-in, cases, commitments, channels, reports. */
-  app!: AppService;
-  /** Machine credentials (API tokens) on top of the application's users. */
-  tokens!: ApiTokens;
-  /** In a district: the hall's own routes, reached under /halls/<hall>/. */
-  http: FastifyInstance | undefined;
-  lastCheckpoint: Checkpoint | undefined;
-  /** The hall's events, each after its commit (hub/bus.ts). */
-  readonly bus: Bus;
-  private timers: NodeJS.Timeout[] = [];
-  private link: Link | undefined;
-
-  constructor(private readonly hub: Hub, readonly spec: HallSpec, readonly db: Db, readonly checkpointFile: string) {
-    this.bus = new Bus(hub.log.child({ module: 'bus', hall: spec.hall }));
-  }
-
-  /** Schema, ledger, queue and registry; nothing is received yet. */
-  async open(): Promise<void> {
-    const { hub, db } = this;
-    const log = hub.log;
-    this.ledger = new Ledger(db, { hall: this.spec.hall, hubKey: hub.key, checkpointFile: this.checkpointFile });
-    await this.ledger.init();
-    await migrate(db, [...Registry.migrations, ...Ingest.migrations, ...Downlink.migrations, ...QueueService.migrations]);
-    this.queue = new QueueService({
-      db, ledger: this.ledger, hall: this.spec.hall, now: hub.options.now ?? Date.now, log: log.child({ module: 'queue' }), bus: this.bus,
-    });
-    this.registry = new Registry(db, { site: this.spec.site, now: hub.options.now, broker: () => hub.advertisedBroker(), bus: this.bus });
-    await this.registry.init();
-    await migrate(db, AppService.migrations);
-    // Rating-link tokens: a key of their own, derived from the hub key, so a leaked link key says nothing of the hub's.
-    const tokenKey = new Uint8Array(createHmac('sha256', hub.key).update('sannuo-rating-token').digest());
-    const base = await appOptionsFromEnv(process.env, { tokenKey, adminPasswordFile: dataPath(hub.settings, this.spec.hall === hub.settings.hall ? 'admin-password.txt' : `admin-password-${this.spec.hall}.txt`) });
-    this.app = new AppService({
-      db, ledger: this.ledger, hall: this.spec.hall, now: hub.options.now ?? Date.now, log: log.child({ module: 'app', hall: this.spec.hall }), bus: this.bus,
-      options: { ...base, utcOffsetMinutes: this.queue.policy.utcOffsetMinutes, metricsRegistry: clustered(hub.settings) ? undefined : hub.metrics.registry },
-    });
-    await this.app.start();
-    // After the first supervisor exists: a service account must not stand in for it.
-    await migrate(db, ApiTokens.migrations);
-    this.tokens = new ApiTokens({ db, ledger: this.ledger, auth: this.app.auth, now: hub.options.now ?? Date.now, log: log.child({ module: 'access', hall: this.spec.hall }), hall: this.spec.hall });
-    await this.tokens.startup(hub.settings.api.token, hub.settings.api.tokenRole);
-  }
-
-  /** What every hall's HTTP server needs from the hall: roles, tokens, config push. */
-  httpDeps(): Pick<HttpDeps, 'registry' | 'auth' | 'tokens' | 'verify' | 'pushConfig' | 'desiredConfig' | 'mount'> {
-    return {
-      registry: this.registry, auth: this.app.auth, tokens: this.tokens,
-      verify: () => this.ledger.verify(),
-      pushConfig: (dev, settings, by) => this.downlink.sendConfig(dev, settings, by),
-      desiredConfig: (dev) => this.downlink.desiredConfig(dev),
-      mount: (app) => this.mountRoutes(app),
-    };
-  }
-
-  /** Every route of a hall: the queue, the 三诺 application and the dashboard. */
-  mountRoutes(app: FastifyInstance): void {
-    this.queue.routes(app, this.app.auth, { ticketsPerMinute: this.hub.settings.api.ticketsPerMinute });
-    this.app.routes(app);
-    dashboard(app);
-    this.hub.options.mount?.(app);
-  }
-
-  /** Ingest on the hub's MQTT link; the caller subscribes to topics(). */
-  attach(link: Link): void {
-    const s = this.hub.settings;
-    this.link = link;
-    this.downlink = new Downlink({
-      db: this.db, ledger: this.ledger, registry: this.registry, link, metrics: this.hub.metrics,
-      log: this.hub.log.child({ module: 'downlink' }), site: this.spec.site, now: this.hub.options.now, bus: this.bus,
-    });
-    this.downlink.start();
-    this.ingest = new Ingest({
-      db: this.db, ledger: this.ledger, queue: this.queue, registry: this.registry, link, metrics: this.hub.metrics,
-      log: this.hub.log.child({ module: 'ingest' }), site: this.spec.site, now: this.hub.options.now, bus: this.bus, hall: this.spec.hall,
-      downlink: this.downlink, batchWindow: s.ingest.batchWindow, maxBatch: s.ingest.maxBatch,
-    });
-  }
-
-  topics(): string[] {
-    return this.ingest.topics();
-  }
-
-  startTimers(): void {
-    const s = this.hub.settings;
-    this.timers.push(setInterval(() => void this.checkpoint(), s.ledger.checkpointInterval * 1000));
-    this.timers.push(setInterval(() => { for (const dev of this.registry.online()) void this.downlink.sendTime(dev); }, s.timeSync.interval * 1000));
-  }
-
-  /** Signs the chain's head, writes it to the checkpoint file, publishes it retained. */
-  async checkpoint(): Promise<Checkpoint | undefined> {
-    try {
-      const cp = await this.ledger.checkpoint();
-      this.lastCheckpoint = cp;
-      this.hub.metrics.checkpoints.inc();
-      if (this.link?.connected()) await this.link.publish(checkpointTopic(this.spec.site), JSON.stringify(cp), { retain: true });
-      return cp;
-    } catch (error) {
-      this.hub.log.error({ err: error, hall: this.spec.hall }, 'checkpoint failed');
-      return undefined;
-    }
-  }
-
-  private clearTimers(): void {
-    for (const t of this.timers) clearInterval(t);
-    this.timers = [];
-  }
-
-  /** In good order: stop receiving, commit and ack what was taken, checkpoint. */
-  async drain(unsubscribe: boolean): Promise<void> {
-    this.clearTimers();
-    if (unsubscribe && this.link) await this.link.unsubscribe(this.topics()).catch(() => undefined);
-    await this.ingest?.stop();
-    if (this.ledger && this.link) await this.checkpoint();
-  }
-
-  /** The lease is gone: stop receiving and drop what was not committed. */
-  async abort(): Promise<void> {
-    this.clearTimers();
-    if (this.link && this.ingest) await this.link.unsubscribe(this.topics()).catch(() => undefined);
-    await this.ingest?.abort();
-  }
-
-  async close(): Promise<void> {
-    this.downlink?.stop();
-    await this.app?.stop().catch(() => undefined);
-    await this.http?.close().catch(() => undefined);
-    await this.db.close().catch(() => undefined);
-  }
-
-  health(): Record<string, unknown> {
-    return {
-      hall: this.spec.hall, site: this.spec.site,
-      devices: this.registry?.list().length ?? 0, online: this.registry?.online().length ?? 0,
-      inFlight: this.ingest?.inFlightCount() ?? 0, checkpoint: this.lastCheckpoint ?? null,
-    };
-  }
 }
 
 export class Hub {
