@@ -24,6 +24,8 @@ import type { HttpDeps } from './http/server.js';
 import { ApiTokens } from './app/tokens.js';
 import { TOPIC_ROOT } from '../firmware/core/protocol.js';
 import type { Hub } from './hub.js';
+import type { Feature, FeatureFactory } from './feature.js';
+import { WindowTally } from './app/window-tally.js';
 
 export function checkpointTopic(site: string): string {
   return `${TOPIC_ROOT}/${site}/$hub/checkpoint`;
@@ -52,6 +54,8 @@ export class HallRuntime {
   lastCheckpoint: Checkpoint | undefined;
   /** The hall's events, each after its commit (hub/bus.ts). */
   readonly bus: Bus;
+  /** Features plugged in on the bus (hub/feature.ts): the built-in ones, then the hub options'. */
+  readonly features: Feature[] = [];
   private timers: NodeJS.Timeout[] = [];
   private link: Link | undefined;
 
@@ -84,6 +88,14 @@ export class HallRuntime {
     await migrate(db, ApiTokens.migrations);
     this.tokens = new ApiTokens({ db, ledger: this.ledger, auth: this.app.auth, now: hub.options.now ?? Date.now, log: log.child({ module: 'access', hall: this.spec.hall }), hall: this.spec.hall });
     await this.tokens.startup(hub.settings.api.token, hub.settings.api.tokenRole);
+    const deps = { hall: this.spec.hall, db, ledger: this.ledger, bus: this.bus, auth: this.app.auth, log, now: hub.options.now ?? Date.now };
+    const factories: FeatureFactory[] = [(d) => new WindowTally(d), ...(hub.options.features ?? [])];
+    for (const make of factories) {
+      const feature = make({ ...deps, log: log.child({ module: 'feature', hall: this.spec.hall }) });
+      if (feature.migrations) await migrate(db, feature.migrations);
+      await feature.start();
+      this.features.push(feature);
+    }
   }
 
   /** What every hall's HTTP server needs from the hall: roles, tokens, config push. */
@@ -101,6 +113,7 @@ export class HallRuntime {
   mountRoutes(app: FastifyInstance): void {
     this.queue.routes(app, this.app.auth, { ticketsPerMinute: this.hub.settings.api.ticketsPerMinute });
     this.app.routes(app);
+    for (const feature of this.features) feature.routes?.(app);
     dashboard(app);
     this.hub.options.mount?.(app);
   }
@@ -165,7 +178,19 @@ export class HallRuntime {
     await this.ingest?.abort();
   }
 
+  /** Features stop in the reverse order of their start; their bus listeners go with them. */
+  async stopFeatures(): Promise<void> {
+    for (const feature of this.features.splice(0).reverse()) {
+      try {
+        await feature.stop();
+      } catch (error) {
+        this.hub.log.warn({ err: error, feature: feature.name }, 'a feature failed to stop');
+      }
+    }
+  }
+
   async close(): Promise<void> {
+    await this.stopFeatures();
     this.downlink?.stop();
     await this.app?.stop().catch(() => undefined);
     await this.http?.close().catch(() => undefined);

@@ -26,6 +26,7 @@ import type { Db } from './db/db.js';
 import { openSqlite } from './db/sqlite.js';
 import type { Checkpoint, Ledger } from './ledger/ledger.js';
 import { HallRuntime } from './hall.js';
+import type { FeatureFactory } from './feature.js';
 import { Bus } from './bus.js';
 import { QueueService } from './queue/service.js';
 import { dataPath, advertisedPort, clustered, type Settings } from './settings.js';
@@ -95,7 +96,7 @@ export class Hub {
   /** District: lease events (each hall has its own bus, HallRuntime.bus). */
   readonly bus: Bus;
 
-  constructor(readonly settings: Settings, readonly log: Logger, readonly options: { now?: () => number; mount?: (app: FastifyInstance) => void } = {}) {
+  constructor(readonly settings: Settings, readonly log: Logger, readonly options: { now?: () => number; mount?: (app: FastifyInstance) => void; features?: FeatureFactory[] } = {}) {
     this.bus = new Bus(log.child({ module: 'bus' }));
   }
 
@@ -422,6 +423,7 @@ export class Hub {
     await this.broker?.stop().catch(() => undefined);
     await this.http?.close().catch(() => undefined);
     for (const h of this.halls()) if (h !== this.single) await h.close();
+    await this.single?.stopFeatures();
     await this.single?.app?.stop().catch(() => undefined);
     await this.db?.close().catch(() => undefined);
     this.state = 'stopped';
