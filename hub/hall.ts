@@ -13,7 +13,7 @@ import { migrate } from './db/migrate.js';
 import { Ledger, type Checkpoint } from './ledger/ledger.js';
 import { Bus } from './bus.js';
 import { QueueService } from './queue/service.js';
-import { AppService, appOptionsFromEnv } from './app/service.js';
+import { AppService, appOptionsFromSettings } from './app/service.js';
 import { dashboard } from './web/plugin.js';
 import { dataPath, clustered } from './settings.js';
 import { Registry } from './devices/registry.js';
@@ -71,14 +71,14 @@ export class HallRuntime {
     await this.ledger.init();
     await migrate(db, [...Registry.migrations, ...Ingest.migrations, ...Downlink.migrations, ...QueueService.migrations]);
     this.queue = new QueueService({
-      db, ledger: this.ledger, hall: this.spec.hall, now: hub.options.now ?? Date.now, log: log.child({ module: 'queue' }), bus: this.bus,
+      db, ledger: this.ledger, hall: this.spec.hall, now: hub.options.now ?? Date.now, log: log.child({ module: 'queue' }), bus: this.bus, policy: hub.settings.queue,
     });
     this.registry = new Registry(db, { site: this.spec.site, now: hub.options.now, broker: () => hub.advertisedBroker(), bus: this.bus });
     await this.registry.init();
     await migrate(db, AppService.migrations);
     // Rating-link tokens: a key of their own, derived from the hub key, so a leaked link key says nothing of the hub's.
     const tokenKey = new Uint8Array(createHmac('sha256', hub.key).update('sannuo-rating-token').digest());
-    const base = await appOptionsFromEnv(process.env, { tokenKey, adminPasswordFile: dataPath(hub.settings, this.spec.hall === hub.settings.hall ? 'admin-password.txt' : `admin-password-${this.spec.hall}.txt`) });
+    const base = await appOptionsFromSettings(hub.settings, { tokenKey, adminPasswordFile: dataPath(hub.settings, this.spec.hall === hub.settings.hall ? 'admin-password.txt' : `admin-password-${this.spec.hall}.txt`) });
     this.app = new AppService({
       db, ledger: this.ledger, hall: this.spec.hall, now: hub.options.now ?? Date.now, log: log.child({ module: 'app', hall: this.spec.hall }), bus: this.bus,
       options: { ...base, utcOffsetMinutes: this.queue.policy.utcOffsetMinutes, metricsRegistry: clustered(hub.settings) ? undefined : hub.metrics.registry },

@@ -26,6 +26,12 @@ export interface Settings {
   timeSync: { interval: number };
   shutdown: { timeout: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; pretty: boolean };
+  hallName: string;
+  publicUrl: string;
+  calendarFile: string;
+  admin: { user: string; password: string };
+  cases: { callbackDays: number; rectifyDays: number; feedbackDays: number; reviewDays: number };
+  queue: { noShowReturns: number; transferPlacement: 'front' | 'back'; rateTimeout: number; bindWindow: number; utcOffsetMinutes: number; numberDigits: number };
 }
 
 export class SettingsError extends Error {

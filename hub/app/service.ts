@@ -57,6 +57,7 @@ import { appMigrations } from './schema.js';
 import { buildReport, reportCsv, reportPdf } from './report.js';
 import { ensureRollup } from './rollup.js';
 import type { Bus } from '../bus.js';
+import type { Settings } from '../settings.js';
 import { httpErrorHandler, rejectRepeatedQuery } from '../http/errors.js';
 
 export interface AppOptions {
@@ -85,16 +86,26 @@ export const DEFAULT_APP_OPTIONS: Omit<AppOptions, 'tokenKey'> = {
   auth: {},
 };
 
-/** Options from the environment: SANNUO_ADMIN_USER, SANNUO_ADMIN_PASSWORD, SANNUO_HALL_NAME, SANNUO_CALENDAR_FILE (JSON {holidays, makeupWorkdays}), SANNUO_PUBLIC_URL. */
-export async function appOptionsFromEnv(env: NodeJS.ProcessEnv, base: { tokenKey: Uint8Array; adminPasswordFile: string }): Promise<Partial<AppOptions> & { tokenKey: Uint8Array }> {
-  const out: Partial<AppOptions> & { tokenKey: Uint8Array } = { tokenKey: base.tokenKey, auth: { adminPasswordFile: base.adminPasswordFile } };
-  if (env.SANNUO_ADMIN_USER || env.SANNUO_ADMIN_PASSWORD) out.auth = { ...out.auth, admin: { username: env.SANNUO_ADMIN_USER || 'admin', password: env.SANNUO_ADMIN_PASSWORD || undefined } };
-  if (env.SANNUO_HALL_NAME) out.hallName = env.SANNUO_HALL_NAME;
-  if (env.SANNUO_PUBLIC_URL) out.publicBaseUrl = env.SANNUO_PUBLIC_URL.replace(/\/$/, '');
-  if (env.SANNUO_CALENDAR_FILE) {
+/** The application's options from the hub's settings (hub/settings.schema.json): hall name, public URL, calendar file, first supervisor, case deadlines. */
+export async function appOptionsFromSettings(settings: Pick<Settings, 'hallName' | 'publicUrl' | 'calendarFile' | 'admin' | 'cases'>, base: { tokenKey: Uint8Array; adminPasswordFile: string }): Promise<Partial<AppOptions> & { tokenKey: Uint8Array }> {
+  const out: Partial<AppOptions> & { tokenKey: Uint8Array } = {
+    tokenKey: base.tokenKey, hallName: settings.hallName, publicBaseUrl: settings.publicUrl.replace(/\/$/, ''), cases: { ...settings.cases },
+    auth: { adminPasswordFile: base.adminPasswordFile, admin: { username: settings.admin.user, password: settings.admin.password || undefined } },
+  };
+  if (settings.calendarFile) {
     const { readFileSync } = await import('node:fs');
-    const spec = JSON.parse(readFileSync(env.SANNUO_CALENDAR_FILE, 'utf8')) as { holidays?: string[]; makeupWorkdays?: string[] };
-    out.calendar = { holidays: spec.holidays ?? [], makeupWorkdays: spec.makeupWorkdays ?? [] };
+    let spec: { holidays?: unknown; makeupWorkdays?: unknown };
+    try {
+      spec = JSON.parse(readFileSync(settings.calendarFile, 'utf8')) as typeof spec;
+    } catch (error) {
+      throw new Error(`calendarFile ${settings.calendarFile}: ${(error as Error).message}`);
+    }
+    const days = (key: 'holidays' | 'makeupWorkdays'): string[] => {
+      const list = spec[key] ?? [];
+      if (!Array.isArray(list) || list.some((d) => typeof d !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(d))) throw new Error(`calendarFile ${settings.calendarFile}: ${key} must be a list of YYYY-MM-DD dates`);
+      return list as string[];
+    };
+    out.calendar = { holidays: days('holidays'), makeupWorkdays: days('makeupWorkdays') };
   }
   return out;
 }

@@ -28,9 +28,8 @@ export interface Hall {
 
 export async function startHall(env: Record<string, string> = {}, extraMount?: (app: FastifyInstance, hub: Hub) => void): Promise<Hall> {
   const data = fs.mkdtempSync(path.join(os.tmpdir(), 'sannuo-browser-'));
-  // The application reads its first supervisor from the environment (SANNUO_ADMIN_*), settings from SANNUO_* keys it knows.
-  Object.assign(process.env, env);
-  const settings = loadSettings({ env: {}, overrides: { data, 'mqtt.port': 0, 'http.port': 0, 'mqtt.host': '127.0.0.1', 'http.host': '127.0.0.1', 'api.token': TEST_API_TOKEN } });
+  // SANNUO_* variables are settings (hub/settings.schema.json): the first supervisor is admin.user / admin.password.
+  const settings = loadSettings({ env, overrides: { data, 'mqtt.port': 0, 'http.port': 0, 'mqtt.host': '127.0.0.1', 'http.host': '127.0.0.1', 'api.token': TEST_API_TOKEN } });
   // eslint-disable-next-line prefer-const
   let hub: Hub;
   const mount = (app: FastifyInstance) => extraMount?.(app, hub);
