@@ -11,7 +11,7 @@ import v8 from 'node:v8';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import { topicFor } from '../../firmware/core/protocol.js';
-import type { Registry, HubIdentity } from '../devices/registry.js';
+import { intakeUsername, type Registry, type HubIdentity } from '../devices/registry.js';
 import type { Metrics } from '../metrics.js';
 import { coalesceWrites, type Corkable } from './link.js';
 import { indexedRetainedPersistence } from './retained-index.js';
@@ -138,7 +138,7 @@ export class EmbeddedBroker {
           refuse('no-credentials', { client: client.id });
           return done(authError('credentials required', NOT_AUTHORIZED), false);
         }
-        if (username === hub.username) {
+        if (username === hub.username || username === intakeUsername(hub.username)) {
           if (password && password.toString() === hub.password) {
             identities.set(client, { kind: 'hub' });
             return done(null, true);
