@@ -30,16 +30,16 @@ import type { FeatureFactory } from './feature.js';
 import { Bus } from './bus.js';
 import { QueueService } from './queue/service.js';
 import { dataPath, advertisedPort, clustered, type Settings } from './settings.js';
-import { Registry, hubMqttPassword, nodeHmac, type DeviceRecord, type HubIdentity } from './devices/registry.js';
+import { Registry, hubMqttPassword, intakeUsername, districtHubUsername, nodeHmac, type DeviceRecord, type HubIdentity } from './devices/registry.js';
 import { EmbeddedBroker } from './mqtt/broker.js';
 import { IntakeThread } from './mqtt/intake.js';
 import { HubLink, type Link } from './mqtt/link.js';
 import { LocalLink } from './mqtt/local-link.js';
 import { Ingest } from './ingest/ingest.js';
 import { Metrics } from './metrics.js';
-import { createHttp } from './http/server.js';
-import { writeMosquittoFiles, reloadMosquitto, passwordFileText, lookupUser, writeAtomic } from './mqtt/mosquitto.js';
-import { LeaseKeeper, LeaseMetrics, LeaseStore, fencedDb, hallDbUrl, hallSchema, type Taken } from './district/lease.js';
+import { createHttp, mayReadHealth, publicHealth } from './http/server.js';
+import { writeMosquittoFiles, reloadMosquitto, passwordFileText, lookupUser, writeAtomic, mosquittoHash } from './mqtt/mosquitto.js';
+import { HUBS, LeaseKeeper, LeaseMetrics, LeaseStore, fencedDb, hallDbUrl, hallSchema, type Taken } from './district/lease.js';
 import { TOPIC_ROOT, deriveMqttPassword, topicFor } from '../firmware/core/protocol.js';
 import { fromHex } from '../firmware/core/utf8.js';
 
@@ -55,6 +55,11 @@ export function loadHubKey(file: string): Uint8Array {
   const key = randomBytes(32);
   fs.writeFileSync(file, key.toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
   return new Uint8Array(key);
+}
+
+/** The hub's MQTT client ids carry random bytes: a guessable one could be taken over (the embedded broker and Mosquitto with use_username_as_clientid also tie ids to users). */
+export function hubClientId(name: string): string {
+  return `sannuo-hub-${name}-${randomBytes(6).toString('hex')}`;
 }
 
 /** The hub's id in a district: settings, or <hostname>-<pid>. */
@@ -151,7 +156,7 @@ export class Hub {
 
     if (s.broker === 'embedded') {
       this.identity = { username: s.mqtt.hubUser, password: hubMqttPassword(this.hubKey) };
-      this.broker = new EmbeddedBroker({ host: s.mqtt.host, port: s.mqtt.port, site: s.site, hub: this.identity, registry: this.registry, metrics: this.metrics, log: log.child({ module: 'broker' }) });
+      this.broker = new EmbeddedBroker({ host: s.mqtt.host, port: s.mqtt.port, site: s.site, hub: this.identity, registry: this.registry, metrics: this.metrics, log: log.child({ module: 'broker' }), maxPacketBytes: s.mqtt.maxPacketBytes, maxConnectionsPerAddress: s.mqtt.maxConnectionsPerAddress });
       this.mqttPort = await this.broker.start();
       this.mqttUrl = `mqtt://127.0.0.1:${this.mqttPort}`;
     } else {
@@ -164,8 +169,8 @@ export class Hub {
 
     this.link = this.broker
       ? new LocalLink(this.broker.instance(), (held) => this.broker?.holdDevices(held), log.child({ module: 'mqtt' }))
-      : new HubLink({ url: this.mqttUrl, ...this.identity, clientId: `sannuo-hub-${s.hall}-${process.pid}`, log: log.child({ module: 'mqtt' }) });
-    await this.link.connect();
+      : new HubLink({ url: this.mqttUrl, ...this.identity, clientId: hubClientId(s.hall), log: log.child({ module: 'mqtt' }) });
+    await connectRetrying(this.link, !this.broker && s.mosquitto.write);
     hall.attach(this.link);
     this.ingest = hall.ingest;
     this.served.set(s.site, hall);
@@ -194,13 +199,22 @@ export class Hub {
       const key = hall.registry.signingKey(dev);
       return key ? [[dev, key]] : [];
     };
-    this.intake = new IntakeThread(
-      { url: this.mqttUrl, username: this.identity.username, password: this.identity.password, clientId: `sannuo-hub-${s.hall}-${process.pid}-intake`, site: s.site, logLevel: s.log.level },
-      hall.ingest, this.metrics, this.log.child({ module: 'intake' }),
-    );
+    // Its own user name: Mosquitto ties client ids to user names (hub/devices/registry.ts intakeUsername).
+    const start = { url: this.mqttUrl, username: intakeUsername(this.identity.username), password: this.identity.password, clientId: hubClientId(`${s.hall}-intake`), site: s.site, logLevel: s.log.level };
+    await connectRetrying({
+      connect: async () => {
+        const intake = new IntakeThread(start, hall.ingest, this.metrics, this.log.child({ module: 'intake' }));
+        try {
+          await intake.open(hall.registry.list().flatMap((d) => keyOf(d.id)));
+        } catch (error) {
+          await intake.close().catch(() => undefined);
+          throw error;
+        }
+        this.intake = intake;
+      },
+    }, s.broker !== 'embedded' && s.mosquitto.write);
     hall.bus.on('deviceChanged', 'intake', ({ dev }) => this.intake?.setKeys(keyOf(dev)));
-    await this.intake.open(hall.registry.list().flatMap((d) => keyOf(d.id)));
-    hall.ingest.useIntake(this.intake);
+    hall.ingest.useIntake(this.intake!);
   }
 
   private async startDistrict(): Promise<void> {
@@ -221,8 +235,16 @@ export class Hub {
     });
 
     this.externalBroker();
-    this.link = new HubLink({ url: this.mqttUrl, ...this.identity, clientId: `sannuo-hub-${this.hubId}`, log: log.child({ module: 'mqtt' }) });
-    await this.link.connect();
+    // Mosquitto ties client ids to user names (use_username_as_clientid), so hubs sharing one
+    // user name would disconnect each other: when the hubs write its files, each has its own.
+    let linkIdentity = this.identity;
+    if (s.mosquitto.write) {
+      linkIdentity = { username: districtHubUsername(this.identity.username, this.hubId), password: this.identity.password };
+      await this.leases.heartbeat(); // listed in the hubs table, so every hub's files name this one
+      await this.writeDistrictMosquitto();
+    }
+    this.link = new HubLink({ url: this.mqttUrl, ...linkIdentity, clientId: hubClientId(this.hubId), log: log.child({ module: 'mqtt' }) });
+    await connectRetrying(this.link, s.mosquitto.write);
     // Messages of a hall this hub does not hold (any more) are dropped: its devices resend them
     // to the holder.
     this.link.onMessage((topic, payload) => this.served.get(topic.split('/')[2] ?? '')?.ingest.handle(topic, payload));
@@ -231,10 +253,7 @@ export class Hub {
     await this.http.listen({ host: s.http.host, port: s.http.port });
     this.httpPort = (this.http.server.address() as { port: number }).port;
 
-    if (s.mosquitto.write) {
-      await this.writeDistrictMosquitto();
-      this.timers.push(setInterval(() => void this.writeDistrictMosquitto(), 30_000));
-    }
+    if (s.mosquitto.write) this.timers.push(setInterval(() => void this.writeDistrictMosquitto(), 30_000));
 
     const keeper = new LeaseKeeper({
       store: this.leases, halls: c.halls.includes('*') ? '*' : c.halls,
@@ -313,9 +332,12 @@ export class Hub {
       reply.hijack();
       runtime.http.routing(request.raw, reply.raw);
     });
-    app.get('/healthz', async (_request, reply) => {
+    app.get('/healthz', async (request, reply) => {
       const health = await this.health();
-      return reply.code(health.ok ? 200 : 503).send(health);
+      // Credentials are a hall's; any hall this hub serves may vouch for them.
+      let full = false;
+      for (const h of this.halls()) if (!full && h.app) full = await mayReadHealth(h.app.auth, request);
+      return reply.code(health.ok ? 200 : 503).send(full ? health : publicHealth(health));
     });
     app.get('/metrics', async (_request, reply) => reply.type(this.metrics.registry.contentType).send(await this.metrics.text()));
     app.get('/api/halls', async () => ({
@@ -353,7 +375,14 @@ export class Hub {
         this.log.warn({ err: String(error) }, 'cannot read the district\'s devices for Mosquitto');
         return;
       }
-      const print = devices.map((d) => `${d.site}/${d.id}/${d.secret}`).join('\n');
+      let hubs: string[];
+      try {
+        hubs = [...new Set([this.hubId, ...(await this.db.all<{ hub: string }>(`SELECT hub FROM ${HUBS} ORDER BY hub`)).map((r) => r.hub)])];
+      } catch (error) {
+        this.log.warn({ err: String(error) }, 'cannot read the district\'s hubs for Mosquitto');
+        return;
+      }
+      const print = [...hubs, ...devices.map((d) => `${d.site}/${d.id}/${d.secret}`)].join('\n');
       if (print === this.mosquittoPrint) return;
       const ids = new Set<string>();
       for (const d of devices) {
@@ -361,9 +390,11 @@ export class Hub {
         ids.add(d.id);
       }
       const passwords = new Map(devices.map((d) => [d.id, deriveMqttPassword(fromHex(d.secret)!, nodeHmac)]));
-      const passwd = passwordFileText({ list: () => devices, mqttPassword: (id) => passwords.get(id) }, this.identity);
-      const acl = ['# written by the sannuo hubs of this district from every hall\'s devices; edits are overwritten', '',
-        `user ${this.identity.username}`, `topic readwrite ${TOPIC_ROOT}/#`, ''];
+      const hubUsers = hubs.map((h) => districtHubUsername(this.identity.username, h));
+      const passwd = passwordFileText({ list: () => devices, mqttPassword: (id) => passwords.get(id) }, this.identity)
+        + hubUsers.map((u) => `${u}:${mosquittoHash(this.identity.password)}\n`).join('');
+      const acl = ['# written by the sannuo hubs of this district from every hall\'s devices; edits are overwritten', ''];
+      for (const u of [this.identity.username, ...hubUsers]) acl.push(`user ${u}`, `topic readwrite ${TOPIC_ROOT}/#`, '');
       for (const d of devices) {
         acl.push(`user ${d.id}`, `topic write ${topicFor(d.site, d.id, 'evt')}`, `topic write ${topicFor(d.site, d.id, 'state')}`,
           `topic read ${topicFor(d.site, d.id, 'cmd')}`, `topic read ${topicFor(d.site, d.id, 'ack')}`, '');
@@ -428,6 +459,22 @@ export class Hub {
     await this.db?.close().catch(() => undefined);
     this.state = 'stopped';
     this.log.info('hub stopped');
+  }
+}
+
+/**
+ * Connects the link; just after the hub rewrote Mosquitto's files and signalled it, a refused
+ * login is retried for a few seconds (the broker re-reads them asynchronously).
+ */
+async function connectRetrying(link: { connect(): Promise<void> }, justWrote: boolean): Promise<void> {
+  const deadline = Date.now() + (justWrote ? 10_000 : 0);
+  for (;;) {
+    try {
+      return await link.connect();
+    } catch (error) {
+      if (Date.now() > deadline || !/refused the hub's login/.test(String(error))) throw error;
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
 }
 

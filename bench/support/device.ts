@@ -39,7 +39,7 @@ export class BenchDevice {
   /** Connects (clean session, like the firmware) and subscribes to its ack and cmd topics. */
   async connect(url: string, options: { reconnectPeriod?: number; connectTimeout?: number } = {}): Promise<void> {
     const client = mqtt.connect(url, {
-      username: this.id, password: this.password, clientId: `${this.id}-${process.pid}`,
+      username: this.id, password: this.password, clientId: this.id,
       reconnectPeriod: options.reconnectPeriod ?? 1000, connectTimeout: options.connectTimeout ?? 30_000, clean: true,
       keepalive: 60, resubscribe: true,
     });

@@ -143,7 +143,9 @@ export class BenchHub {
     } else {
       this.hubUser.password = randomBytes(16).toString('hex');
       const hubUser = this.hubUser;
-      this.mosquitto = await startMosquitto((dir) => { writeMosquittoFiles(NO_DEVICES, { dir, site: this.site, hub: hubUser }); });
+      // Without use_username_as_clientid: bench/ingest.ts's raw relay connects many clients as the
+      // hub user, which that option would have take over each other (and the hub's link).
+      this.mosquitto = await startMosquitto((dir) => { writeMosquittoFiles(NO_DEVICES, { dir, site: this.site, hub: hubUser }); }, { usernameAsClientId: false });
       this.mqttPort = this.mosquitto.port;
       env.SANNUO_BROKER = `mqtt://${encodeURIComponent(hubUser.username)}:${hubUser.password}@127.0.0.1:${this.mqttPort}`;
       env.SANNUO_MOSQUITTO_DIR = this.mosquitto.filesDir;

@@ -229,6 +229,20 @@ export interface HubIdentity {
   password: string;
 }
 
+/**
+ * The user name of the hub's intake connection (hub/mqtt/intake.ts). Mosquitto runs with
+ * use_username_as_clientid, so two connections under one user name would take over each other;
+ * the intake has its own name, with the hub's password.
+ */
+export function intakeUsername(hubUser: string): string {
+  return `${hubUser}-intake`;
+}
+
+/** A district hub's own user name when the hubs write Mosquitto's files: the hubs share a broker and a password, and each connection needs a name of its own. */
+export function districtHubUsername(hubUser: string, hubId: string): string {
+  return `${hubUser}.${hubId}`;
+}
+
 /** The hub's password on the embedded broker, derived from the hub key so it survives restarts. */
 export function hubMqttPassword(hubKey: Uint8Array): string {
   return toHex(nodeHmac(hubKey, new TextEncoder().encode('sannuo/v1 hub mqtt')));

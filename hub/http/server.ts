@@ -2,7 +2,8 @@
  * The hub's HTTP server (fastify): health, Prometheus metrics, devices (list, provision,
  * config push), ledger verification, API tokens, and the queue's and application's routes.
  *
- *   GET  /healthz, GET /metrics                 open (probes and Prometheus on the hall LAN)
+ *   GET  /healthz                                open: { ok, state } only; [supervisor, technician] the full body
+ *   GET  /metrics                                open (Prometheus on the hall LAN)
  *   GET  /api/devices, GET /api/devices/:id      [supervisor, technician] one device also shows its desired config
  *   POST /api/devices                            [technician, supervisor] provision: answers the secret, once
  *   POST /api/devices/:id/config                 [technician, supervisor] { rateTimeout?, unsolicited?, volume?, idleText? }
@@ -76,6 +77,17 @@ export function checkConfigChange(body: unknown, device: { id: string; role: str
 
 export { isLeaseLost } from './errors.js';
 
+/** What /healthz tells anyone: ids, device counts and checkpoints are for signed-in people. */
+export function publicHealth(health: { ok: boolean; [key: string]: unknown }): { ok: boolean; state?: unknown } {
+  return { ok: health.ok, state: health.state };
+}
+
+/** A supervisor's or technician's session or API token (never throws: a failing database reads as none). */
+export async function mayReadHealth(auth: Pick<Auth, 'session' | 'tokenOf'>, request: import('fastify').FastifyRequest): Promise<boolean> {
+  const user = await auth.session(auth.tokenOf(request)).catch(() => undefined);
+  return user?.role === 'supervisor' || user?.role === 'technician';
+}
+
 export function createHttp(deps: HttpDeps): FastifyInstance {
   const app = Fastify({ loggerInstance: deps.log.child({ module: 'http' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 64 * 1024 }) as unknown as FastifyInstance;
   const { auth } = deps;
@@ -85,9 +97,10 @@ export function createHttp(deps: HttpDeps): FastifyInstance {
   const devicePeople = auth.requireRole('supervisor', 'technician');
   const supervisor = auth.requireRole('supervisor');
 
-  app.get('/healthz', async (_request, reply) => {
+  app.get('/healthz', async (request, reply) => {
     const health = await deps.health();
-    return reply.code(health.ok ? 200 : 503).send(health);
+    const full = await mayReadHealth(auth, request);
+    return reply.code(health.ok ? 200 : 503).send(full ? health : publicHealth(health));
   });
 
   app.get('/metrics', async (_request, reply) => {

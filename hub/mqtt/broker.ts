@@ -11,7 +11,7 @@ import v8 from 'node:v8';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import { topicFor } from '../../firmware/core/protocol.js';
-import type { Registry, HubIdentity } from '../devices/registry.js';
+import { intakeUsername, type Registry, type HubIdentity } from '../devices/registry.js';
 import type { Metrics } from '../metrics.js';
 import { coalesceWrites, type Corkable } from './link.js';
 import { indexedRetainedPersistence } from './retained-index.js';
@@ -25,6 +25,64 @@ export interface BrokerOptions {
   registry: Registry;
   metrics: Metrics;
   log: Logger;
+  /** Largest packet (declared remaining length) accepted; larger closes the socket. */
+  maxPacketBytes?: number;
+  /** Concurrent connections per remote address, loopback exempt; 0: no limit. */
+  maxConnectionsPerAddress?: number;
+  /** Tests only: count loopback connections against the limit too. */
+  limitLoopback?: boolean;
+}
+
+/** Default packet cap: the largest evt message (32 events of at most 1 KiB, 16 KiB in all) plus margin. */
+export const MAX_PACKET_BYTES = 64 * 1024;
+export const MAX_CONNECTIONS_PER_ADDRESS = 64;
+
+/**
+ * Follows MQTT packet boundaries in a socket's bytes by their fixed headers alone (type byte,
+ * remaining-length varint) and says when one declares more than `max`, before the parser has
+ * buffered any of its body. Per chunk it only steps from header to header.
+ */
+export class PacketSizeGuard {
+  private skip = 0; // body bytes of the current packet still to come
+  private phase = 0; // 0: next byte starts a packet; n > 0: in the varint, n - 1 bytes of it read
+  private length = 0;
+  private mult = 1;
+  constructor(readonly max: number) {}
+
+  /** false once a packet declares more than max (or a malformed length). */
+  feed(buf: Uint8Array): boolean {
+    const n = buf.length;
+    let i = 0;
+    while (i < n) {
+      if (this.skip > 0) {
+        const take = Math.min(this.skip, n - i);
+        this.skip -= take;
+        i += take;
+        continue;
+      }
+      const b = buf[i++];
+      if (this.phase === 0) {
+        this.phase = 1;
+        this.length = 0;
+        this.mult = 1;
+        continue;
+      }
+      this.length += (b & 0x7f) * this.mult;
+      if (this.length > this.max) return false;
+      if (b & 0x80) {
+        if (++this.phase > 4) return false; // a varint is at most 4 bytes
+        this.mult *= 128;
+        continue;
+      }
+      this.phase = 0;
+      this.skip = this.length;
+    }
+    return true;
+  }
+}
+
+function isLoopback(address: string | undefined): boolean {
+  return !!address && (address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.'));
 }
 
 type Identity = { kind: 'hub' } | { kind: 'device'; id: string };
@@ -38,6 +96,7 @@ const HUB_BACKLOG = 1024 * 1024;
 // MQTT 3.1.1 §3.2.2.3 CONNACK return codes
 const BAD_USERNAME_OR_PASSWORD = 4;
 const NOT_AUTHORIZED = 5;
+const IDENTIFIER_REJECTED = 2;
 
 function authError(message: string, returnCode: number): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
@@ -79,7 +138,7 @@ export class EmbeddedBroker {
           refuse('no-credentials', { client: client.id });
           return done(authError('credentials required', NOT_AUTHORIZED), false);
         }
-        if (username === hub.username) {
+        if (username === hub.username || username === intakeUsername(hub.username)) {
           if (password && password.toString() === hub.password) {
             identities.set(client, { kind: 'hub' });
             return done(null, true);
@@ -91,6 +150,12 @@ export class EmbeddedBroker {
         if (verdict !== 'ok') {
           refuse(verdict, { client: client.id, username });
           return done(authError('bad user name or password', BAD_USERNAME_OR_PASSWORD), false);
+        }
+        // A device's client id is its user name: otherwise any device's credentials could take
+        // over (disconnect) another client by connecting with its id.
+        if (client.id !== username) {
+          refuse('client-id-mismatch', { client: String(client.id).slice(0, 100), username });
+          return done(authError('client id must be the device id', IDENTIFIER_REJECTED), false);
         }
         identities.set(client, { kind: 'device', id: username });
         done(null, true);
@@ -129,7 +194,40 @@ export class EmbeddedBroker {
     const aedes = this.aedes;
     // noDelay: MQTT packets are small and latency-bound; with Nagle on, a PUBACK or a display
     // command can wait for the peer's delayed ACK (40 ms on Linux).
+    const maxPacket = this.options.maxPacketBytes ?? MAX_PACKET_BYTES;
+    const maxPerAddress = this.options.maxConnectionsPerAddress ?? MAX_CONNECTIONS_PER_ADDRESS;
+    const perAddress = new Map<string, number>();
     this.server = net.createServer({ noDelay: true }, (socket) => {
+      const address = socket.remoteAddress ?? '';
+      if (maxPerAddress > 0 && (this.options.limitLoopback || !isLoopback(address))) {
+        const count = (perAddress.get(address) ?? 0) + 1;
+        if (count > maxPerAddress) {
+          refuse('too-many-connections', { address, limit: maxPerAddress });
+          socket.destroy();
+          return;
+        }
+        perAddress.set(address, count);
+        socket.once('close', () => {
+          const left = (perAddress.get(address) ?? 1) - 1;
+          if (left > 0) perAddress.set(address, left);
+          else perAddress.delete(address);
+        });
+      }
+      // Aedes reads with conn.read(null) and buffers a packet until it is whole, so a declared
+      // 250 MB packet would be held in memory; its length is checked here, before the parser.
+      const guard = new PacketSizeGuard(maxPacket);
+      const read = socket.read;
+      socket.read = function guardedRead(this: net.Socket, size?: number) {
+        const buf = read.call(this, size) as Buffer | null;
+        if (!buf) return buf;
+        if (socket.destroyed) return null;
+        if (!guard.feed(buf)) {
+          refuse('packet-too-large', { address, limit: maxPacket });
+          socket.destroy();
+          return null;
+        }
+        return buf;
+      } as net.Socket['read'];
       // Aedes writes each packet on its own; one writev per socket per event-loop turn instead.
       coalesceWrites(socket as unknown as Corkable);
       this.sockets.add(socket);

@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { topicFor } from '../../firmware/core/protocol.js';
-import type { Registry, HubIdentity } from '../devices/registry.js';
+import { intakeUsername, type Registry, type HubIdentity } from '../devices/registry.js';
 
 /** What the files are written from: the registry, or an empty list before the first device. */
 export type MosquittoSource = Pick<Registry, 'list' | 'mqttPassword'>;
@@ -71,12 +71,14 @@ export function writeAtomic(file: string, text: string, owner: { uid: number; gi
 export function passwordFileText(registry: MosquittoSource, hub: HubIdentity): string {
   const lines = [`${hub.username}:${mosquittoHash(hub.password)}`];
   for (const d of registry.list()) lines.push(`${d.id}:${mosquittoHash(registry.mqttPassword(d.id)!)}`);
+  lines.push(`${intakeUsername(hub.username)}:${mosquittoHash(hub.password)}`);
   return lines.join('\n') + '\n';
 }
 
 export function aclFileText(registry: MosquittoSource, site: string, hub: HubIdentity): string {
   const out = ['# written by the sannuo hub from its device registry; edits are overwritten', '',
-    `user ${hub.username}`, `topic readwrite sannuo/v1/${site}/#`, ''];
+    `user ${hub.username}`, `topic readwrite sannuo/v1/${site}/#`, '',
+    `user ${intakeUsername(hub.username)}`, `topic read ${topicFor(site, '+', 'evt')}`, ''];
   for (const d of registry.list()) {
     out.push(`user ${d.id}`,
       `topic write ${topicFor(site, d.id, 'evt')}`,

@@ -55,7 +55,7 @@ export interface RunningMosquitto {
  * `prepare(filesDir)` must write passwd and acl into filesDir before the broker starts (the
  * hub's writeMosquittoFiles does).
  */
-export async function startMosquitto(prepare: (filesDir: string) => void | Promise<void>): Promise<RunningMosquitto> {
+export async function startMosquitto(prepare: (filesDir: string) => void | Promise<void>, options: { usernameAsClientId?: boolean } = {}): Promise<RunningMosquitto> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sannuo-mosquitto-'));
   fs.chmodSync(dir, 0o755);
   const filesDir = path.join(dir, 'files');
@@ -75,6 +75,9 @@ export async function startMosquitto(prepare: (filesDir: string) => void | Promi
   fs.writeFileSync(conf, [
     `listener ${port} 127.0.0.1`,
     'allow_anonymous false',
+    // As deploy/mosquitto/mosquitto.conf: a client id is its user name, so one device's
+    // credentials cannot take over another client's session.
+    ...(options.usernameAsClientId ?? true ? ['use_username_as_clientid true'] : []),
     `password_file ${path.join(filesDir, 'passwd')}`,
     `acl_file ${path.join(filesDir, 'acl')}`,
     `pid_file ${pidFile}`,

@@ -38,7 +38,7 @@ export class TestDevice {
 
   async connect(url: string, password = this.password): Promise<void> {
     const client = mqtt.connect(url, {
-      username: this.config.id, password, clientId: `${this.config.id}-${Math.random().toString(16).slice(2, 8)}`,
+      username: this.config.id, password, clientId: this.config.id,
       reconnectPeriod: 300, connectTimeout: 5000, clean: true,
       will: { topic: this.topic('state'), payload: Buffer.from(this.state(false)), qos: 1, retain: true },
     });

@@ -5,7 +5,7 @@
  * processes.
  */
 
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { startMosquitto, type RunningMosquitto } from '../../support/mosquitto.js';
@@ -85,25 +85,19 @@ test('Mosquitto refuses a wrong password and drops a publish to another device\'
   expect(await f.metric('sannuo_rejected_total', { reason: 'wrong-device' })).toBe(0);
 });
 
-test('plain mosquitto_pub / mosquitto_sub devices', async () => {
+test('plain mosquitto_rr / mosquitto_pub devices', async () => {
   const config = await f.provision('pad', 'W1', 'pad-cli');
   const d = new TestDevice(config); // used only to sign; the MQTT traffic is mosquitto_pub/sub
   await new Promise((r) => setTimeout(r, 300));
   const auth = ['-h', '127.0.0.1', '-p', String(m.port), '-u', 'pad-cli', '-P', d.password];
-  const sub = spawn('mosquitto_sub', [...auth, '-i', 'pad-cli-sub', '-t', d.topic('ack'), '-C', '2', '-W', '30', '-q', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  sub.stdout.on('data', (c) => { out += c; });
-  sub.stderr.on('data', (c) => { err += c; });
-  const exited = new Promise<number | null>((resolve) => sub.once('exit', resolve));
-  await new Promise((r) => setTimeout(r, 500)); // let the subscription settle
+  // One connection per device (use_username_as_clientid: a second one would take the first
+  // over), so mosquitto_rr: it subscribes to the ack topic, publishes, and waits for the answer.
+  const rr = async (message: string) => (await run('mosquitto_rr', [...auth, '-t', d.topic('evt'), '-e', d.topic('ack'), '-q', '1', '-W', '30', '-m', message])).stdout;
   const first = d.sign('boot', bootBody);
   const second = d.sign('state', { bat: 80, rssi: -60, heap: 90_000, up: 5, outbox: 1, refused: 0, dropped: 0 });
-  await run('mosquitto_pub', [...auth, '-i', 'pad-cli-pub', '-t', d.topic('evt'), '-q', '1', '-m', `${first}\n${second}`]);
-  await run('mosquitto_pub', [...auth, '-i', 'pad-cli-pub', '-t', d.topic('evt'), '-q', '1', '-m', first]); // a duplicate
-  expect(await exited).toBe(0);
+  const out = (await rr(`${first}\n${second}`)) + (await rr(first)); // the second a duplicate
   const acks = out.trim().split('\n').map((line) => decodeAck(new TextEncoder().encode(line), 'pad-cli', d.key, nodeHmac));
-  for (const a of acks) if (isProtocolError(a)) throw new Error(`${a.message}; stderr: ${err}`);
+  for (const a of acks) if (isProtocolError(a)) throw new Error(a.message);
   const items = acks.flatMap((a) => (isProtocolError(a) ? [] : a.acks));
   expect(items).toEqual([
     { boot: 1, seq: 1, verdict: 'committed', reason: null },

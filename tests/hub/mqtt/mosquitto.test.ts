@@ -34,7 +34,7 @@ test('files are written atomically and readable by the mosquitto user', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sannuo-mf-'));
   const files = writeMosquittoFiles(source, { dir, site: 'site1', hub: { username: '$hub', password: 'hubpw' } });
   const lines = fs.readFileSync(files.passwordFile, 'utf8').trim().split('\n');
-  expect(lines.map((l) => l.split(':')[0])).toEqual(['$hub', 'pad-1', 'disp-1']);
+  expect(lines.map((l) => l.split(':')[0])).toEqual(['$hub', 'pad-1', 'disp-1', '$hub-intake']);
   expect(mosquittoVerify('pw-pad-1', lines[1].split(':')[1])).toBe(true);
   const st = fs.statSync(files.passwordFile);
   expect(st.mode & 0o777).toBe(0o640);
