@@ -23,6 +23,8 @@ import { userOf, type Auth } from '../app/auth.js';
 import { TokenError, type ApiTokens } from '../app/tokens.js';
 import { parseDeviceConfig } from '../../firmware/core/config.js';
 import type { CommandBodies } from '../../firmware/core/protocol.js';
+import { createRequire } from 'node:module';
+import swagger from '@fastify/swagger';
 import { httpErrorHandler, notFoundHandler, rejectRepeatedQuery } from './errors.js';
 
 /** What a config push may change: the keys of the protocol's config command. */
@@ -88,87 +90,95 @@ export async function mayReadHealth(auth: Pick<Auth, 'session' | 'tokenOf'>, req
   return user?.role === 'supervisor' || user?.role === 'technician';
 }
 
+const HUB_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+
 export function createHttp(deps: HttpDeps): FastifyInstance {
-  const app = Fastify({ loggerInstance: deps.log.child({ module: 'http' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 64 * 1024 }) as unknown as FastifyInstance;
+  const root = Fastify({ loggerInstance: deps.log.child({ module: 'http' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 64 * 1024 }) as unknown as FastifyInstance;
+  const app = root;
   const { auth } = deps;
   app.setErrorHandler(httpErrorHandler);
   app.setNotFoundHandler(notFoundHandler);
   app.addHook('preValidation', rejectRepeatedQuery);
-  const devicePeople = auth.requireRole('supervisor', 'technician');
-  const supervisor = auth.requireRole('supervisor');
+  // The routes' JSON schemas, described at /api/openapi.json (registered before any route, so it sees them all).
+  app.register(swagger, { openapi: { info: { title: 'sannuo hub', description: 'The HTTP API of one hall: queue, devices, the 三诺 application.', version: HUB_VERSION } } });
+  app.register(async (app) => {
+    app.get('/api/openapi.json', { schema: { hide: true } }, async () => root.swagger());
+    const devicePeople = auth.requireRole('supervisor', 'technician');
+    const supervisor = auth.requireRole('supervisor');
 
-  app.get('/healthz', async (request, reply) => {
-    const health = await deps.health();
-    const full = await mayReadHealth(auth, request);
-    return reply.code(health.ok ? 200 : 503).send(full ? health : publicHealth(health));
-  });
+    app.get('/healthz', async (request, reply) => {
+      const health = await deps.health();
+      const full = await mayReadHealth(auth, request);
+      return reply.code(health.ok ? 200 : 503).send(full ? health : publicHealth(health));
+    });
 
-  app.get('/metrics', async (_request, reply) => {
-    const text = await deps.metrics.text();
-    return reply.type(deps.metrics.registry.contentType).send(text);
-  });
+    app.get('/metrics', async (_request, reply) => {
+      const text = await deps.metrics.text();
+      return reply.type(deps.metrics.registry.contentType).send(text);
+    });
 
-  app.get('/api/devices', { onRequest: devicePeople }, async () => ({
-    devices: deps.registry.list().map(({ secret: _secret, ...d }) => ({ ...d, health: deps.registry.health(d.id) })),
-  }));
+    app.get('/api/devices', { onRequest: devicePeople }, async () => ({
+      devices: deps.registry.list().map(({ secret: _secret, ...d }) => ({ ...d, health: deps.registry.health(d.id) })),
+    }));
 
-  app.get<{ Params: { id: string } }>('/api/devices/:id', { onRequest: devicePeople }, async (request, reply) => {
-    const d = deps.registry.get(request.params.id);
-    if (!d) return reply.code(404).send({ error: 'not-found', message: `params.id: device ${request.params.id} is not provisioned`, field: 'params.id' });
-    const { secret: _secret, ...rest } = d;
-    return { ...rest, health: deps.registry.health(d.id), desiredConfig: await deps.desiredConfig(d.id) };
-  });
+    app.get<{ Params: { id: string } }>('/api/devices/:id', { onRequest: devicePeople }, async (request, reply) => {
+      const d = deps.registry.get(request.params.id);
+      if (!d) return reply.code(404).send({ error: 'not-found', message: `params.id: device ${request.params.id} is not provisioned`, field: 'params.id' });
+      const { secret: _secret, ...rest } = d;
+      return { ...rest, health: deps.registry.health(d.id), desiredConfig: await deps.desiredConfig(d.id) };
+    });
 
-  // Provisioning answers the full DeviceConfig, secret included, once; it is never listed again.
-  app.post<{ Body: ProvisionRequest }>('/api/devices', { onRequest: devicePeople }, async (request, reply) => {
-    try {
-      const config = await deps.registry.provision(request.body ?? ({} as ProvisionRequest));
-      request.log.info({ dev: config.id, role: config.role, win: config.win, by: userOf(request).username }, 'device provisioned');
-      return reply.code(201).send(config);
-    } catch (error) {
-      if (error instanceof RegistryError) return reply.code(error.status).send({ error: error.status === 409 ? 'conflict' : 'bad-request', message: error.message, field: null });
+    // Provisioning answers the full DeviceConfig, secret included, once; it is never listed again.
+    app.post<{ Body: ProvisionRequest }>('/api/devices', { onRequest: devicePeople }, async (request, reply) => {
+      try {
+        const config = await deps.registry.provision(request.body ?? ({} as ProvisionRequest));
+        request.log.info({ dev: config.id, role: config.role, win: config.win, by: userOf(request).username }, 'device provisioned');
+        return reply.code(201).send(config);
+      } catch (error) {
+        if (error instanceof RegistryError) return reply.code(error.status).send({ error: error.status === 409 ? 'conflict' : 'bad-request', message: error.message, field: null });
+        throw error;
+      }
+    });
+
+    app.post<{ Params: { id: string } }>('/api/devices/:id/config', { onRequest: devicePeople }, async (request, reply) => {
+      const d = deps.registry.get(request.params.id);
+      if (!d) return reply.code(404).send({ error: 'not-found', message: `params.id: device ${request.params.id} is not provisioned`, field: 'params.id' });
+      const change = checkConfigChange(request.body, d);
+      if (Array.isArray(change)) return reply.code(400).send({ error: 'bad-request', message: change.join('; '), field: /^(body\.[A-Za-z]+|body)/.exec(change[0])![1] });
+      const { at, desired, sent: online } = await deps.pushConfig(d.id, change, userOf(request).username);
+      const result: ConfigPushResult & { note?: string } = { device: d.id, settings: change, online, at, desired };
+      if (!online) result.note = `device ${d.id} is offline: the change is recorded and sent when the device next comes online`;
+      return result;
+    });
+
+    const verify = async () => deps.verify();
+    app.get('/api/ledger/verify', { onRequest: devicePeople }, verify);
+    app.post('/api/ledger/verify', { onRequest: devicePeople }, verify);
+
+    const tokenError = (error: unknown, reply: import('fastify').FastifyReply) => {
+      if (error instanceof TokenError) return reply.code(error.status).send({ error: error.status === 404 ? 'not-found' : 'bad-request', message: error.message, field: error.field });
       throw error;
-    }
-  });
+    };
+    app.get('/api/tokens', { onRequest: supervisor }, async () => ({ tokens: await deps.tokens.list() }));
+    app.post<{ Body: { name?: unknown; role?: unknown; days?: unknown } }>('/api/tokens', { onRequest: supervisor }, async (request, reply) => {
+      try {
+        const b = request.body;
+        if (typeof b !== 'object' || b === null || Array.isArray(b)) return reply.code(400).send({ error: 'bad-request', message: 'body: expected { name, role, days? }', field: 'body' });
+        for (const key of Object.keys(b)) if (!['name', 'role', 'days'].includes(key)) return reply.code(400).send({ error: 'bad-request', message: `body.${key}: is not a known field`, field: `body.${key}` });
+        return reply.code(201).send(await deps.tokens.create(b, userOf(request).username));
+      } catch (error) {
+        return tokenError(error, reply);
+      }
+    });
+    app.delete<{ Params: { id: string } }>('/api/tokens/:id', { onRequest: supervisor }, async (request, reply) => {
+      try {
+        return await deps.tokens.revoke(request.params.id, userOf(request).username);
+      } catch (error) {
+        return tokenError(error, reply);
+      }
+    });
 
-  app.post<{ Params: { id: string } }>('/api/devices/:id/config', { onRequest: devicePeople }, async (request, reply) => {
-    const d = deps.registry.get(request.params.id);
-    if (!d) return reply.code(404).send({ error: 'not-found', message: `params.id: device ${request.params.id} is not provisioned`, field: 'params.id' });
-    const change = checkConfigChange(request.body, d);
-    if (Array.isArray(change)) return reply.code(400).send({ error: 'bad-request', message: change.join('; '), field: /^(body\.[A-Za-z]+|body)/.exec(change[0])![1] });
-    const { at, desired, sent: online } = await deps.pushConfig(d.id, change, userOf(request).username);
-    const result: ConfigPushResult & { note?: string } = { device: d.id, settings: change, online, at, desired };
-    if (!online) result.note = `device ${d.id} is offline: the change is recorded and sent when the device next comes online`;
-    return result;
+    deps.mount?.(app);
   });
-
-  const verify = async () => deps.verify();
-  app.get('/api/ledger/verify', { onRequest: devicePeople }, verify);
-  app.post('/api/ledger/verify', { onRequest: devicePeople }, verify);
-
-  const tokenError = (error: unknown, reply: import('fastify').FastifyReply) => {
-    if (error instanceof TokenError) return reply.code(error.status).send({ error: error.status === 404 ? 'not-found' : 'bad-request', message: error.message, field: error.field });
-    throw error;
-  };
-  app.get('/api/tokens', { onRequest: supervisor }, async () => ({ tokens: await deps.tokens.list() }));
-  app.post<{ Body: { name?: unknown; role?: unknown; days?: unknown } }>('/api/tokens', { onRequest: supervisor }, async (request, reply) => {
-    try {
-      const b = request.body;
-      if (typeof b !== 'object' || b === null || Array.isArray(b)) return reply.code(400).send({ error: 'bad-request', message: 'body: expected { name, role, days? }', field: 'body' });
-      for (const key of Object.keys(b)) if (!['name', 'role', 'days'].includes(key)) return reply.code(400).send({ error: 'bad-request', message: `body.${key}: is not a known field`, field: `body.${key}` });
-      return reply.code(201).send(await deps.tokens.create(b, userOf(request).username));
-    } catch (error) {
-      return tokenError(error, reply);
-    }
-  });
-  app.delete<{ Params: { id: string } }>('/api/tokens/:id', { onRequest: supervisor }, async (request, reply) => {
-    try {
-      return await deps.tokens.revoke(request.params.id, userOf(request).username);
-    } catch (error) {
-      return tokenError(error, reply);
-    }
-  });
-
-  deps.mount?.(app);
-  return app;
+  return root;
 }
