@@ -126,7 +126,9 @@ export class Hub {
   async start(): Promise<void> {
     this.state = 'starting';
     const s = this.settings;
-    fs.mkdirSync(s.data, { recursive: true });
+    // Owner-only: the database, the hub key and the first supervisor's password live here.
+    fs.mkdirSync(s.data, { recursive: true, mode: 0o700 });
+    fs.chmodSync(s.data, 0o700);
     this.hubKey = loadHubKey(dataPath(s, 'hub.key'));
     if (clustered(s)) await this.startDistrict();
     else await this.startOneHall();

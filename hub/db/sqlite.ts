@@ -656,6 +656,18 @@ export interface SqliteOptions {
  */
 export async function openSqlite(file: string, options: SqliteOptions = {}): Promise<Db> {
   let raw: RawDatabase;
+  const memory = file === ':memory:' || file === '';
+  // The database holds every device secret: owner-only. SQLite gives its -wal and -shm files the
+  // database file's mode, so the file is made (or set) 0600 before it is opened.
+  if (!memory) {
+    try {
+      fs.closeSync(fs.openSync(file, 'a', 0o600));
+      fs.chmodSync(file, 0o600);
+      for (const side of [`${file}-wal`, `${file}-shm`]) if (fs.existsSync(side)) fs.chmodSync(side, 0o600);
+    } catch (error) {
+      throw new Error(`cannot open SQLite database at ${file}: ${(error as Error).message} (does its directory exist and is it writable?)`, { cause: error });
+    }
+  }
   try {
     raw = new Database(file);
   } catch (error) {
@@ -665,7 +677,6 @@ export async function openSqlite(file: string, options: SqliteOptions = {}): Pro
   const wal = `${file}-wal`;
   try {
     raw.pragma(`busy_timeout = ${BUSY_TIMEOUT}`);
-    const memory = file === ':memory:' || file === '';
     if (!memory) {
       const mode = raw.pragma('journal_mode = WAL', { simple: true });
       if (String(mode).toLowerCase() !== 'wal') throw new Error(`SQLite database at ${file} refused WAL mode (got ${String(mode)})`);
@@ -691,7 +702,6 @@ export async function openSqlite(file: string, options: SqliteOptions = {}): Pro
     raw.close();
     throw error;
   }
-  const memory = file === ':memory:' || file === '';
   let checkpointer: Checkpointer | undefined;
   if (!memory && options.checkpointer !== false) {
     try {
