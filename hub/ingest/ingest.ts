@@ -351,14 +351,25 @@ export class Ingest {
   private async storedVerdicts(tx: Db, batch: Numbered[]): Promise<{ marks: GroupMarks; stored: Map<string, { verdict: Verdict; reason: string | null }> }> {
     const marks = await GroupMarks.load(tx, batch.map((d) => [devOf(d), bootOf(d)]));
     const decided: { dev: string; boot: number; seq: number }[] = [];
-    for (const d of batch) if (marks.decided(devOf(d), bootOf(d), seqOf(d))) decided.push({ dev: devOf(d), boot: bootOf(d), seq: seqOf(d) });
+    // Undecided seqs of a flagged row may have been refused unmarked (SeqMarks.bound): looked up too.
+    const maybe: { dev: string; boot: number; seq: number }[] = [];
+    for (const d of batch) {
+      const dev = devOf(d), boot = bootOf(d), seq = seqOf(d);
+      if (marks.decided(dev, boot, seq)) decided.push({ dev, boot, seq });
+      else if (marks.flagged(dev, boot)) maybe.push({ dev, boot, seq });
+    }
     const stored = new Map<string, { verdict: Verdict; reason: string | null }>();
-    if (!decided.length) return { marks, stored };
-    const refused = await refusalReasons(tx, decided);
+    if (!decided.length && !maybe.length) return { marks, stored };
+    const refused = await refusalReasons(tx, decided.concat(maybe));
     for (const { dev, boot, seq } of decided) {
       const k = key(dev, boot, seq);
       const reason = refused.get(k);
       stored.set(k, reason === undefined ? { verdict: 'committed', reason: null } : { verdict: 'refused', reason });
+    }
+    for (const { dev, boot, seq } of maybe) {
+      const k = key(dev, boot, seq);
+      const reason = refused.get(k);
+      if (reason !== undefined) stored.set(k, { verdict: 'refused', reason });
     }
     return { marks, stored };
   }
@@ -389,9 +400,20 @@ export class Ingest {
         }
         const prior = stored.get(k);
         let outcome: Outcome;
+        const bound = prior ? null : marks.bound(dev, boot, seq);
         if (prior) {
           outcome = { dev, boot, seq, verdict: prior.verdict, reason: prior.reason, effects: [] };
           this.o.metrics.duplicates.inc();
+        } else if (bound) {
+          const reason = `${bound.code}: ${bound.message}`;
+          await this.recordRefusal(tx, entries, dev, boot, seq, reason, d.line, at, bound.code);
+          outcome = { dev, boot, seq, verdict: 'refused', reason, effects: [] };
+          if (!bound.mark) {
+            marks.flagRefusedUnmarked(dev, boot);
+            inBatch.set(k, outcome);
+            outcomes.push(outcome);
+            continue;
+          }
         } else if (d.kind === 'refused') {
           const reason = `${d.error.code}: ${d.error.message}`;
           await this.recordRefusal(tx, entries, dev, boot, seq, reason, d.line, at, codeLabel(d.error.code));
