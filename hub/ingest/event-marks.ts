@@ -14,12 +14,21 @@
  *
  * The verdict of a decided seq is 'refused' with its reason when the refusals table holds it,
  * else 'committed' (every committed event has its ledger row).
+ *
+ * Bounds (security review, finding 11): a device could send seq 1, then 1,000,000, then seqs
+ * spaced across that gap, each splitting it: the row grew by one gap per event and was
+ * rewritten whole on every commit (204 KB per commit, acks at 58 ms). So a seq more than
+ * SEQ_WINDOW ahead of `upto` is refused (and marked, so the device goes on from there), and a
+ * seq that would keep gap number MAX_GAPS + 1 is refused without being marked. Such an unmarked
+ * refusal sets the row's `refusedUnmarked` flag (a leading "!" in the gaps text): for a flagged
+ * row ingest looks every undecided seq up in the refusals table, so a resend gets the same verdict.
  */
 
 import { memoSql, powerOfTwoChunks, valuesPlaceholders, type Db, type Migration } from '../db/db.js';
 
 /** Gaps as text: inclusive ranges "a-b", ascending, comma-separated ("" when none). */
 function parseGaps(text: string, where: string): [number, number][] {
+  if (text.startsWith('!')) text = text.slice(1);
   if (text === '') return [];
   return text.split(',').map((range): [number, number] => {
     const dash = range.indexOf('-');
@@ -29,12 +38,55 @@ function parseGaps(text: string, where: string): [number, number][] {
   }).sort((x, y) => x[0] - y[0]);
 }
 
+/**
+ * How far ahead of the highest decided seq a device's next seq may be. Seqs skip only what the
+ * hub has not seen yet: events still in the device's outbox (64 KiB by default, firmware/core/
+ * config.ts; an event record takes well over 100 bytes, so a few hundred events, a few thousand
+ * on a large partition) or evicted from it on a full flash. A jump past this is no real backlog;
+ * it is refused (and marked: one refusal, then the device's next seqs are in order again).
+ */
+export const SEQ_WINDOW = 4096;
+/** Gaps kept per (device, boot): the row is rewritten on each commit of that device, so its size is bounded. */
+export const MAX_GAPS = 256;
+
+export interface SeqBound { code: 'seq-window' | 'seq-gaps'; message: string; mark: boolean }
+
 export class SeqMarks {
   changed = false;
+  /** Some seq was refused without being marked: undecided seqs are looked up in `refusals`. */
+  refusedUnmarked: boolean;
   private readonly gaps: [number, number][];
 
   constructor(private upto = 0, gaps = '', where = '') {
+    this.refusedUnmarked = gaps.startsWith('!');
     this.gaps = parseGaps(gaps, where);
+  }
+
+  /**
+   * Null when seq may be marked; else why it is refused, and whether it is marked all the same.
+   * In-order seqs (upto + 1) and gap fills at a gap's end return at once.
+   */
+  bound(seq: number): SeqBound | null {
+    if (seq === this.upto + 1 || !this.opensGap(seq)) return null;
+    if (this.gaps.length >= MAX_GAPS) return { code: 'seq-gaps', message: `seq ${seq} would open more than ${MAX_GAPS} gaps in this boot's seqs; the hub keeps at most ${MAX_GAPS}`, mark: false };
+    if (seq > this.upto + SEQ_WINDOW) return { code: 'seq-window', message: `seq ${seq} is more than the window of ${SEQ_WINDOW} ahead of seq ${this.upto}, the highest decided in this boot`, mark: true };
+    return null;
+  }
+
+  /** Marks that seq was refused and left unmarked. */
+  flagRefusedUnmarked(): void {
+    if (!this.refusedUnmarked) this.changed = true;
+    this.refusedUnmarked = true;
+  }
+
+  /** Whether marking seq would keep one more gap: it skips ahead, or falls inside a gap (not at an end). */
+  private opensGap(seq: number): boolean {
+    if (seq > this.upto) return seq > this.upto + 1;
+    for (const [a, b] of this.gaps) {
+      if (seq < a) return false;
+      if (seq <= b) return a < seq && seq < b;
+    }
+    return false;
   }
 
   /** Whether seq was decided already. */
@@ -69,8 +121,12 @@ export class SeqMarks {
     return this.upto;
   }
 
+  get gapCount(): number {
+    return this.gaps.length;
+  }
+
   gapText(): string {
-    return this.gaps.map(([a, b]) => `${a}-${b}`).join(',');
+    return (this.refusedUnmarked ? '!' : '') + this.gaps.map(([a, b]) => `${a}-${b}`).join(',');
   }
 }
 
@@ -120,6 +176,20 @@ export class GroupMarks {
 
   add(dev: string, boot: number, seq: number): void {
     this.of(dev, boot).add(seq);
+  }
+
+  /** Whether some seq of (dev, boot) was refused unmarked: its undecided seqs need a refusals lookup. */
+  flagged(dev: string, boot: number): boolean {
+    return this.marks.get(pairKey(dev, boot))?.marks.refusedUnmarked ?? false;
+  }
+
+  /** Null when seq may be marked; else why ingest refuses it (see SeqMarks.bound). */
+  bound(dev: string, boot: number, seq: number): SeqBound | null {
+    return this.of(dev, boot).bound(seq);
+  }
+
+  flagRefusedUnmarked(dev: string, boot: number): void {
+    this.of(dev, boot).flagRefusedUnmarked();
   }
 
   /** Writes the marks that changed. */

@@ -26,7 +26,7 @@ import type { Db, Migration } from '../db/db.js';
 import { eventKey as key, eventMarksMigration, GroupMarks, refusalReasons } from './event-marks.js';
 import {
   decodeEventPayload, decodeState, encodeAck, eventOf, isProtocolError, parseTopic, topicFor,
-  PROTOCOL_VERSION, TOPIC_ROOT, type AckItem, type DecodedEvent, type Verdict,
+  PROTOCOL_VERSION, TOPIC_ROOT, type AckItem, type DecodedEvent, type ProtocolErrorCode, type Verdict,
 } from '../../firmware/core/protocol.js';
 import { nodeHmac, type Registry } from '../devices/registry.js';
 import type { Metrics } from '../metrics.js';
@@ -71,9 +71,29 @@ interface Outcome { dev: string; boot: number; seq: number; verdict: Verdict; re
 
 const ACKS_PER_MESSAGE = 64; // keeps one ack line well under MAX_DOWNLINK_BYTES
 
-/** A bounded metric label from a free-text refusal reason: no ticket numbers or ids. */
+/**
+ * Every label the refused and rejected counters may carry: a closed set, so no reason text (a
+ * window id, staff id or item code a device chose) can mint new Prometheus series.
+ */
+const PROTOCOL_CODES: readonly ProtocolErrorCode[] = [
+  'bad-topic', 'oversized', 'empty', 'not-utf8', 'unsigned', 'not-json', 'wrong-version',
+  'wrong-device', 'unknown-device', 'bad-signature', 'bad-field', 'unknown-type', 'not-canonical', 'too-many',
+];
+/** Ingest's own refusals of a seq (see SEQ_WINDOW and MAX_GAPS in event-marks.ts). */
+export const SEQ_REFUSALS = ['seq-window', 'seq-gaps'] as const;
+/** The queue's refusal texts start "<event type>: " (hub/queue/service.ts). */
+const QUEUE_CATEGORIES = ['call', 'recall', 'noShow', 'transfer', 'pause', 'resume', 'rating'] as const;
+export const METRIC_LABELS: ReadonlySet<string> = new Set<string>([...PROTOCOL_CODES, ...SEQ_REFUSALS, ...QUEUE_CATEGORIES, 'internal', 'other']);
+
+/** A code as a metric label: itself when it is one of METRIC_LABELS, else 'other'. */
+export function codeLabel(code: string): string {
+  return METRIC_LABELS.has(code) ? code : 'other';
+}
+
+/** The metric label of a free-text refusal reason: its leading "<category>: " word, from a closed set. */
 export function reasonLabel(reason: string): string {
-  return reason.replace(/\b[A-Za-z]*\d[\w-]*/g, '#').replace(/"[^"]*"/g, '"…"').slice(0, 60);
+  const colon = reason.indexOf(':');
+  return colon > 0 ? codeLabel(reason.slice(0, colon)) : 'other';
 }
 
 export class Ingest {
@@ -219,7 +239,7 @@ export class Ingest {
   }
 
   private reject(reason: string, message: string, topic: string): void {
-    this.o.metrics.rejected.inc({ reason });
+    this.o.metrics.rejected.inc({ reason: codeLabel(reason) });
     this.o.log.warn({ reason, topic: topic.slice(0, 200) }, `rejected: ${message}`);
   }
 
@@ -331,14 +351,25 @@ export class Ingest {
   private async storedVerdicts(tx: Db, batch: Numbered[]): Promise<{ marks: GroupMarks; stored: Map<string, { verdict: Verdict; reason: string | null }> }> {
     const marks = await GroupMarks.load(tx, batch.map((d) => [devOf(d), bootOf(d)]));
     const decided: { dev: string; boot: number; seq: number }[] = [];
-    for (const d of batch) if (marks.decided(devOf(d), bootOf(d), seqOf(d))) decided.push({ dev: devOf(d), boot: bootOf(d), seq: seqOf(d) });
+    // Undecided seqs of a flagged row may have been refused unmarked (SeqMarks.bound): looked up too.
+    const maybe: { dev: string; boot: number; seq: number }[] = [];
+    for (const d of batch) {
+      const dev = devOf(d), boot = bootOf(d), seq = seqOf(d);
+      if (marks.decided(dev, boot, seq)) decided.push({ dev, boot, seq });
+      else if (marks.flagged(dev, boot)) maybe.push({ dev, boot, seq });
+    }
     const stored = new Map<string, { verdict: Verdict; reason: string | null }>();
-    if (!decided.length) return { marks, stored };
-    const refused = await refusalReasons(tx, decided);
+    if (!decided.length && !maybe.length) return { marks, stored };
+    const refused = await refusalReasons(tx, decided.concat(maybe));
     for (const { dev, boot, seq } of decided) {
       const k = key(dev, boot, seq);
       const reason = refused.get(k);
       stored.set(k, reason === undefined ? { verdict: 'committed', reason: null } : { verdict: 'refused', reason });
+    }
+    for (const { dev, boot, seq } of maybe) {
+      const k = key(dev, boot, seq);
+      const reason = refused.get(k);
+      if (reason !== undefined) stored.set(k, { verdict: 'refused', reason });
     }
     return { marks, stored };
   }
@@ -369,12 +400,23 @@ export class Ingest {
         }
         const prior = stored.get(k);
         let outcome: Outcome;
+        const bound = prior ? null : marks.bound(dev, boot, seq);
         if (prior) {
           outcome = { dev, boot, seq, verdict: prior.verdict, reason: prior.reason, effects: [] };
           this.o.metrics.duplicates.inc();
+        } else if (bound) {
+          const reason = `${bound.code}: ${bound.message}`;
+          await this.recordRefusal(tx, entries, dev, boot, seq, reason, d.line, at, bound.code);
+          outcome = { dev, boot, seq, verdict: 'refused', reason, effects: [] };
+          if (!bound.mark) {
+            marks.flagRefusedUnmarked(dev, boot);
+            inBatch.set(k, outcome);
+            outcomes.push(outcome);
+            continue;
+          }
         } else if (d.kind === 'refused') {
           const reason = `${d.error.code}: ${d.error.message}`;
-          await this.recordRefusal(tx, entries, dev, boot, seq, reason, d.line, at, d.error.code);
+          await this.recordRefusal(tx, entries, dev, boot, seq, reason, d.line, at, codeLabel(d.error.code));
           outcome = { dev, boot, seq, verdict: 'refused', reason, effects: [] };
         } else {
           const event = d.event;
