@@ -129,7 +129,7 @@ export class HallRuntime {
     this.downlink.start();
     this.ingest = new Ingest({
       db: this.db, ledger: this.ledger, queue: this.queue, registry: this.registry, link, metrics: this.hub.metrics,
-      log: this.hub.log.child({ module: 'ingest' }), site: this.spec.site, now: this.hub.options.now, bus: this.bus, hall: this.spec.hall,
+      log: this.hub.log.child({ module: 'ingest' }), site: this.spec.site, now: this.hub.options.now, bus: this.bus,
       downlink: this.downlink, batchWindow: s.ingest.batchWindow, maxBatch: s.ingest.maxBatch,
     });
   }

@@ -21,6 +21,12 @@ export function createLogger(options: LogOptions = {}): Logger {
   return pino({ level, base: { app: 'sannuo-hub' } });
 }
 
+/** Waits for every publish; each failure is a warning saying why it does no harm (`why`). Never rejects. */
+export async function settleLogged(sends: Promise<void>[], log: Logger, why: string): Promise<void> {
+  const results = await Promise.allSettled(sends);
+  for (const r of results) if (r.status === 'rejected') log.warn({ err: String(r.reason) }, why);
+}
+
 /** A logger that writes nothing, for library use and tests that assert on state instead. */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });

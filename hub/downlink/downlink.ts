@@ -18,6 +18,7 @@ import { nodeHmac, type Registry } from '../devices/registry.js';
 import type { Metrics } from '../metrics.js';
 import type { Link } from '../mqtt/link.js';
 import { NODE_TEXT } from '../text.js';
+import { settleLogged } from '../log.js';
 import type { Bus } from '../bus.js';
 import type { Effect, LedgerAppender } from '../seams.js';
 
@@ -69,7 +70,7 @@ export class Downlink {
 
   /** Sends the commands of committed effects (ingest's groups, the queue's HTTP changes). Never rejects. */
   dispatch(effects: Effect[]): Promise<void> {
-    return settleAll(effects.flatMap((e) => this.applyEffect(e)), this.o.log);
+    return settleLogged(effects.flatMap((e) => this.applyEffect(e)), this.o.log, 'downlink: publish failed; the device gets the state again with the next change');
   }
 
 
@@ -141,11 +142,6 @@ export class Downlink {
       .catch((error) => this.o.log.warn({ dev, err: String(error) }, 'time sync failed'));
   }
 
-}
-
-async function settleAll(sends: Promise<void>[], log: Logger): Promise<void> {
-  const results = await Promise.allSettled(sends);
-  for (const r of results) if (r.status === 'rejected') log.warn({ err: String(r.reason) }, 'downlink: publish failed; the device gets the state again with the next change');
 }
 
 /** Desired settings after a push: the push's keys replace those before; null keys keep them. */

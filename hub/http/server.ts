@@ -77,8 +77,6 @@ export function checkConfigChange(body: unknown, device: { id: string; role: str
   return { rateTimeout: pick('rateTimeout'), unsolicited: pick('unsolicited'), volume: pick('volume'), idleText: pick('idleText') };
 }
 
-export { isLeaseLost } from './errors.js';
-
 /** What /healthz tells anyone: ids, device counts and checkpoints are for signed-in people. */
 export function publicHealth(health: { ok: boolean; [key: string]: unknown }): { ok: boolean; state?: unknown } {
   return { ok: health.ok, state: health.state };
@@ -94,14 +92,13 @@ const HUB_VERSION = (createRequire(import.meta.url)('../../package.json') as { v
 
 export function createHttp(deps: HttpDeps): FastifyInstance {
   const root = Fastify({ loggerInstance: deps.log.child({ module: 'http' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 64 * 1024 }) as unknown as FastifyInstance;
-  const app = root;
   const { auth } = deps;
-  app.setErrorHandler(httpErrorHandler);
-  app.setNotFoundHandler(notFoundHandler);
-  app.addHook('preValidation', rejectRepeatedQuery);
+  root.setErrorHandler(httpErrorHandler);
+  root.setNotFoundHandler(notFoundHandler);
+  root.addHook('preValidation', rejectRepeatedQuery);
   // The routes' JSON schemas, described at /api/openapi.json (registered before any route, so it sees them all).
-  app.register(swagger, { openapi: { info: { title: 'sannuo hub', description: 'The HTTP API of one hall: queue, devices, the 三诺 application.', version: HUB_VERSION } } });
-  app.register(async (app) => {
+  root.register(swagger, { openapi: { info: { title: 'sannuo hub', description: 'The HTTP API of one hall: queue, devices, the 三诺 application.', version: HUB_VERSION } } });
+  root.register(async (app) => {
     app.get('/api/openapi.json', { schema: { hide: true } }, async () => root.swagger());
     const devicePeople = auth.requireRole('supervisor', 'technician');
     const supervisor = auth.requireRole('supervisor');

@@ -35,6 +35,7 @@ import { LeaseLostError } from '../district/lease.js';
 import { NODE_TEXT } from '../text.js';
 import { outsideTransactions } from '../root-context.js';
 import type { Bus } from '../bus.js';
+import { settleLogged } from '../log.js';
 import type { Applied, Effect, EventApplier, LedgerAppender, LedgerEntry } from '../seams.js';
 import type { Downlink } from '../downlink/downlink.js';
 
@@ -58,8 +59,6 @@ export interface IngestOptions {
   bus: Bus;
   /** Sends the commands a committed event asked for (display, rating request). */
   downlink: Pick<Downlink, 'dispatch'>;
-  /** The hall, for lease events. */
-  hall?: string;
   /** Milliseconds to gather a group. */
   batchWindow: number;
   maxBatch: number;
@@ -491,7 +490,7 @@ export class Ingest {
     }
     const effects = outcomes.flatMap((o) => o.effects);
     if (effects.length) sends.push(this.o.downlink.dispatch(effects));
-    await settleAll(sends, this.o.log);
+    await settleLogged(sends, this.o.log, 'ingest: publish failed; the device resends and gets it again');
   }
 
   /**
@@ -514,11 +513,6 @@ export class Ingest {
     this.stopped = true;
     await this.flush();
   }
-}
-
-async function settleAll(sends: Promise<void>[], log: Logger): Promise<void> {
-  const results = await Promise.allSettled(sends);
-  for (const r of results) if (r.status === 'rejected') log.warn({ err: String(r.reason) }, 'ingest: publish failed; the device resends and gets it again');
 }
 
 /** A verified line without its signature: `,"sig":"<64 hex>"` before the closing brace. */
