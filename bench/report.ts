@@ -24,7 +24,8 @@ import { openSqlite } from '../hub/db/sqlite.js';
 import { openPostgres } from '../hub/db/postgres.js';
 import { migrate } from '../hub/db/migrate.js';
 import { Ledger } from '../hub/ledger/ledger.js';
-import { QueueService } from '../hub/queue/service.js';
+import { QueueService, DEFAULT_POLICY } from '../hub/queue/service.js';
+import { Ratings } from '../hub/ratings/ratings.js';
 import { AppService } from '../hub/app/service.js';
 import { parsePeriod, type Source } from '../hub/app/figures.js';
 import { buildReport, type Report } from '../hub/app/report.js';
@@ -53,7 +54,9 @@ async function run(db: Db, dir: string): Promise<EngineFigures> {
   const ledger = new Ledger(db, { hall: 'bench', hubKey: new Uint8Array(32).fill(1), checkpointFile: path.join(dir, `cp-${name}.json`) });
   await ledger.init();
   await migrate(db, [...QueueService.migrations, ...AppService.migrations]);
-  const app = new AppService({ db, ledger, hall: 'bench', now: () => Date.UTC(2025, 3, 1), log: pino({ level: 'silent' }), options: { tokenKey: new Uint8Array(32), utcOffsetMinutes: OFF, auth: { admin: { username: 'admin', password: 'bench-password' } } } });
+  const clock = () => Date.UTC(2025, 3, 1);
+  const ratings = new Ratings({ db, ledger, hall: 'bench', now: clock, log: pino({ level: 'silent' }), policy: { ...DEFAULT_POLICY, utcOffsetMinutes: OFF } });
+  const app = new AppService({ db, ledger, hall: 'bench', now: clock, log: pino({ level: 'silent' }), ratings, options: { tokenKey: new Uint8Array(32), utcOffsetMinutes: OFF, auth: { admin: { username: 'admin', password: 'bench-password' } } } });
   await db.tx(async (tx) => {
     for (let d = 0; d < DEPTS; d++) await tx.run('INSERT INTO queue_departments (id, name, updated_at) VALUES ($1, $2, 0)', [`d${d}`, `部门${d}`]);
     for (let i = 0; i < ITEMS; i++) await tx.run('INSERT INTO queue_items (code, name, department, prefix, limit_days, updated_at) VALUES ($1, $2, $3, $4, 5, 0)', [`i${i}`, `事项${i}`, `d${i % DEPTS}`, 'A']);

@@ -13,7 +13,9 @@
  * pending request if one is still valid (else ticket and req null) and offline:true, and the hub
  * binds it. A press with no request pending while online follows `unsolicited`: 'ignore' shows a
  * notice, 'bind' records it for the hub to bind like an offline rating (offline stays the
- * truth about the link; req null is what asks the hub to bind).
+ * truth about the link; req null is what asks the hub to bind). A rating without a request is
+ * taken at most once per served interval (minServiceMs since the pad's last rating): one
+ * service, one rating, so a flood of presses cannot pour ratings into the window's figures.
  *
  * The pad never touches the outbox: it calls the `emit` port, and shows "thank you" only after
  * the event is durably in flash (emit ok). When the flash is full it says so and asks the citizen
@@ -54,12 +56,15 @@ export interface PadOptions {
   thanksMs: number; // milliseconds
   /** How long a notice stays up. */
   noticeMs: number; // milliseconds
+  /** The shortest service a window gives: a rating without a request needs this long since the pad's last rating. */
+  minServiceMs: number; // milliseconds
 }
-export const PAD_DEFAULTS: PadOptions = { thanksMs: 4_000, noticeMs: 5_000 };
+export const PAD_DEFAULTS: PadOptions = { thanksMs: 4_000, noticeMs: 5_000, minServiceMs: 60_000 };
 
 export const PAD_TEXT = {
   full: '评价暂时无法保存，请到服务台评价',
   unsolicited: '请在业务办理结束后评价',
+  rated: '本次服务已评价，谢谢',
   stuck: '按键故障，请联系工作人员',
 } as const;
 
@@ -92,6 +97,8 @@ export interface PadCounters {
   ignoredAfterRating: number;
   /** Presses with no request pending, online, under the 'ignore' policy. */
   unsolicitedIgnored: number;
+  /** Ratings without a request refused because the last rating was less than minServiceMs ago. */
+  tooSoon: number;
   /** Requests that timed out unrated. */
   expired: number;
   /** Bad ratings sent with reason 'other' because no reason was chosen in time. */
@@ -106,7 +113,7 @@ const RECENT_REQS = 8;
 
 export class RatingPad {
   readonly counters: PadCounters = {
-    requests: 0, ratings: 0, badRatings: 0, refusedFull: 0, ignoredAfterRating: 0, unsolicitedIgnored: 0,
+    requests: 0, ratings: 0, badRatings: 0, refusedFull: 0, ignoredAfterRating: 0, unsolicitedIgnored: 0, tooSoon: 0,
     expired: 0, reasonTimeouts: 0, superseded: 0, ignoredRequests: 0,
   };
   private readonly options: PadOptions;
@@ -119,6 +126,8 @@ export class RatingPad {
   private view: View | undefined;
   /** Requests already rated (or already seen), so a resent rateReq does not ask again. */
   private readonly recent: string[] = [];
+  /** Hub-corrected time of the last rating taken, for the one-per-service limit on ratings without a request. */
+  private lastRatingAt = -Infinity;
 
   constructor(private readonly deps: PadDeps, private settings: PadSettings, options: Partial<PadOptions> = {}) {
     this.options = { ...PAD_DEFAULTS, ...options };
@@ -207,6 +216,11 @@ export class RatingPad {
     }
     // No request pending.
     if (!this.deps.online() || this.settings.unsolicited === 'bind') {
+      if (this.deps.now() - this.lastRatingAt < this.options.minServiceMs) {
+        this.counters.tooSoon++;
+        this.notice(PAD_TEXT.rated);
+        return;
+      }
       this.take((5 - index) as RatingLevel, null);
       return;
     }
@@ -260,6 +274,7 @@ export class RatingPad {
       return;
     }
     this.counters.ratings++;
+    this.lastRatingAt = this.deps.now();
     if (draft.level <= BAD_RATING_MAX) this.counters.badRatings++;
     if (request) {
       this.remember(request.req);

@@ -49,7 +49,7 @@ export interface Case {
 }
 
 /** The part of a ledger 'rating' body (hub/queue/service.ts Rating, plus channel) a case needs. */
-export interface RatingRecord { id: string; ticket: string | null; number: string | null; level: number; reason: string | null; channel?: string; win: string | null; staff: string | null; item: string | null; department: string | null; t: number }
+export interface RatingRecord { id: string; ticket: string | null; number: string | null; level: number; reason: string | null; channel?: string; win: string | null; staff: string | null; item: string | null; department: string | null; t: number; bound?: string }
 
 const WATERMARK = 'cases.ledgerRow';
 const SYNC_PAGE = 5000; // ledger rows per sync transaction
@@ -98,6 +98,8 @@ export class Cases {
     const { calendar, policy } = this.deps;
     for (const r of ratings) {
       if (!(r.level <= BAD_RATING_MAX)) continue;
+      // A rating bound to no service (rows from hubs before security finding 4) opens nothing until a supervisor binds it.
+      if (r.bound === 'unbound') continue;
       if (await tx.get('SELECT id FROM app_cases WHERE rating = $1', [r.id])) continue;
       const id = `case-${r.id}`;
       const callbackDue = calendar.deadline(r.t, policy.callbackDays);

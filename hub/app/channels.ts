@@ -3,11 +3,11 @@
  *
  * - Phone (扫码评价): the window display or the printed ticket shows a QR code for
  *   /r/<token>, token = <ticket id>.<HMAC-SHA256(tokenKey, "rate:" + ticket id), 128 bits, base64url>.
- *   The token is one-time because the ticket is: a phone rating is written into queue_ratings
- *   (channel 'phone', dev '$phone', which no device id can be) whose UNIQUE ticket column the
- *   pad's ratings share, so a ticket is rated once whichever channel comes first; a reused
- *   token finds its ticket rated, a forged one fails the HMAC. It writes the same 'rating'
- *   ledger row as the pad and opens a bad rating's case in the same transaction.
+ *   The token is one-time because the ticket is: the ratings feature (hub/ratings/) records a
+ *   phone rating (channel 'phone', dev '$phone', which no device id can be) like the pad's, one
+ *   per ticket whichever channel comes first; a reused token finds its ticket rated, a forged
+ *   one fails the HMAC. A bad rating's case opens in the same transaction. The link is given
+ *   only where the citizen is (printed, or on the window's done screen), never to staff.
  * - Suggestion box (意见箱): anonymous text, answered by a supervisor.
  * - Exposure board (曝光台): verified complaints a supervisor publishes (and may withdraw).
  * - Supervisory panel (监督评议团): members' scores of departments on fixed dimensions.
@@ -16,8 +16,9 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Db } from '../db/db.js';
 import type { Ledger } from '../ledger/ledger.js';
-import { BAD_RATING_MAX, BAD_RATING_REASONS, type BadRatingReason } from '../../firmware/core/protocol.js';
 import type { Cases } from './cases.js';
+import { ticketForRating } from '../queue/tickets.js';
+import { checkLevel, type Ratings, type Rater } from '../ratings/ratings.js';
 import { AppError, num, numOrNull } from './http-util.js';
 
 const PHONE_DEV = '$phone';
@@ -42,7 +43,7 @@ export type PanelDimension = keyof typeof PANEL_DIMENSIONS;
 export const SUGGESTION_CATEGORIES = ['suggestion', 'complaint', 'praise'] as const;
 
 export class Channels {
-  constructor(private readonly deps: { db: Db; ledger: Ledger; hall: string; now: () => number; cases: Cases; options: ChannelOptions }) {}
+  constructor(private readonly deps: { db: Db; ledger: Ledger; hall: string; now: () => number; cases: Cases; ratings: Ratings; options: ChannelOptions }) {}
 
   private mac(ticketId: string): Buffer {
     return createHmac('sha256', this.deps.options.tokenKey).update(`rate:${ticketId}`, 'utf8').digest().subarray(0, 16);
@@ -68,54 +69,37 @@ export class Channels {
   }
 
   /** What the phone page shows before rating: the service, and whether it may still be rated. */
-  async lookup(token: string): Promise<{ ticket: string; number: string; item: string; win: string | null; finishedAt: number | null; rated: boolean; open: boolean; why: string | null }> {
+  async lookup(token: string, db: Db = this.deps.db): Promise<{ ticket: string; number: string; item: string; win: string | null; finishedAt: number | null; rated: boolean; open: boolean; why: string | null }> {
     const id = this.ticketOfToken(token);
-    const t = await this.deps.db.get<{ number: string; item: string; win: string | null; status: string; finished_at: number | null; name: string | null }>(
-      `SELECT t.number, t.item, t.win, t.status, t.finished_at, i.name FROM queue_tickets t LEFT JOIN queue_items i ON i.code = t.item WHERE t.id = $1`, [id]);
+    const t = await ticketForRating(db, id);
     if (!t) throw new AppError(404, `token: ticket ${id} does not exist in this hall`, 'token');
-    const rated = (await this.deps.db.get('SELECT id FROM queue_ratings WHERE ticket = $1', [id])) !== undefined;
+    const rated = await this.deps.ratings.isRated(id, db);
     const finishedAt = numOrNull(t.finished_at);
     let why: string | null = null;
     if (rated) why = `ticket ${t.number} is already rated`;
     else if (t.status !== 'done' || finishedAt === null) why = `ticket ${t.number} has not been served yet`;
     else if (this.deps.now() > finishedAt + this.deps.options.phoneRatingDays * 86_400_000) why = `ticket ${t.number} was served more than ${this.deps.options.phoneRatingDays} days ago`;
-    return { ticket: id, number: t.number, item: t.name ?? t.item, win: t.win, finishedAt, rated, open: why === null, why };
+    return { ticket: id, number: t.number, item: t.item_name ?? t.item, win: t.win, finishedAt, rated, open: why === null, why };
   }
 
-  /** Records a phone rating of the ticket a token names. `rater`: the signed-in user on this browser, if any. */
-  async ratePhone(token: string, level: number, reason: string | null, rater: { role: string; staff: string | null } | undefined): Promise<{ rating: string; caseId: string | null }> {
-    if (!Number.isInteger(level) || level < 1 || level > 5) throw new AppError(400, 'level: must be 1 (非常不满意) to 5 (非常满意)', 'level');
-    if (level <= BAD_RATING_MAX && (reason === null || BAD_RATING_REASONS.indexOf(reason as BadRatingReason) < 0)) {
-      throw new AppError(400, `reason: a bad rating needs a reason, one of ${BAD_RATING_REASONS.join(', ')}`, 'reason');
-    }
-    if (level > BAD_RATING_MAX && reason !== null && BAD_RATING_REASONS.indexOf(reason as BadRatingReason) < 0) throw new AppError(400, `reason: must be one of ${BAD_RATING_REASONS.join(', ')}`, 'reason');
-    // Nobody rates their own service: a browser signed in as window staff cannot rate at all.
-    if (rater && rater.role === 'staff') throw new AppError(403, 'token: window staff cannot rate a service', 'token');
+  /** Records a phone rating of the ticket a token names. `rater`: the signed-in user on this browser, if any (staff are refused). */
+  async ratePhone(token: string, level: number, reason: string | null, rater: Rater | undefined): Promise<{ rating: string; caseId: string | null }> {
+    checkLevel(level, reason);
+    // Staff are refused before the token is even read: a refusal tells nothing of the service.
+    if (rater && rater.role === 'staff') this.deps.ratings.refuseStaff({ id: '(unread)', staff: null }, 'phone', rater);
     const id = this.ticketOfToken(token);
-    const { db, ledger, now } = this.deps;
+    const { db, now } = this.deps;
     return db.tx(async (tx) => {
-      const info = await this.lookup(token);
+      const info = await this.lookup(token, tx);
+      const ticket = (await ticketForRating(tx, id))!;
       if (!info.open) throw new AppError(409, `token: ${info.why}`, 'token');
-      const t = (await tx.get<Record<string, string | number | null>>('SELECT * FROM queue_tickets WHERE id = $1', [id]))!;
       const at = now();
       await tx.run(`INSERT INTO app_state (name, value) VALUES ('phone.seq', 0) ON CONFLICT (name) DO NOTHING`);
       const seqRow = await tx.get<{ value: number }>(`UPDATE app_state SET value = value + 1 WHERE name = 'phone.seq' RETURNING value`);
       const seq = num(seqRow!.value);
-      const rating = {
-        id: `phone:${id}`, ticket: id, number: t.number as string, level, reason, channel: 'phone', win: t.win as string,
-        staff: t.staff as string | null, item: t.item as string, department: t.department as string,
-        waitMs: t.called_at !== null ? Math.max(0, num(t.called_at) - num(t.issued_at)) : null,
-        serviceMs: t.finished_at !== null && t.served_at !== null ? Math.max(0, num(t.finished_at) - num(t.served_at)) : null,
-        bound: 'request', req: null, dev: PHONE_DEV, boot: 0, seq, t: at,
-      };
-      // The ticket column is UNIQUE: a pad rating committed meanwhile makes this fail, never a second rating.
-      const inserted = await tx.get<{ id: string }>(`INSERT INTO queue_ratings (id, ticket, number, level, reason, channel, win, staff, item, department, wait_ms, service_ms,
-        bound, req, dev, boot, seq, t, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-        ON CONFLICT DO NOTHING RETURNING id`,
-      [rating.id, rating.ticket, rating.number, rating.level, rating.reason, rating.channel, rating.win, rating.staff, rating.item, rating.department,
-        rating.waitMs, rating.serviceMs, rating.bound, rating.req, rating.dev, rating.boot, rating.seq, rating.t, at]);
-      if (!inserted) throw new AppError(409, `token: ticket ${rating.number} is already rated`, 'token');
-      await ledger.append(tx, [{ kind: 'rating', dev: PHONE_DEV, boot: 0, seq, at, body: { hall: this.deps.hall, ...rating } }]);
+      const rating = await this.deps.ratings.record(tx, ticket, {
+        id: `phone:${id}`, ticketId: id, level, reason, channel: 'phone', bound: 'request', req: null, dev: PHONE_DEV, boot: 0, seq, t: at,
+      }, rater);
       const opened = await this.deps.cases.openFromRatings(tx, [rating]);
       return { rating: rating.id, caseId: opened[0] ?? null };
     });

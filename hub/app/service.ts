@@ -29,7 +29,7 @@
  *   GET  /api/app/commitments/export.csv|.json    [supervisor, head]
  *   POST /api/app/commitments/import              text/csv [supervisor] all rows or none; errors name line and column
  *   POST /api/app/online-cases                    { cases: [{ id, item, submittedAt, finishedAt, fullyOnline }] } [supervisor, technician]
- *   GET  /api/app/rating-link/:ticket             [supervisor, technician, staff] the QR link of a ticket
+ *   GET  /api/app/rating-link/:ticket             [supervisor, technician] the QR link of a ticket (staff: 403, logged)
  *   GET  /api/app/suggestions, POST /api/app/suggestions/:id/reply    [supervisor]
  *   POST /api/app/exposures, POST /api/app/exposures/:id/withdraw      [supervisor]
  *   POST /api/app/panel/scores, GET /api/app/panel/profile?period=     [supervisor; profile also head]
@@ -50,6 +50,8 @@ import { Auth, userOf, type AuthOptions, type User, type UserRole } from './auth
 import { WorkingCalendar, type CalendarSpec } from './calendar.js';
 import { Cases, DEFAULT_CASE_POLICY, type CasePolicy, type CaseStatus } from './cases.js';
 import { Channels } from './channels.js';
+import type { Ratings } from '../ratings/ratings.js';
+import { ticketById } from '../queue/tickets.js';
 import { checkCommitment, Commitments, type Commitment } from './commitments.js';
 import { figuresOf, groupedCounts, parsePeriod, rollUp, type Dimension } from './figures.js';
 import { AppError, num, parseBody } from './http-util.js';
@@ -125,16 +127,19 @@ export class AppService {
   readonly channels: Channels;
   readonly calendar: WorkingCalendar;
   private readonly db: Db;
+  /** Binding and recording of ratings, every channel (hub/ratings/). */
+  readonly ratings: Ratings;
   private readonly now: () => number;
   private readonly log: Logger;
   private readonly bus: Bus | undefined;
   private syncing: Promise<void> | undefined;
   private syncAgain = false;
 
-  constructor(deps: { db: Db; ledger: Ledger; hall: string; now: () => number; log: Logger; bus?: Bus; options: Partial<AppOptions> & { tokenKey: Uint8Array } }) {
+  constructor(deps: { db: Db; ledger: Ledger; hall: string; now: () => number; log: Logger; bus?: Bus; ratings: Ratings; options: Partial<AppOptions> & { tokenKey: Uint8Array } }) {
     this.bus = deps.bus;
     this.options = { ...DEFAULT_APP_OPTIONS, ...deps.options, cases: { ...deps.options.cases } } as AppOptions;
     this.db = deps.db;
+    this.ratings = deps.ratings;
     this.now = deps.now;
     this.log = deps.log;
     if (!(this.options.tokenKey instanceof Uint8Array) || this.options.tokenKey.length < 16) throw new TypeError('AppService: tokenKey must be at least 16 bytes');
@@ -145,7 +150,7 @@ export class AppService {
     this.auth = new Auth({ ...base, log: deps.log, options: this.options.auth });
     this.cases = new Cases({ ...base, calendar: this.calendar, policy });
     this.commitments = new Commitments({ ...base, calendar: this.calendar, utcOffsetMinutes: this.options.utcOffsetMinutes });
-    this.channels = new Channels({ ...base, cases: this.cases, options: { tokenKey: this.options.tokenKey, phoneRatingDays: this.options.phoneRatingDays } });
+    this.channels = new Channels({ ...base, cases: this.cases, ratings: deps.ratings, options: { tokenKey: this.options.tokenKey, phoneRatingDays: this.options.phoneRatingDays } });
     if (this.options.metricsRegistry) {
       const cases = this.cases;
       new Gauge({
@@ -205,6 +210,7 @@ export class AppService {
       scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))));
       this.auth.routes(scope);
       this.ratingRoutes(scope);
+      this.ratings.routes(scope, this.auth);
       this.caseRoutes(scope);
       this.commitmentRoutes(scope);
       this.channelRoutes(scope);
@@ -240,10 +246,7 @@ export class AppService {
       const user = userOf(request);
       const p = this.period(request.query);
       // Only what the staff member needs to improve: the day, not the minute, and nothing of the citizen or the ticket.
-      const rows = await this.db.all<{ t: number; level: number; reason: string | null; item: string | null; win: string }>(
-        'SELECT t, level, reason, item, win FROM queue_ratings WHERE staff = $1 AND t >= $2 AND t < $3 ORDER BY t', [user.staff, p.from, p.to]);
-      const off = this.options.utcOffsetMinutes * 60_000;
-      const ratings = rows.map((r) => ({ day: new Date(num(r.t) + off).toISOString().slice(0, 10), level: num(r.level), reason: r.reason, item: r.item, win: r.win }));
+      const ratings = await this.ratings.ofStaff(user.staff ?? '\u0000', p.from, p.to);
       const counts = { ratings: ratings.length, good: ratings.filter((r) => r.level >= 4).length, bad: ratings.filter((r) => r.level <= BAD_RATING_MAX).length };
       return { period: p, staff: user.staff, ...counts, satisfaction: counts.ratings ? counts.good / counts.ratings : null, badRate: counts.ratings ? counts.bad / counts.ratings : null, ratings };
     });
@@ -363,8 +366,15 @@ export class AppService {
   }
 
   private channelRoutes(app: FastifyInstance): void {
+    // The link goes where the citizen is (the printed ticket, the window's done screen), never to
+    // staff: with it they could rate their own service or sink a colleague's.
     app.get<{ Params: { ticket: string } }>('/api/app/rating-link/:ticket', this.guard('supervisor', 'technician', 'staff'), async (request, reply) => {
-      if (!(await this.db.get('SELECT id FROM queue_tickets WHERE id = $1', [request.params.ticket]))) throw new AppError(404, `ticket ${request.params.ticket} does not exist`, 'ticket');
+      const user = userOf(request);
+      if (user.role === 'staff') {
+        this.log.warn({ user: user.username, staff: user.staff, ticket: request.params.ticket }, 'staff asked for a rating link; refused');
+        throw new AppError(403, 'ticket: window staff may not have a rating link; it is printed on the ticket or shown on the window when the service ends', 'ticket');
+      }
+      if (!(await ticketById(this.db, request.params.ticket))) throw new AppError(404, `ticket ${request.params.ticket} does not exist`, 'ticket');
       return { ticket: request.params.ticket, url: this.ratingLink(request.params.ticket) };
     });
     app.get('/api/app/suggestions', this.guard('supervisor'), async (request) => ({ suggestions: await this.channels.suggestions({ status: (request.query as Record<string, string>).status }) }));

@@ -115,24 +115,6 @@ CREATE INDEX queue_ratings_win_t ON queue_ratings (win, t);
 CREATE INDEX queue_ratings_staff ON queue_ratings (staff, t)
 `;
 
-/** Nobody edits or deletes a rating: the database itself refuses, whatever the caller. */
-function appendOnlyRatings(dialect: 'sqlite' | 'postgres'): string {
-  if (dialect === 'sqlite') {
-    return `
-CREATE TRIGGER queue_ratings_no_update BEFORE UPDATE ON queue_ratings
-BEGIN SELECT RAISE(ABORT, 'queue_ratings is append-only: a rating is never changed'); END;
-CREATE TRIGGER queue_ratings_no_delete BEFORE DELETE ON queue_ratings
-BEGIN SELECT RAISE(ABORT, 'queue_ratings is append-only: a rating is never deleted'); END`;
-  }
-  return `
-CREATE FUNCTION queue_ratings_append_only() RETURNS trigger LANGUAGE plpgsql AS $fn$
-BEGIN RAISE EXCEPTION 'queue_ratings is append-only: a rating is never changed or deleted'; END
-$fn$;
-CREATE TRIGGER queue_ratings_no_change BEFORE UPDATE OR DELETE ON queue_ratings
-FOR EACH ROW EXECUTE FUNCTION queue_ratings_append_only()`;
-}
-
 export const queueMigrations: Migration[] = [
   { id: 'queue/001-tables', sql: () => tables },
-  { id: 'queue/002-ratings-append-only', sql: appendOnlyRatings },
 ];

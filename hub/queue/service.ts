@@ -1,5 +1,5 @@
 /**
- * The hall's queue (取号/叫号) and the binding of ratings (一事一评).
+ * The hall's queue (取号/叫号).
  *
  * Device events arrive through applyEvent inside the runtime's ingest transaction; kiosks,
  * phones and administrators come through the HTTP routes (routes.ts), each change in its own
@@ -20,10 +20,9 @@
  * - A paused window cannot call (refused); it keeps its queue. Its display shows 'paused'.
  * - Service time runs from the last (re)call at the finishing window (or the explicit
  *   'serving' mark) to the next call; wait time from issue to the first call.
- * - Ratings: one service, one rating. With a request id the rating binds to that request's
- *   ticket; without one (offline or unsolicited) to the last ticket finished at the pad's window
- *   at most bindWindow before the rating's time, if that ticket is not yet rated; otherwise it
- *   is kept as 'unbound' — never lost.
+ * - Ratings: the pad's rating events are bound and recorded by the ratings feature
+ *   (hub/ratings/ratings.ts), which this queue hands them to; when a service ends it asks that
+ *   feature for the rating request the pad is sent.
  * - Refusals are checked before anything is written, so a refused event changes nothing.
  */
 
@@ -36,6 +35,8 @@ import type { Db, Migration, SqlValue } from '../db/db.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Bus } from '../bus.js';
 import { queueMigrations } from './schema.js';
+import { ticketById, type TicketRow } from './tickets.js';
+import { Ratings } from '../ratings/ratings.js';
 import { queueRoutes, type QueueRouteOptions } from './routes.js';
 import type { Auth } from '../app/auth.js';
 import {
@@ -59,21 +60,15 @@ export interface QueueDeps {
   policy?: Partial<QueuePolicy>;
   /** Hears queueChanged with the effects of changes made through the HTTP API, after their transaction commits. */
   bus?: Bus;
+  /** Binds and records the pads' ratings; by default one on the same database, ledger and policy. */
+  ratings?: Ratings;
 }
 
 // ---------------------------------------------------------------- rows
 
-interface TicketRow {
-  id: string; day: string; number: string; item: string; department: string; priority: string;
-  class_rank: number; case_no: string | null; channel: string; status: string; lane: number; order_key: number;
-  target_win: string | null; win: string | null; staff: string | null; issued_at: number; called_at: number | null;
-  served_at: number | null; finished_at: number | null; recall_count: number; noshow_count: number;
-  transfer_count: number; history: string;
-}
 interface WindowRow { id: string; name: string; paused: number; pause_reason: string | null; current_ticket: string | null; staff: string | null }
 interface ItemRow { code: string; name: string; department: string; prefix: string; limit_days: number }
 interface StaffRow { id: string; name: string; department: string; win: string | null; signed_in_at: number | null }
-interface RequestRow { id: string; ticket: string; number: string; win: string; staff: string | null; item: string; department: string; issued_at: number; expires: number }
 
 /** PostgreSQL returns BIGINT as text; SQLite as a number. */
 function num(value: unknown): number {
@@ -89,7 +84,9 @@ const ELIGIBLE = `day = $1 AND ${WAITING} AND (target_win = $2 OR (target_win IS
 const CALL_ORDER = 'ORDER BY lane, class_rank, order_key';
 
 export class QueueService {
-  static migrations: Migration[] = queueMigrations;
+  /** The queue's tables, then those of the ratings it binds (queue/001 created queue_ratings). */
+  static migrations: Migration[] = [...queueMigrations, ...Ratings.migrations];
+  readonly ratingsFeature: Ratings;
   readonly policy: QueuePolicy;
   private readonly db: Db;
   private readonly ledger: Ledger;
@@ -106,6 +103,7 @@ export class QueueService {
     this.log = deps.log;
     this.bus = deps.bus;
     this.policy = checkPolicy({ ...DEFAULT_POLICY, ...deps.policy });
+    this.ratingsFeature = deps.ratings ?? new Ratings({ db: deps.db, ledger: deps.ledger, hall: deps.hall, now: deps.now, log: deps.log, policy: this.policy, bus: deps.bus });
   }
 
   /** Mounts /api/queue/... on the hub's HTTP server; `auth` checks each route's role. */
@@ -130,7 +128,7 @@ export class QueueService {
       case 'state':
         return committed([]);
       case 'rating':
-        return this.applyRating(tx, event, device);
+        return this.ratingsFeature.applyPad(tx, event, device);
       default:
         break;
     }
@@ -170,8 +168,7 @@ export class QueueService {
       const served = current.served_at === null ? end : num(current.served_at);
       await tx.run(`UPDATE queue_tickets SET status = 'done', finished_at = $2, served_at = $3, history = $4 WHERE id = $1`,
         [current.id, end, served, addHistory(current, { at: end, what: 'done', win: w.id, staff: current.staff })]);
-      const rated = await tx.get(`SELECT id FROM queue_ratings WHERE ticket = $1`, [current.id]);
-      if (!rated) effects.push(await this.requestRating(tx, current, w.id, end));
+      if (!(await this.ratingsFeature.isRated(current.id, tx))) effects.push(await this.ratingsFeature.request(tx, current, w.id, end));
     }
     if (next) {
       const t = Math.max(at, lastTime(next));
@@ -263,82 +260,6 @@ export class QueueService {
     if (!current) return `${action}: ticket ${number} is not at window ${w.id}; no ticket is called there`;
     if (current.number !== number) return `${action}: ticket ${number} is not at window ${w.id}; ${current.number} is`;
     return current;
-  }
-
-  private async requestRating(tx: Db, ticket: TicketRow, win: string, at: number): Promise<Effect> {
-    // Deterministic (<ticket id>-<n>: the same day gives the same ledger bytes). Guessing one buys
-    // nothing: a rating with a request is taken only from the pad installed at the request's window.
-    const n = await tx.get<{ n: number }>('SELECT COUNT(*) AS n FROM queue_rate_requests WHERE ticket = $1', [ticket.id]);
-    const req = `${ticket.id}-${num(n?.n) + 1}`;
-    const expires = at + this.policy.rateTimeout;
-    await tx.run(`INSERT INTO queue_rate_requests (id, ticket, number, win, staff, item, department, issued_at, expires)
-      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [req, ticket.id, ticket.number, win, ticket.staff, ticket.item, ticket.department, at, expires]);
-    const item = await this.itemRow(tx, ticket.item);
-    return { kind: 'rateReq', win, body: { req, win, ticket: ticket.number, staff: ticket.staff, item: item ? item.name : ticket.item, expires } };
-  }
-
-  // ================================================================ ratings
-
-  private async applyRating(tx: Db, event: DeviceEvent<'rating'>, device: { id: string; role: Role; win: string }): Promise<Applied> {
-    const body = event.body;
-    if (device.role !== 'pad') return refused(`rating: device ${device.id} is a ${device.role}; staff cannot rate, only a window's rating pad may`);
-    if (body.win !== device.win) return refused(`rating: device ${device.id} is installed at window ${device.win}, not ${body.win}`);
-    if (body.level <= BAD_RATING_MAX && body.reason === null) return refused(`rating: a bad rating (level ${body.level}) needs a reason`);
-    const t = Math.min(event.t, this.now());
-
-    let bound: RatingBinding = 'unbound';
-    let ticket: TicketRow | undefined;
-    let staff: string | null = null;
-    if (body.req !== null) {
-      const req = await tx.get<RequestRow>(`SELECT * FROM queue_rate_requests WHERE id = $1`, [body.req]);
-      if (!req) return refused(`rating: rating request ${body.req} is unknown`);
-      if (req.win !== body.win) return refused(`rating: rating request ${body.req} was for window ${req.win}, not ${body.win}`);
-      if (body.ticket !== null && body.ticket !== req.number) return refused(`rating: rating request ${body.req} was for ticket ${req.number}, not ${body.ticket}`);
-      if (await tx.get(`SELECT id FROM queue_ratings WHERE ticket = $1`, [req.ticket])) return refused(`rating: ticket ${req.number} is already rated`);
-      if (t > num(req.expires)) this.log.warn({ req: req.id, t, expires: num(req.expires) }, 'rating after its request expired; bound to the request all the same');
-      ticket = await this.ticketRow(tx, req.ticket);
-      staff = req.staff;
-      bound = 'request';
-    } else {
-      // Offline or unsolicited: the last ticket finished at this window before t, if recent and not yet rated.
-      const last = await tx.get<TicketRow>(`SELECT * FROM queue_tickets WHERE win = $1 AND status = 'done' AND finished_at <= $2 AND finished_at >= $3
-        ORDER BY finished_at DESC, order_key DESC LIMIT 1`, [body.win, t, t - this.policy.bindWindow]);
-      // If that ticket is rated already, binding to an earlier one would credit the wrong service: keep it unbound.
-      if (last && !(await tx.get(`SELECT id FROM queue_ratings WHERE ticket = $1`, [last.id]))) {
-        ticket = last;
-        staff = last.staff;
-        bound = 'window-time';
-      }
-    }
-    const rating: Rating = {
-      id: `${event.dev}:${event.boot}:${event.seq}`,
-      ticket: ticket ? ticket.id : null,
-      number: ticket ? ticket.number : null,
-      level: body.level,
-      reason: body.reason,
-      channel: 'pad',
-      win: body.win,
-      staff,
-      item: ticket ? ticket.item : null,
-      department: ticket ? ticket.department : null,
-      waitMs: ticket && ticket.called_at !== null ? Math.max(0, num(ticket.called_at) - num(ticket.issued_at)) : null,
-      serviceMs: ticket && ticket.finished_at !== null && ticket.served_at !== null ? Math.max(0, num(ticket.finished_at) - num(ticket.served_at)) : null,
-      bound,
-      req: body.req,
-      dev: event.dev,
-      boot: event.boot,
-      seq: event.seq,
-      t,
-    };
-    if (await tx.get(`SELECT id FROM queue_ratings WHERE id = $1`, [rating.id])) return refused(`rating: event ${rating.id} is already recorded`);
-    const recordedAt = this.now();
-    await tx.run(`INSERT INTO queue_ratings (id, ticket, number, level, reason, channel, win, staff, item, department, wait_ms, service_ms,
-      bound, req, dev, boot, seq, t, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
-      [rating.id, rating.ticket, rating.number, rating.level, rating.reason, rating.channel, rating.win, rating.staff, rating.item,
-        rating.department, rating.waitMs, rating.serviceMs, rating.bound, rating.req, rating.dev, rating.boot, rating.seq, rating.t, recordedAt]);
-    await this.ledger.append(tx, [{ kind: 'rating', dev: event.dev, boot: event.boot, seq: event.seq, at: recordedAt, body: { hall: this.hall, ...rating } }]);
-    if (bound === 'unbound') this.log.info({ rating: rating.id, win: body.win }, 'rating kept unbound: no unrated service at this window in the binding window');
-    return committed([{ kind: 'hall' }]);
   }
 
   // ================================================================ displays
@@ -534,16 +455,12 @@ export class QueueService {
   }
 
   async ratingOf(ticketId: string): Promise<Rating | undefined> {
-    const row = await this.db.get<Record<string, SqlValue>>(`SELECT * FROM queue_ratings WHERE ticket = $1`, [ticketId]);
-    return row ? ratingOut(row) : undefined;
+    return this.ratingsFeature.ratingOf(ticketId);
   }
 
-  /** Every rating recorded at a window (or in the hall), oldest first: for reports and audits. */
+  /** Every rating recorded at a window (or in the hall), oldest first (the ratings feature's list). */
   async ratings(filter: { win?: string } = {}): Promise<Rating[]> {
-    const rows = filter.win
-      ? await this.db.all<Record<string, SqlValue>>(`SELECT * FROM queue_ratings WHERE win = $1 ORDER BY t, id`, [filter.win])
-      : await this.db.all<Record<string, SqlValue>>(`SELECT * FROM queue_ratings ORDER BY t, id`);
-    return rows.map(ratingOut);
+    return this.ratingsFeature.list(filter);
   }
 
   async setup(): Promise<{ departments: Department[]; items: ServiceItem[]; windows: WindowInfo[]; staff: Staff[] }> {
@@ -599,7 +516,7 @@ export class QueueService {
     return db.get<WindowRow>(`SELECT * FROM queue_windows WHERE id = $1`, [id]);
   }
   private ticketRow(db: Db, id: string): Promise<TicketRow | undefined> {
-    return db.get<TicketRow>(`SELECT * FROM queue_tickets WHERE id = $1`, [id]);
+    return ticketById(db, id);
   }
   private itemRow(db: Db, code: string): Promise<ItemRow | undefined> {
     return db.get<ItemRow>(`SELECT * FROM queue_items WHERE code = $1`, [code]);
@@ -617,13 +534,13 @@ export class QueueService {
   }
 
   private async ticketOut(db: Db, r: TicketRow): Promise<Ticket> {
-    const rated = await db.get(`SELECT id FROM queue_ratings WHERE ticket = $1`, [r.id]);
+    const rated = await this.ratingsFeature.isRated(r.id, db);
     return {
       id: r.id, day: r.day, number: r.number, item: r.item, department: r.department, priority: r.priority as PriorityClass,
       caseNo: r.case_no, channel: r.channel as IssueChannel, status: r.status as TicketStatus, targetWin: r.target_win, win: r.win,
       staff: r.staff, issuedAt: num(r.issued_at), calledAt: numOrNull(r.called_at), servedAt: numOrNull(r.served_at),
       finishedAt: numOrNull(r.finished_at), recallCount: num(r.recall_count), noShowCount: num(r.noshow_count),
-      transferCount: num(r.transfer_count), history: JSON.parse(r.history) as TicketHistoryEntry[], rated: rated !== undefined,
+      transferCount: num(r.transfer_count), history: JSON.parse(r.history) as TicketHistoryEntry[], rated,
     };
   }
 }
@@ -654,15 +571,6 @@ function itemOut(r: ItemRow): ServiceItem {
 function staffOut(r: StaffRow): Staff {
   return { id: r.id, name: r.name, department: r.department, win: r.win, signedInAt: numOrNull(r.signed_in_at) };
 }
-function ratingOut(r: Record<string, SqlValue>): Rating {
-  return {
-    id: r.id as string, ticket: r.ticket as string | null, number: r.number as string | null, level: num(r.level) as Rating['level'],
-    reason: r.reason as Rating['reason'], channel: 'pad', win: r.win as string, staff: r.staff as string | null, item: r.item as string | null,
-    department: r.department as string | null, waitMs: numOrNull(r.wait_ms), serviceMs: numOrNull(r.service_ms), bound: r.bound as RatingBinding,
-    req: r.req as string | null, dev: r.dev as string, boot: num(r.boot), seq: num(r.seq), t: num(r.t),
-  };
-}
-
 function checkPolicy(p: QueuePolicy): QueuePolicy {
   const bad = (key: string, what: string) => { throw new Error(`queue policy: ${key}: ${what}`); };
   if (!Number.isInteger(p.noShowReturns) || p.noShowReturns < 0) bad('noShowReturns', 'expected an integer ≥ 0');

@@ -21,8 +21,11 @@ export type IssueChannel = 'kiosk' | 'phone' | 'counter';
 export const ISSUE_CHANNELS: readonly IssueChannel[] = ['kiosk', 'phone', 'counter'];
 
 /** How a rating found its service: by the pad's rating request, by window and time (offline or
- *  unsolicited), or not at all (kept, never lost, counted apart). */
-export type RatingBinding = 'request' | 'window-time' | 'unbound';
+ *  unsolicited), by a supervisor (a refused pad rating bound later), or not at all ('unbound':
+ *  rows kept from before such ratings were refused; they count nowhere). */
+export type RatingBinding = 'request' | 'window-time' | 'supervisor' | 'unbound';
+/** Where a rating was given. */
+export type RatingChannel = 'pad' | 'phone';
 
 export type { Effect } from '../seams.js';
 
@@ -101,7 +104,7 @@ export interface Rating {
   number: string | null;
   level: RatingLevel;
   reason: BadRatingReason | null;
-  channel: 'pad';
+  channel: RatingChannel;
   win: string;
   staff: string | null;
   item: string | null;

@@ -158,7 +158,7 @@ test('offline, a press is still a rating: window, offline:true, no ticket', () =
   expect(r.display.last).toEqual({ screen: 'idle', text: '请对本次服务进行评价', online: false });
   r.tap(1);
   expect(r.ratings()).toEqual([{ win: 'W1', ticket: null, req: null, level: 4, reason: null, offline: true }]);
-  r.time.advance(5_000);
+  r.time.advance(60_000); // one rating per served interval without a request (PAD_DEFAULTS.minServiceMs)
   r.tap(3);
   r.tap(2);
   expect(r.ratings()[1]).toEqual({ win: 'W1', ticket: null, req: null, level: 2, reason: 'documents', offline: true });

@@ -28,7 +28,7 @@ describe('bad-rating cases on a real hall', () => {
     expect(await a.app.cases.sync()).toBe(1);
     expect(await a.app.cases.sync()).toBe(0);
     // A second service on the same database (a restarted hub) finds the case already open.
-    const again = new AppService({ db: a.hall.db, ledger: a.hall.ledger, hall: 'hall-1', now: () => a.hall.time, log: pino({ level: 'silent' }), options: { tokenKey: new Uint8Array(32).fill(9), calendar } });
+    const again = new AppService({ db: a.hall.db, ledger: a.hall.ledger, hall: 'hall-1', now: () => a.hall.time, log: pino({ level: 'silent' }), ratings: a.hall.queue.ratingsFeature, options: { tokenKey: new Uint8Array(32).fill(9), calendar } });
     await again.start();
     expect(await again.cases.sync()).toBe(0);
     const list = (await a.http.inject({ method: 'GET', url: '/api/app/cases', headers: boss })).json().cases;

@@ -8,7 +8,9 @@ describe('other channels: phone rating by one-time token, suggestion box, exposu
   test('phone rating: genuine token rates once; reused, forged, early or pad-after-phone refused; bad rating opens its case in the same transaction', async () => {
     const staff = await a.as('w-s1', 'staff', { staff: 's1' });
     const t = await a.serve('W1', 'hukou');
-    const link = (await a.http.inject({ method: 'GET', url: `/api/app/rating-link/${t.id}`, headers: staff })).json().url as string;
+    // The link is for the citizen's channel (printed, the done screen): staff may not have it (security finding 3).
+    expect((await a.http.inject({ method: 'GET', url: `/api/app/rating-link/${t.id}`, headers: staff })).statusCode).toBe(403);
+    const link = (await a.http.inject({ method: 'GET', url: `/api/app/rating-link/${t.id}`, headers: await a.as('boss', 'supervisor') })).json().url as string;
     expect(link).toMatch(new RegExp(`^/r/${t.id}\\.[A-Za-z0-9_-]{22}$`));
     const page = await a.http.inject({ method: 'GET', url: link });
     expect(page.statusCode).toBe(200);

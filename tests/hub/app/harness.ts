@@ -18,7 +18,7 @@ export class AppHall {
     await setUpHall(hall);
     await migrate(hall.db, AppService.migrations);
     const app = new AppService({
-      db: hall.db, ledger: hall.ledger, hall: 'hall-1', now: () => hall.time, log: pino({ level: 'silent' }),
+      db: hall.db, ledger: hall.ledger, hall: 'hall-1', now: () => hall.time, log: pino({ level: 'silent' }), ratings: hall.queue.ratingsFeature,
       options: { tokenKey: new Uint8Array(32).fill(9), auth: { admin: { username: 'boss', password: 'supervise-me' } }, ...options },
     });
     await app.start();

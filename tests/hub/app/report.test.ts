@@ -27,7 +27,11 @@ describe('reports from a seeded month of real events', () => {
       }
     }
     a.hall.advance(H);
-    await a.hall.rate('W3', { level: 3 }); // no recent unrated service at W3: kept unbound
+    // No recent unrated service at W3: refused now (security finding 4); a hall upgraded from an
+    // earlier hub still holds such a row, unbound, and the bulletin must count it as before.
+    expect((await a.hall.rate('W3', { level: 3 })).verdict).toBe('refused');
+    await a.hall.db.run(`INSERT INTO queue_ratings (id, ticket, number, level, reason, channel, win, staff, item, department, wait_ms, service_ms,
+      bound, req, dev, boot, seq, t, recorded_at) VALUES ('legacy:1', NULL, NULL, 3, NULL, 'pad', 'W3', NULL, NULL, NULL, NULL, NULL, 'unbound', NULL, 'pad-W3', 0, 1, $1, $1)`, [a.hall.time]);
     // One service in April, outside the period.
     a.hall.time = Date.UTC(2025, 3, 1, 1, 0);
     const april = await a.serve('W1', 'hukou');

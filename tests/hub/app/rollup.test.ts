@@ -89,9 +89,13 @@ describe('rollup over a seeded month of real events (SQLite), with late and offl
         if (v.verdict !== 'committed') throw new Error(v.reason!);
       }
     }
-    // An unsolicited rating with no service to bind to: unbound (no item, no department).
+    // An unsolicited rating with no service to bind to is refused now (security finding 4), but a hall
+    // upgraded from an earlier hub keeps such rows, unbound (no item, no department): the rollup must
+    // still fold them like the raw query does.
     a.hall.advance(3 * H);
-    expect((await a.hall.rate('W3', { level: 2 })).verdict).toBe('committed');
+    expect((await a.hall.rate('W3', { level: 2 })).verdict).toBe('refused');
+    await a.hall.db.run(`INSERT INTO queue_ratings (id, ticket, number, level, reason, channel, win, staff, item, department, wait_ms, service_ms,
+      bound, req, dev, boot, seq, t, recorded_at) VALUES ('legacy:1', NULL, NULL, 2, 'slow', 'pad', 'W3', NULL, NULL, NULL, NULL, NULL, 'unbound', NULL, 'pad-W3', 0, 1, $1, $1)`, [a.hall.time]);
     // The rest of the offline ratings arrive in April, dated in March.
     a.hall.time = Date.UTC(2025, 3, 3, 2, 0);
     for (const l of late) expect((await a.hall.rate(l.win, { req: l.req, level: l.level, offline: true }, l.t)).verdict).toBe('committed');

@@ -161,9 +161,10 @@ test('a test day: 200 tickets, six windows, every call in order and every rating
       expect(t.history.filter((h) => h.what === 'transferred').length).toBe(t.transferCount);
     }
 
-    // Long after the last service, an unsolicited rating is kept, unbound.
+    // Long after the last service, an unsolicited rating is refused (security finding 4) and kept for a supervisor.
     hall.advance(q.policy.bindWindow + 60_000);
-    expect((await hall.rate('W3', { level: 4 })).verdict).toBe('committed');
+    expect((await hall.rate('W3', { level: 4 })).verdict).toBe('refused');
+    expect((await q.ratingsFeature.unbound()).map((u) => u.win)).toEqual(['W3']);
 
     const ratings = await q.ratings();
     const bound = ratings.filter((r) => r.bound !== 'unbound');
@@ -175,7 +176,7 @@ test('a test day: 200 tickets, six windows, every call in order and every rating
       expect(r.serviceMs).toBeGreaterThanOrEqual(0);
       expect(r.waitMs).toBeGreaterThanOrEqual(0);
     }
-    expect(ratings.filter((r) => r.bound === 'unbound').length).toBe(1);
+    expect(ratings.filter((r) => r.bound === 'unbound').length).toBe(0);
     const ledgerRatings = await hall.db.all<{ n: number }>(`SELECT COUNT(*) AS n FROM ledger WHERE kind = 'rating'`);
     expect(Number(ledgerRatings[0].n)).toBe(ratings.length);
     const report = await hall.verifyLedger();

@@ -235,7 +235,7 @@ describe('QueueService on a real SQLite file and the real Ledger', () => {
     expect(displayOf((await hall.call('W2')).effects, 'W2')!.ticket).toBe('A002');
   });
 
-  test('offline and unsolicited ratings bind by window and time, once; otherwise they are kept unbound', async () => {
+  test('offline and unsolicited ratings bind by window and time, once; otherwise they are refused and kept for a supervisor, counted nowhere', async () => {
     const q = hall.queue;
     await q.issueTicket({ item: 'jobs', priority: 'normal' }); // F001
     await q.issueTicket({ item: 'jobs', priority: 'normal' }); // F002
@@ -251,21 +251,23 @@ describe('QueueService on a real SQLite file and the real Ledger', () => {
     expect(off.verdict).toBe('committed');
     const f1 = await q.ticket('F001');
     expect(await q.ratingOf(f1.id)).toMatchObject({ bound: 'window-time', staff: 's6', win: 'W6', level: 4, waitMs: 0, serviceMs: 3 * 60_000 });
-    // Another unsolicited rating at the same moment: F001 is rated already; it is kept, unbound.
+    // Another unsolicited rating at the same moment: F001 is rated already; refused (security finding 4), kept unbound.
     const dup = await hall.rate('W6', { level: 3, offline: true }, f1Done + 40_000);
-    expect(dup.verdict).toBe('committed');
+    expect(dup.verdict).toBe('refused');
+    expect(dup.reason).toMatch(/ticket F001, the last service at window W6, is rated already; kept for a supervisor/);
     // Rated now, F002 (finished last) takes an unsolicited rating.
     await hall.rate('W6', { level: 5 });
     expect(await q.ratingOf((await q.ticket('F002')).id)).toMatchObject({ bound: 'window-time', level: 5 });
-    // Long after the last service (beyond bindWindow): unbound, never lost.
+    // Long after the last service (beyond bindWindow): refused, never lost (kept unbound, and in the ledger).
     hall.advance(q.policy.bindWindow + 60_000);
-    await hall.rate('W1', { level: 1, reason: 'attitude', offline: true });
+    expect((await hall.rate('W1', { level: 1, reason: 'attitude', offline: true })).verdict).toBe('refused');
     const all = await q.ratings();
     expect(all.map((r) => [r.win, r.number, r.bound])).toEqual([
-      ['W6', 'F001', 'window-time'], ['W6', null, 'unbound'], ['W6', 'F002', 'window-time'], ['W1', null, 'unbound'],
+      ['W6', 'F001', 'window-time'], ['W6', 'F002', 'window-time'],
     ]);
+    expect((await q.ratingsFeature.unbound()).map((u) => [u.win, u.level])).toEqual([['W1', 1], ['W6', 3]]);
     const ledgerRatings = await hall.db.all<{ body: string }>(`SELECT body FROM ledger WHERE kind = 'rating' ORDER BY "row"`);
-    expect(ledgerRatings.map((r) => JSON.parse(r.body).bound)).toEqual(['window-time', 'unbound', 'window-time', 'unbound']);
+    expect(ledgerRatings.map((r) => JSON.parse(r.body).bound)).toEqual(['window-time', 'window-time']);
     expect(JSON.parse(ledgerRatings[0].body)).toMatchObject({ ticket: f1.id, staff: 's6', win: 'W6', item: 'jobs', department: 'renshe', waitMs: 0, serviceMs: 180_000 });
     // The pad's own request for F001 arrives late: F001 is already rated by window and time.
     expect((await hall.rate('W6', { req: req1.body.req, level: 2, reason: 'slow' })).reason).toBe('rating: ticket F001 is already rated');
@@ -273,6 +275,11 @@ describe('QueueService on a real SQLite file and the real Ledger', () => {
   });
 
   test('ratings are append-only in the database itself', async () => {
+    // A service to rate (unsolicited ratings bind only to one: security finding 4).
+    await hall.queue.issueTicket({ item: 'hukou', priority: 'normal' });
+    await hall.call('W1');
+    hall.advance(60_000);
+    await hall.call('W1');
     expect(await hall.rate('W1', { level: 5 })).toEqual({ verdict: 'committed', reason: null, effects: [{ kind: 'hall' }] });
     expect((await hall.queue.ratings()).length).toBe(1);
     await expect(hall.db.run(`UPDATE queue_ratings SET level = 1`)).rejects.toThrow(/append-only/);
