@@ -29,7 +29,7 @@ import { Ratings } from '../hub/ratings/ratings.js';
 import { AppService } from '../hub/app/service.js';
 import { parsePeriod, type Source } from '../hub/app/figures.js';
 import { buildReport, type Report } from '../hub/app/report.js';
-import { rebuildRollup, ROLLUP_COUNTS } from '../hub/app/rollup.js';
+import { rebuildRollup, ROLLUP_COUNTS } from '../hub/ratings/rollup.js';
 import { startPostgres, type PostgresServer } from '../tests/support/postgres.js';
 
 const opts = new Command()

@@ -27,6 +27,7 @@ import type { Db, Migration } from '../db/db.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { AppError, num, parseBody } from './http-util.js';
 import { httpErrorHandler } from '../http/errors.js';
+import { departmentExists, staffExists } from '../queue/lookup.js';
 
 export type UserRole = 'supervisor' | 'head' | 'staff' | 'technician';
 export const USER_ROLES: readonly UserRole[] = ['supervisor', 'head', 'staff', 'technician'];
@@ -35,9 +36,9 @@ export interface User {
   username: string;
   name: string;
   role: UserRole;
-  /** For a department head: the department (queue_departments.id). */
+  /** For a department head: the department (a department id of the queue's set-up). */
   department: string | null;
-  /** For window staff: the queue staff id (queue_staff.id). */
+  /** For window staff: the queue's staff id. */
   staff: string | null;
   disabled: boolean;
 }
@@ -195,11 +196,11 @@ export class Auth {
     const staff = input.role === 'staff' ? input.staff : null;
     const hash = input.password !== undefined ? await hashPassword(checkPasswordStrength(input.password, 'password')) : null;
     return db.tx(async (tx) => {
-      if (department && !(await tx.get('SELECT id FROM queue_departments WHERE id = $1', [department]))) {
+      if (department && !(await departmentExists(tx, department))) {
         throw new AppError(400, `department: ${department} is not set up in this hall`, 'department');
       }
       if (staff) {
-        if (!(await tx.get('SELECT id FROM queue_staff WHERE id = $1', [staff]))) throw new AppError(400, `staff: ${staff} is not registered in this hall`, 'staff');
+        if (!(await staffExists(tx, staff))) throw new AppError(400, `staff: ${staff} is not registered in this hall`, 'staff');
         const other = await tx.get<{ username: string }>('SELECT username FROM app_users WHERE staff = $1 AND username <> $2', [staff, input.username]);
         if (other) throw new AppError(409, `staff: ${staff} is already bound to user ${other.username}`, 'staff');
       }

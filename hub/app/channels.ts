@@ -17,7 +17,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Db } from '../db/db.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Cases } from './cases.js';
-import { ticketForRating } from '../queue/tickets.js';
+import { departmentExists, ticketForRating, windowExists } from '../queue/lookup.js';
 import { checkLevel, type Ratings, type Rater } from '../ratings/ratings.js';
 import { AppError, num, numOrNull } from './http-util.js';
 
@@ -111,8 +111,8 @@ export class Channels {
     if ((SUGGESTION_CATEGORIES as readonly string[]).indexOf(input.category) < 0) throw new AppError(400, `category: must be one of ${SUGGESTION_CATEGORIES.join(', ')}`, 'category');
     if (input.text.trim().length < 2 || input.text.length > 2000) throw new AppError(400, 'text: write 2 to 2000 characters', 'text');
     return this.deps.db.tx(async (tx) => {
-      if (input.department && !(await tx.get('SELECT id FROM queue_departments WHERE id = $1', [input.department]))) throw new AppError(400, `department: ${input.department} is not set up in this hall`, 'department');
-      if (input.win && !(await tx.get('SELECT id FROM queue_windows WHERE id = $1', [input.win]))) throw new AppError(400, `win: window ${input.win} is not set up in this hall`, 'win');
+      if (input.department && !(await departmentExists(tx, input.department))) throw new AppError(400, `department: ${input.department} is not set up in this hall`, 'department');
+      if (input.win && !(await windowExists(tx, input.win))) throw new AppError(400, `win: window ${input.win} is not set up in this hall`, 'win');
       const at = this.deps.now();
       const id = `s${at.toString(36)}${randomBytes(4).toString('hex')}`;
       await tx.run(`INSERT INTO app_suggestions (id, at, category, department, win, text, status) VALUES ($1, $2, $3, $4, $5, $6, 'new')`, [id, at, input.category, input.department, input.win, input.text.trim()]);
@@ -142,7 +142,7 @@ export class Channels {
     if (!input.title.trim()) throw new AppError(400, 'title: is required', 'title');
     if (!input.body.trim()) throw new AppError(400, 'body: is required', 'body');
     return this.deps.db.tx(async (tx) => {
-      if (input.department && !(await tx.get('SELECT id FROM queue_departments WHERE id = $1', [input.department]))) throw new AppError(400, `department: ${input.department} is not set up in this hall`, 'department');
+      if (input.department && !(await departmentExists(tx, input.department))) throw new AppError(400, `department: ${input.department} is not set up in this hall`, 'department');
       if (input.source) {
         const fromSuggestion = await tx.get<{ status: string }>('SELECT status FROM app_suggestions WHERE id = $1', [input.source]);
         const fromCase = await tx.get('SELECT id FROM app_cases WHERE id = $1', [input.source]);
@@ -186,7 +186,7 @@ export class Channels {
       if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 100) throw new AppError(400, `scores.${dim}: must be a number 0–100`, `scores.${dim}`);
     }
     await this.deps.db.tx(async (tx) => {
-      if (!(await tx.get('SELECT id FROM queue_departments WHERE id = $1', [input.department]))) throw new AppError(400, `department: ${input.department} is not set up in this hall`, 'department');
+      if (!(await departmentExists(tx, input.department))) throw new AppError(400, `department: ${input.department} is not set up in this hall`, 'department');
       const already = await tx.get('SELECT member FROM app_panel_scores WHERE member = $1 AND department = $2 AND period = $3', [input.member, input.department, input.period]);
       if (already) throw new AppError(409, `member: ${input.member} has already scored ${input.department} for ${input.period}`, 'member');
       const at = this.deps.now();

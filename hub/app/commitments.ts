@@ -22,6 +22,8 @@ import type { Ledger } from '../ledger/ledger.js';
 import type { WorkingCalendar } from './calendar.js';
 import { AppError, num, numOrNull, toCsv } from './http-util.js';
 import { monthsOf, parsePeriod, type Period } from './figures.js';
+import { departmentExists, finishedCases, itemLimits, itemOf } from '../queue/lookup.js';
+import { ratingCountsPerDay } from '../ratings/ratings.js';
 
 export type CommitmentMetric = 'compression' | 'visits' | 'onSpot' | 'online' | 'satisfaction' | 'badRate' | 'none';
 export const COMMITMENT_METRICS: readonly CommitmentMetric[] = ['compression', 'visits', 'onSpot', 'online', 'satisfaction', 'badRate', 'none'];
@@ -127,9 +129,9 @@ export class Commitments {
   constructor(private readonly deps: { db: Db; ledger: Ledger; hall: string; now: () => number; calendar: WorkingCalendar; utcOffsetMinutes: number }) {}
 
   private async checkRefs(tx: Db, c: CommitmentInput, where = ''): Promise<void> {
-    if (!(await tx.get('SELECT id FROM queue_departments WHERE id = $1', [c.department]))) throw new AppError(400, `${where}department: ${c.department} is not set up in this hall`, 'department');
+    if (!(await departmentExists(tx, c.department))) throw new AppError(400, `${where}department: ${c.department} is not set up in this hall`, 'department');
     if (c.item) {
-      const item = await tx.get<{ department: string }>('SELECT department FROM queue_items WHERE code = $1', [c.item]);
+      const item = await itemOf(tx, c.item);
       if (!item) throw new AppError(400, `${where}item: service item ${c.item} is not set up in this hall`, 'item');
       if (item.department !== c.department) throw new AppError(400, `${where}item: ${c.item} belongs to ${item.department}, not ${c.department}`, 'item');
     }
@@ -276,7 +278,7 @@ export class Commitments {
     return this.deps.db.tx(async (tx) => {
       const at = this.deps.now();
       for (const c of checked) {
-        const item = await tx.get<{ department: string }>('SELECT department FROM queue_items WHERE code = $1', [c.item]);
+        const item = await itemOf(tx, c.item);
         if (!item) throw new AppError(400, `${c.where}.item: service item ${c.item} is not set up in this hall`, `${c.where}.item`);
         await tx.run(`INSERT INTO app_online_cases (id, item, department, submitted_at, finished_at, fully_online, imported_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
           ON CONFLICT (id) DO UPDATE SET item = excluded.item, department = excluded.department, submitted_at = excluded.submitted_at, finished_at = excluded.finished_at,
@@ -291,17 +293,13 @@ export class Commitments {
   private async cases(department: string, item: string | null, from: number, to: number): Promise<{ finished: number; visits: number; days: number; limit: number; online: boolean; fullyOnline: boolean }[]> {
     const { db, calendar } = this.deps;
     const params: (string | number)[] = [department, from, to];
-    // A case is every 'done' ticket sharing its case number (a ticket without one is its own case),
-    // attributed to the period of its last finish.
-    const hall = await db.all<{ c: string; visits: number; first: number; last: number; limit_days: number }>(`
-      SELECT COALESCE(t.case_no, t.id) AS c, COUNT(*) AS visits, MIN(t.issued_at) AS first, MAX(t.finished_at) AS last, MAX(i.limit_days) AS limit_days
-      FROM queue_tickets t JOIN queue_items i ON i.code = t.item
-      WHERE t.status = 'done' AND t.department = $1 ${item ? 'AND t.item = $4' : ''}
-        AND COALESCE(t.case_no, t.id) IN (SELECT COALESCE(case_no, id) FROM queue_tickets WHERE status = 'done' AND department = $1 AND finished_at >= $2 AND finished_at < $3)
-      GROUP BY COALESCE(t.case_no, t.id) HAVING MAX(t.finished_at) >= $2 AND MAX(t.finished_at) < $3`, item ? [...params, item] : params);
-    const online = await db.all<{ submitted_at: number; finished_at: number; fully_online: number; limit_days: number }>(`
-      SELECT o.submitted_at, o.finished_at, o.fully_online, i.limit_days FROM app_online_cases o JOIN queue_items i ON i.code = o.item
-      WHERE o.department = $1 AND o.finished_at >= $2 AND o.finished_at < $3 ${item ? 'AND o.item = $4' : ''}`, item ? [...params, item] : params);
+    const hall = await finishedCases(db, department, item, from, to);
+    const limits = await itemLimits(db);
+    // An imported case of an item no longer set up counts nowhere, as the join it replaces did.
+    const online = (await db.all<{ item: string; submitted_at: number; finished_at: number; fully_online: number }>(`
+      SELECT o.item, o.submitted_at, o.finished_at, o.fully_online FROM app_online_cases o
+      WHERE o.department = $1 AND o.finished_at >= $2 AND o.finished_at < $3 ${item ? 'AND o.item = $4' : ''}`, item ? [...params, item] : params))
+      .filter((o) => limits.has(o.item)).map((o) => ({ ...o, limit_days: limits.get(o.item)! }));
     return [
       ...hall.map((h) => ({ finished: num(h.last), visits: num(h.visits), days: calendar.workingDaysBetween(num(h.first), num(h.last)), limit: num(h.limit_days), online: false, fullyOnline: false })),
       ...online.map((o) => ({ finished: num(o.finished_at), visits: num(o.fully_online) ? 0 : 1, days: calendar.workingDaysBetween(num(o.submitted_at), num(o.finished_at)), limit: num(o.limit_days), online: true, fullyOnline: num(o.fully_online) === 1 })),
@@ -343,10 +341,10 @@ export class Commitments {
     const DAY = 86_400_000;
     // Ratings are counted per local day in SQL (a year may hold millions), then per month here.
     const ratingDays = c.metric === 'satisfaction' || c.metric === 'badRate'
-      ? await this.deps.db.all<{ d: number; n: number; good: number; bad: number }>(`SELECT (t + ${off}) / ${DAY} AS d, COUNT(*) AS n,
-          SUM(CASE WHEN level >= 4 THEN 1 ELSE 0 END) AS good, SUM(CASE WHEN level <= ${BAD_RATING_MAX} THEN 1 ELSE 0 END) AS bad
-          FROM queue_ratings WHERE department = $1 AND t >= $2 AND t < $3 ${c.item ? 'AND item = $4' : ''} GROUP BY (t + ${off}) / ${DAY}`,
-      c.item ? [c.department, year.from, to, c.item] : [c.department, year.from, to])
+      ? (await ratingCountsPerDay(this.deps.db, year.from, to, off, { department: c.department, item: c.item })).map((r) => {
+        const level = (l: number) => num(r[`l${l}`]);
+        return { d: num(r.d), n: num(r.n), good: level(4) + level(5), bad: [1, 2, 3, 4, 5].filter((l) => l <= BAD_RATING_MAX).reduce((s, l) => s + level(l), 0) };
+      })
       : [];
     const monthOf = (t: number) => new Date(t + off).toISOString().slice(0, 7);
     const countRatings = (month: string | null) => {

@@ -13,7 +13,9 @@
 
 import type { Db } from '../db/db.js';
 import { AppError, num } from './http-util.js';
-import { DAY, ROLLUP_COUNTS, ROLLUP_DIMS, rollupOffset } from './rollup.js';
+import { DAY, ROLLUP_COUNTS, ROLLUP_DIMS, rollupOffset } from '../ratings/rollup.js';
+import { ratingCountsByGroup, ratingCountsPerDay } from '../ratings/ratings.js';
+import { serviceCountsByGroup, serviceCountsPerDay } from '../queue/lookup.js';
 
 export interface Period { kind: 'month' | 'quarter' | 'year' | 'range'; label: string; from: number; to: number }
 
@@ -164,17 +166,8 @@ export async function groupedCounts(db: Db, from: number, to: number, o: SourceO
     if (!j) joint.set(k, j = { ...g, counts: emptyCounts() });
     addRow(j.counts, r);
   };
-  for (const r of await db.all<Record<string, unknown>>(`
-    SELECT win, staff, item, department,
-      SUM(CASE WHEN level = 1 THEN 1 ELSE 0 END) AS l1, SUM(CASE WHEN level = 2 THEN 1 ELSE 0 END) AS l2,
-      SUM(CASE WHEN level = 3 THEN 1 ELSE 0 END) AS l3, SUM(CASE WHEN level = 4 THEN 1 ELSE 0 END) AS l4,
-      SUM(CASE WHEN level = 5 THEN 1 ELSE 0 END) AS l5, SUM(CASE WHEN bound <> 'unbound' THEN 1 ELSE 0 END) AS bound
-    FROM queue_ratings WHERE t >= $1 AND t < $2 GROUP BY win, staff, item, department`, [from, to])) add(r);
-  for (const r of await db.all<Record<string, unknown>>(`
-    SELECT win, staff, item, department, COUNT(*) AS served,
-      SUM(CASE WHEN called_at > issued_at THEN called_at - issued_at ELSE 0 END) AS wait_ms, SUM(CASE WHEN called_at IS NOT NULL THEN 1 ELSE 0 END) AS waits,
-      SUM(CASE WHEN finished_at > served_at THEN finished_at - served_at ELSE 0 END) AS service_ms, SUM(CASE WHEN served_at IS NOT NULL THEN 1 ELSE 0 END) AS services
-    FROM queue_tickets WHERE finished_at >= $1 AND finished_at < $2 AND status = 'done' GROUP BY win, staff, item, department`, [from, to])) add(r);
+  for (const r of await ratingCountsByGroup(db, from, to)) add(r);
+  for (const r of await serviceCountsByGroup(db, from, to)) add(r);
   const out = new Map<string, GroupRow>();
   for (const j of joint.values()) {
     for (const dim of ROLLUP_DIMS) {
@@ -217,20 +210,7 @@ export async function trend(db: Db, from: number, to: number, bucket: 'day' | 'm
     department ? [(from + off) / DAY, (to + off) / DAY, department] : [(from + off) / DAY, (to + off) / DAY]);
   } else {
     // Integer division gives the local day number on both engines (BIGINT / BIGINT).
-    const params = department ? [from, to, department] : [from, to];
-    rows = [
-      ...await db.all(`
-        SELECT (t + ${off}) / ${DAY} AS d, SUM(CASE WHEN level = 1 THEN 1 ELSE 0 END) AS l1, SUM(CASE WHEN level = 2 THEN 1 ELSE 0 END) AS l2,
-          SUM(CASE WHEN level = 3 THEN 1 ELSE 0 END) AS l3, SUM(CASE WHEN level = 4 THEN 1 ELSE 0 END) AS l4,
-          SUM(CASE WHEN level = 5 THEN 1 ELSE 0 END) AS l5, SUM(CASE WHEN bound <> 'unbound' THEN 1 ELSE 0 END) AS bound
-        FROM queue_ratings WHERE t >= $1 AND t < $2 ${department ? 'AND department = $3' : ''} GROUP BY (t + ${off}) / ${DAY}`, params),
-      ...await db.all(`
-        SELECT (finished_at + ${off}) / ${DAY} AS d, COUNT(*) AS served,
-          SUM(CASE WHEN called_at > issued_at THEN called_at - issued_at ELSE 0 END) AS wait_ms, SUM(CASE WHEN called_at IS NOT NULL THEN 1 ELSE 0 END) AS waits,
-          SUM(CASE WHEN finished_at > served_at THEN finished_at - served_at ELSE 0 END) AS service_ms, SUM(CASE WHEN served_at IS NOT NULL THEN 1 ELSE 0 END) AS services
-        FROM queue_tickets WHERE finished_at >= $1 AND finished_at < $2 AND status = 'done' ${department ? 'AND department = $3' : ''}
-        GROUP BY (finished_at + ${off}) / ${DAY}`, params),
-    ];
+    rows = [...await ratingCountsPerDay(db, from, to, off, { department }), ...await serviceCountsPerDay(db, from, to, off, department)];
   }
   const buckets = new Map<string, Counts>();
   const name = (day: number) => new Date(day * DAY).toISOString().slice(0, bucket === 'day' ? 10 : 7);

@@ -12,6 +12,7 @@ import type { Db } from '../db/db.js';
 import type { Cases, Case } from './cases.js';
 import { figuresOf, groupedCounts, rollUp, total, trend, type Figures, type Period, type Source } from './figures.js';
 import { toCsv } from './http-util.js';
+import { setupNames } from '../queue/lookup.js';
 
 export interface Ranked { id: string; name: string; figures: Figures; rank: number }
 export interface Report {
@@ -43,9 +44,7 @@ function rank(map: Map<string, ReturnType<typeof total>>, names: Map<string, str
 export async function buildReport(db: Db, cases: Cases, period: Period, options: { utcOffsetMinutes: number; now: number; worstItems?: number; minRatings?: number; source?: Source }): Promise<Report> {
   const source = { utcOffsetMinutes: options.utcOffsetMinutes, source: options.source };
   const groups = await groupedCounts(db, period.from, period.to, source);
-  const names = new Map<string, string>();
-  for (const r of await db.all<{ id: string; name: string }>(`SELECT id, name FROM queue_departments UNION ALL SELECT id, name FROM queue_windows
-    UNION ALL SELECT id, name FROM queue_staff UNION ALL SELECT code AS id, name FROM queue_items`)) names.set(r.id, r.name);
+  const names = await setupNames(db);
   const items = rank(rollUp(groups, 'item'), names);
   const minRatings = options.minRatings ?? 5;
   const worst = [...items].filter((i) => i.figures.ratings >= minRatings && i.figures.bad > 0)

@@ -1,6 +1,6 @@
 /**
- * Tables of the 三诺 application (portable SQL, see hub/db/db.ts). Ratings stay in the queue's
- * append-only queue_ratings and the ledger; this schema holds what the application adds: bad-
+ * Tables of the 三诺 application (portable SQL, see hub/db/db.ts). Ratings are the ratings
+ * feature's (hub/ratings/) and the ledger's; this schema holds what the application adds: bad-
  * rating cases and their steps, the commitment register (every revision a new row), imported
  * online cases, the suggestion box, the exposure board and the supervisory panel's scores.
  * Every change to these tables also appends a ledger row, so their history is tamper-evident.
@@ -8,7 +8,7 @@
 
 import type { Migration } from '../db/db.js';
 import { authMigrations } from './auth.js';
-import { rollupMigrations } from './rollup.js';
+import { reportIndexMigration, rollupMigrations } from '../ratings/rollup.js';
 
 const tables = `
 CREATE TABLE app_state (
@@ -132,17 +132,9 @@ CREATE TABLE app_panel_scores (
   PRIMARY KEY (member, department, period, dimension)
 )`;
 
-/**
- * Report indexes on the queue's tables: covering indexes so the period aggregates read only the
- * index (the monthly report over a million ratings). Additive; the queue's own queries are unchanged.
- */
-const reportIndexes = `
-CREATE INDEX app_ratings_report ON queue_ratings (t, level, win, staff, item, department, bound);
-CREATE INDEX app_tickets_report ON queue_tickets (finished_at, status, win, staff, item, department, case_no)`;
-
 export const appMigrations: Migration[] = [
   ...authMigrations,
   { id: 'app/002-tables', sql: () => tables },
-  { id: 'app/003-report-indexes', sql: () => reportIndexes },
+  reportIndexMigration,
   ...rollupMigrations,
 ];

@@ -35,7 +35,7 @@ import type { Db, Migration, SqlValue } from '../db/db.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Bus } from '../bus.js';
 import { queueMigrations } from './schema.js';
-import { ticketById, type TicketRow } from './tickets.js';
+import { ticketById, type TicketRow } from './lookup.js';
 import { Ratings } from '../ratings/ratings.js';
 import { queueRoutes, type QueueRouteOptions } from './routes.js';
 import type { Auth } from '../app/auth.js';

@@ -22,7 +22,7 @@ import type { Db, Migration, SqlValue } from '../db/db.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Applied, Effect } from '../seams.js';
 import type { QueuePolicy, Rating, RatingBinding, RatingChannel } from '../queue/types.js';
-import { itemName, servicesFinishedAt, ticketById, type TicketRow } from '../queue/tickets.js';
+import { itemName, servicesFinishedAt, ticketById, type TicketRow } from '../queue/lookup.js';
 import { HttpError } from '../http/errors.js';
 import { userOf, type Auth } from '../app/auth.js';
 import type { Bus } from '../bus.js';
@@ -298,6 +298,29 @@ export class Ratings {
       return { rating: await this.bind(request.params.id, request.body.ticket, userOf(request).username) };
     });
   }
+}
+
+// ---------------------------------------------------------------- ratings, counted (reports, commitments)
+
+const LEVEL_COUNTS = `SUM(CASE WHEN level = 1 THEN 1 ELSE 0 END) AS l1, SUM(CASE WHEN level = 2 THEN 1 ELSE 0 END) AS l2,
+      SUM(CASE WHEN level = 3 THEN 1 ELSE 0 END) AS l3, SUM(CASE WHEN level = 4 THEN 1 ELSE 0 END) AS l4,
+      SUM(CASE WHEN level = 5 THEN 1 ELSE 0 END) AS l5, SUM(CASE WHEN bound <> 'unbound' THEN 1 ELSE 0 END) AS bound`;
+
+/** Ratings given in [from, to), level counts per (window, staff, item, department). */
+export function ratingCountsByGroup(db: Db, from: number, to: number): Promise<Record<string, unknown>[]> {
+  return db.all(`SELECT win, staff, item, department, ${LEVEL_COUNTS}
+    FROM queue_ratings WHERE t >= $1 AND t < $2 GROUP BY win, staff, item, department`, [from, to]);
+}
+
+/** Ratings given in [from, to), level counts per hall-local day number `d` (of one department, and item, if given). */
+export function ratingCountsPerDay(db: Db, from: number, to: number, offMs: number, scope: { department?: string; item?: string | null } = {}): Promise<Record<string, unknown>[]> {
+  const DAY = 86_400_000;
+  const params: SqlValue[] = [from, to];
+  let where = '';
+  if (scope.department) { params.push(scope.department); where += ` AND department = $${params.length}`; }
+  if (scope.item) { params.push(scope.item); where += ` AND item = $${params.length}`; }
+  return db.all(`SELECT (t + ${offMs}) / ${DAY} AS d, COUNT(*) AS n, ${LEVEL_COUNTS}
+    FROM queue_ratings WHERE t >= $1 AND t < $2${where} GROUP BY (t + ${offMs}) / ${DAY}`, params);
 }
 
 /** A level is 1..5; a bad rating (1..2) needs a reason, and any reason given is one of the list. */

@@ -16,7 +16,7 @@ import { QueueService } from '../../../hub/queue/service.js';
 import { AppService } from '../../../hub/app/service.js';
 import { groupedCounts, parsePeriod, rollUp, trend, type GroupRow, type Period } from '../../../hub/app/figures.js';
 import { buildReport } from '../../../hub/app/report.js';
-import { ensureRollup, rebuildRollup, rollupOffset, ROLLUP_COUNTS } from '../../../hub/app/rollup.js';
+import { ensureRollup, rebuildRollup, rollupOffset, ROLLUP_COUNTS } from '../../../hub/ratings/rollup.js';
 import { AppHall } from './harness.js';
 import { seeded } from '../queue/harness.js';
 import { startPostgres, type PostgresServer } from '../../support/postgres.js';
