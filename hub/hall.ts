@@ -73,7 +73,7 @@ export class HallRuntime {
     this.queue = new QueueService({
       db, ledger: this.ledger, hall: this.spec.hall, now: hub.options.now ?? Date.now, log: log.child({ module: 'queue' }), bus: this.bus, policy: hub.settings.queue,
     });
-    this.registry = new Registry(db, { site: this.spec.site, now: hub.options.now, broker: () => hub.advertisedBroker(), bus: this.bus });
+    this.registry = new Registry(db, { site: this.spec.site, now: hub.options.now, broker: () => hub.advertisedBroker(), bus: this.bus, ledger: this.ledger });
     await this.registry.init();
     await migrate(db, AppService.migrations);
     // Rating-link tokens: a key of their own, derived from the hub key, so a leaked link key says nothing of the hub's.

@@ -220,7 +220,8 @@ describe('remote config push', () => {
     }
     // A device that is not connected: recorded, and sent when it comes online, every push
     // merged (a later key wins).
-    const offlineConfig = await f.provision('pad', 'W2', 'pad-off');
+    // At a window of its own: W2 has its rating pad, pad-cfg (one pad per window, issue 18 finding 7).
+    const offlineConfig = await f.provision('pad', 'W3', 'pad-off');
     const offline = await f.api('POST', '/api/devices/pad-off/config', { idleText: '欢迎', volume: 2 });
     expect(offline).toMatchObject({ online: false, note: expect.stringContaining('sent when the device next comes online') });
     expect(await f.api('POST', '/api/devices/pad-off/config', { volume: 9, rateTimeout: 20_000 })).toMatchObject({
