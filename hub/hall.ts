@@ -111,7 +111,9 @@ export class HallRuntime {
 
   /** Every route of a hall: the queue, the 三诺 application and the dashboard. */
   mountRoutes(app: FastifyInstance): void {
-    this.queue.routes(app, this.app.auth, { ticketsPerMinute: this.hub.settings.api.ticketsPerMinute });
+    // Tickets' lookup codes: a key of their own from the hub key, so codes survive restarts and say nothing of other keys.
+    const ticketKey = new Uint8Array(createHmac('sha256', this.hub.key).update('sannuo-ticket-code').digest());
+    this.queue.routes(app, this.app.auth, { ticketsPerMinute: this.hub.settings.api.ticketsPerMinute, ticketKey });
     this.app.routes(app);
     for (const feature of this.features) feature.routes?.(app);
     dashboard(app);

@@ -48,6 +48,22 @@ export interface Case {
   steps?: CaseStep[];
 }
 
+/**
+ * A case as the rated staff member sees it (issue 18, finding 6): the day of the rating, never its
+ * time; no ticket, number or rating id that leads back to the citizen; the steps by name and day,
+ * and no notes but their own appeal's (a callback note holds the citizen's name and phone number).
+ */
+export interface StaffCase {
+  id: string; level: number; reason: string | null; channel: string; win: string | null; staff: string | null; item: string | null; department: string | null;
+  /** The hall's local day of the rating, YYYY-MM-DD. */
+  ratedDay: string;
+  status: CaseStatus; outcome: string | null; overdue: boolean;
+  /** The local day the current step is due. */
+  dueDay: string | null;
+  appeal: Case['appeal']; appealReason: string | null; appealDay: string | null; appealDecidedDay: string | null;
+  steps?: { n: number; day: string; step: string; note: string | null }[];
+}
+
 /** The part of a ledger 'rating' body (hub/queue/service.ts Rating, plus channel) a case needs. */
 export interface RatingRecord { id: string; ticket: string | null; number: string | null; level: number; reason: string | null; channel?: string; win: string | null; staff: string | null; item: string | null; department: string | null; t: number }
 
@@ -158,6 +174,18 @@ export class Cases {
     if (filter.to !== undefined) { params.push(filter.to); where.push(`rated_at < $${params.length}`); }
     const rows = await this.deps.db.all<CaseRow>(`SELECT * FROM app_cases ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY rated_at DESC, id LIMIT ${Math.min(filter.limit ?? 500, 5000)}`, params);
     return rows.map((r) => caseOut(r, now));
+  }
+
+  /** What a staff member sees of their own case: days, not times; their appeal's note, and no other. */
+  forStaff(c: Case, user: User): StaffCase {
+    const day = (t: number | null) => (t === null ? null : this.deps.calendar.localDate(t));
+    const out: StaffCase = {
+      id: c.id, level: c.level, reason: c.reason, channel: c.channel, win: c.win, staff: c.staff, item: c.item, department: c.department,
+      ratedDay: day(c.ratedAt)!, status: c.status, outcome: c.outcome, overdue: c.overdue, dueDay: day(c.due),
+      appeal: c.appeal, appealReason: c.appealReason, appealDay: day(c.appealAt), appealDecidedDay: day(c.appealDecidedAt),
+    };
+    if (c.steps) out.steps = c.steps.map((s) => ({ n: s.n, day: day(s.at)!, step: s.step, note: s.step === 'appeal' && s.by === user.username ? s.note : null }));
+    return out;
   }
 
   /** May this user act on this case's current step? Supervisors always; a head for their department's callback/rectify/feedback. */

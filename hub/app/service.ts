@@ -13,10 +13,10 @@
  *   /api/auth/...                                 see auth.ts
  *   GET  /api/app/figures?period=&by=             [supervisor, head (own department)] 满意率, 差评率, 主动评价率
  *   GET  /api/app/my/ratings?period=              [staff] own ratings: day, level, reason, item; never the citizen
- *   GET  /api/app/cases?status=&overdue=&period=  [supervisor, head (own department), staff (own)]
+ *   GET  /api/app/cases?status=&overdue=&period=  [supervisor, head (own department), staff (own: the day, not the time; no notes, ticket or citizen)]
  *   GET  /api/app/cases/overdue                   [supervisor, head] overdue alerts with counts per step
  *   GET  /api/app/cases/figures?period=           [supervisor, head] 回访率, 整改率
- *   GET  /api/app/cases/:id                       [supervisor, head, staff (own)] with every step
+ *   GET  /api/app/cases/:id                       [supervisor, head, staff (own, as in the list)] with every step
  *   POST /api/app/cases/:id/callback|rectify|feedback|review  { note, reached?, reopen? } [supervisor, head (not review)]
  *   POST /api/app/cases/:id/assign                { assignee, note? } [supervisor]
  *   POST /api/app/cases/:id/appeal                { reason } [staff: the rated one]
@@ -260,7 +260,9 @@ export class AppService {
     app.get('/api/app/cases', this.guard('supervisor', 'head', 'staff'), async (request, reply) => {
       const q = request.query as Record<string, string>;
       const p = q.period ? this.period(q) : undefined;
-      return { cases: await this.cases.list({ ...this.caseScope(userOf(request)), status: q.status, overdue: q.overdue === '1' || q.overdue === 'true', from: p?.from, to: p?.to }) };
+      const user = userOf(request);
+      const list = await this.cases.list({ ...this.caseScope(user), status: q.status, overdue: q.overdue === '1' || q.overdue === 'true', from: p?.from, to: p?.to });
+      return { cases: user.role === 'staff' ? list.map((c) => this.cases.forStaff(c, user)) : list };
     });
     app.get('/api/app/cases/overdue', this.guard('supervisor', 'head'), async (request) => {
       const list = await this.cases.list({ ...this.caseScope(userOf(request)), overdue: true });
@@ -280,7 +282,9 @@ export class AppService {
       return c;
     };
     app.get<{ Params: { id: string } }>('/api/app/cases/:id', this.guard('supervisor', 'head', 'staff'), async (request, reply) => {
-      return { case: await visible(request, request.params.id) };
+      const c = await visible(request, request.params.id);
+      const user = userOf(request);
+      return { case: user.role === 'staff' ? this.cases.forStaff(c, user) : c };
     });
     for (const step of ['callback', 'rectify', 'feedback', 'review'] as CaseStatus[]) {
       app.post<{ Params: { id: string } }>(`/api/app/cases/:id/${step}`, this.guard('supervisor', 'head'), async (request, reply) => {
@@ -296,7 +300,7 @@ export class AppService {
     app.post<{ Params: { id: string } }>('/api/app/cases/:id/appeal', this.guard('staff'), async (request, reply) => {
       const b = parseBody(request.body, { reason: 'string' });
       await visible(request, request.params.id);
-      return { case: await this.cases.appeal(request.params.id, userOf(request), b.reason as string) };
+      return { case: this.cases.forStaff(await this.cases.appeal(request.params.id, userOf(request), b.reason as string), userOf(request)) };
     });
     app.post<{ Params: { id: string } }>('/api/app/cases/:id/appeal/decision', this.guard('supervisor'), async (request, reply) => {
       const b = parseBody(request.body, { uphold: 'boolean', note: 'string' });
