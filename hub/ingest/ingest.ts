@@ -425,7 +425,11 @@ export class Ingest {
           if (QUEUE_EVENTS.has(event.type)) {
             await appendGathered();
             const device = registry.get(dev)!;
-            applied = await queue.applyEvent(tx, event, { id: device.id, role: device.role, win: device.win });
+            // A pad a supervisor replaced keeps its credentials but is no longer its window's
+            // rating pad: its ratings are recorded as refused, never counted (issue 18, finding 7).
+            applied = event.type === 'rating' && device.role === 'pad' && !device.bound
+              ? { verdict: 'refused', reason: `rating: pad ${dev} is not the bound rating pad of window ${device.win}`, effects: [] }
+              : await queue.applyEvent(tx, event, { id: device.id, role: device.role, win: device.win });
           }
           if (applied.verdict === 'refused') {
             const reason = applied.reason ?? 'refused by the queue';

@@ -132,4 +132,16 @@ test('a rating request reaches only the bound pad: another pad subscribed at the
   await new Promise((r) => setTimeout(r, 300));
   expect(oldPad.commands.filter((c) => c.type === 'rateReq')).toEqual([]);
   expect(pad.commands.filter((c) => c.type === 'rateReq')).toHaveLength(1);
+
+  // The unbound pad's ratings are refused and recorded, even with the request's id; the bound pad's count.
+  if (req.type !== 'rateReq') throw new Error('unreachable');
+  await oldPad.send('boot', bootBody);
+  await oldPad.send('rating', { win: 'W1', ticket: req.body.ticket, req: req.body.req, level: 1, reason: 'attitude', offline: false });
+  await oldPad.send('rating', { win: 'W1', ticket: null, req: null, level: 1, reason: 'attitude', offline: true });
+  await waitFor('old pad acked', () => oldPad.unacked.size === 0);
+  expect([oldPad.verdict(2), oldPad.verdict(3)]).toEqual([2, 3].map((seq) => ({ boot: 1, seq, verdict: 'refused', reason: 'rating: pad pad-old is not the bound rating pad of window W1' })));
+  await pad.send('rating', { win: 'W1', ticket: req.body.ticket, req: req.body.req, level: 5, reason: null, offline: false });
+  await waitFor('bound pad acked', () => pad.unacked.size === 0);
+  expect(pad.verdict(1)?.verdict).toBe('committed');
+  expect(await f.hub.db.all('SELECT level FROM queue_ratings')).toEqual([{ level: 5 }]);
 });
