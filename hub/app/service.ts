@@ -40,6 +40,7 @@
  *   GET  /r/:token  POST /r/:token                 the phone rating page (form or JSON)
  */
 
+import { createHmac } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { Gauge, type Registry as PromRegistry } from 'prom-client';
@@ -143,7 +144,7 @@ export class AppService {
     this.calendar = new WorkingCalendar({ utcOffsetMinutes: this.options.utcOffsetMinutes, ...this.options.calendar });
     const base = { db: deps.db, ledger: deps.ledger, hall: deps.hall, now: deps.now };
     this.auth = new Auth({ ...base, log: deps.log, options: this.options.auth });
-    this.cases = new Cases({ ...base, calendar: this.calendar, policy });
+    this.cases = new Cases({ ...base, calendar: this.calendar, policy, aliasKey: new Uint8Array(createHmac('sha256', this.options.tokenKey).update('sannuo staff case alias').digest()) });
     this.commitments = new Commitments({ ...base, calendar: this.calendar, utcOffsetMinutes: this.options.utcOffsetMinutes });
     this.channels = new Channels({ ...base, cases: this.cases, options: { tokenKey: this.options.tokenKey, phoneRatingDays: this.options.phoneRatingDays } });
     if (this.options.metricsRegistry) {
@@ -243,7 +244,9 @@ export class AppService {
       const rows = await this.db.all<{ t: number; level: number; reason: string | null; item: string | null; win: string }>(
         'SELECT t, level, reason, item, win FROM queue_ratings WHERE staff = $1 AND t >= $2 AND t < $3 ORDER BY t', [user.staff, p.from, p.to]);
       const off = this.options.utcOffsetMinutes * 60_000;
-      const ratings = rows.map((r) => ({ day: new Date(num(r.t) + off).toISOString().slice(0, 10), level: num(r.level), reason: r.reason, item: r.item, win: r.win }));
+      const ratings = rows.map((r) => ({ day: new Date(num(r.t) + off).toISOString().slice(0, 10), level: num(r.level), reason: r.reason, item: r.item, win: r.win }))
+        // Within a day by level and item, not by time: the order would tell which citizen gave which.
+        .sort((a, b) => a.day.localeCompare(b.day) || a.level - b.level || String(a.item).localeCompare(String(b.item)) || String(a.reason).localeCompare(String(b.reason)));
       const counts = { ratings: ratings.length, good: ratings.filter((r) => r.level >= 4).length, bad: ratings.filter((r) => r.level <= BAD_RATING_MAX).length };
       return { period: p, staff: user.staff, ...counts, satisfaction: counts.ratings ? counts.good / counts.ratings : null, badRate: counts.ratings ? counts.bad / counts.ratings : null, ratings };
     });
@@ -262,7 +265,10 @@ export class AppService {
       const p = q.period ? this.period(q) : undefined;
       const user = userOf(request);
       const list = await this.cases.list({ ...this.caseScope(user), status: q.status, overdue: q.overdue === '1' || q.overdue === 'true', from: p?.from, to: p?.to });
-      return { cases: user.role === 'staff' ? list.map((c) => this.cases.forStaff(c, user)) : list };
+      if (user.role !== 'staff') return { cases: list };
+      // By day, then level and alias: the order within a day would tell which citizen it was.
+      const mine = list.map((c) => this.cases.forStaff(c, user));
+      return { cases: mine.sort((a, b) => b.ratedDay.localeCompare(a.ratedDay) || a.level - b.level || a.id.localeCompare(b.id)) };
     });
     app.get('/api/app/cases/overdue', this.guard('supervisor', 'head'), async (request) => {
       const list = await this.cases.list({ ...this.caseScope(userOf(request)), overdue: true });
@@ -276,8 +282,15 @@ export class AppService {
       return { period: p, ...(await this.cases.figures(p.from, p.to, user.role === 'head' ? user.department ?? '\u0000' : undefined)) };
     });
     const visible = async (request: FastifyRequest, id: string) => {
+      const user = userOf(request);
+      if (user.role === 'staff') {
+        // A staff member names a case by its alias (or its id); another's case does not exist for them.
+        const own = user.staff ? await this.cases.staffCase(id, user.staff) : undefined;
+        if (!own) throw new AppError(404, `case ${id} does not exist`, 'id');
+        return own;
+      }
       const c = await this.cases.get(id);
-      const scope = this.caseScope(userOf(request));
+      const scope = this.caseScope(user);
       if ((scope.staff && c.staff !== scope.staff) || (scope.department && c.department !== scope.department)) throw new AppError(404, `case ${id} does not exist`, 'id');
       return c;
     };
@@ -299,8 +312,8 @@ export class AppService {
     });
     app.post<{ Params: { id: string } }>('/api/app/cases/:id/appeal', this.guard('staff'), async (request, reply) => {
       const b = parseBody(request.body, { reason: 'string' });
-      await visible(request, request.params.id);
-      return { case: this.cases.forStaff(await this.cases.appeal(request.params.id, userOf(request), b.reason as string), userOf(request)) };
+      const c = await visible(request, request.params.id);
+      return { case: this.cases.forStaff(await this.cases.appeal(c.id, userOf(request), b.reason as string), userOf(request)) };
     });
     app.post<{ Params: { id: string } }>('/api/app/cases/:id/appeal/decision', this.guard('supervisor'), async (request, reply) => {
       const b = parseBody(request.body, { uphold: 'boolean', note: 'string' });

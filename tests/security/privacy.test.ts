@@ -94,19 +94,28 @@ test('staff see their own case with the day of the rating, never its time, its t
     expect(text).not.toContain(String(c.ratedAt));
     expect(text).not.toMatch(/"(ratedAt|openedAt|callbackAt|ticket|number|rating)":\s*"?[^n"]/);
     expect(text).not.toContain(c.number);
+    // The case's id carries the rating's (the pad's seq); staff get an alias.
+    expect(text).not.toContain(c.id);
   };
   const listText = await (await f.call('GET', '/api/app/cases', undefined, staff)).text();
   check(listText);
-  expect(JSON.parse(listText).cases).toEqual([expect.objectContaining({ id: c.id, ratedDay: day, level: 1, reason: 'attitude', status: 'rectify', staff: 's1' })]);
-  const oneText = await (await f.call('GET', `/api/app/cases/${c.id}`, undefined, staff)).text();
+  const alias = JSON.parse(listText).cases[0].id as string;
+  expect(alias).toMatch(/^k[A-Za-z0-9_-]{22}$/);
+  expect(JSON.parse(listText).cases).toEqual([expect.objectContaining({ id: alias, ratedDay: day, level: 1, reason: 'attitude', status: 'rectify', staff: 's1' })]);
+  const oneText = await (await f.call('GET', `/api/app/cases/${alias}`, undefined, staff)).text();
   check(oneText);
   const one = JSON.parse(oneText).case;
   expect(one.ratedAt).toBeUndefined();
   expect(one.steps.map((s: { step: string; day: string; note: string | null }) => [s.step, s.day, s.note])).toEqual([['opened', day, null], ['callback', day, null]]);
   // Their own appeal's reason is theirs to see.
-  const appealed = (await f.api('POST', `/api/app/cases/${c.id}/appeal`, { reason: '当时系统卡顿' }, staff)).case;
+  const appealed = (await f.api('POST', `/api/app/cases/${alias}/appeal`, { reason: '当时系统卡顿' }, staff)).case;
   check(JSON.stringify(appealed));
   expect(appealed.steps.at(-1)).toMatchObject({ step: 'appeal', note: '当时系统卡顿' });
+  // Another staff member does not find it by its alias.
+  await f.api('PUT', '/api/queue/staff/s2', { name: '李四', department: 'D1' });
+  await f.api('PUT', '/api/auth/users/staff2', { name: '李四', role: 'staff', staff: 's2', password: PASSWORD });
+  const staff2 = (await f.api('POST', '/api/auth/login', { username: 'staff2', password: PASSWORD }, null)).token as string;
+  expect((await f.call('GET', `/api/app/cases/${alias}`, undefined, staff2)).status).toBe(404);
   // The supervisor's view keeps everything.
   expect((await f.api('GET', `/api/app/cases/${c.id}`)).case).toMatchObject({ ratedAt: c.ratedAt, steps: expect.arrayContaining([expect.objectContaining({ note })]) });
 });
