@@ -30,7 +30,7 @@ async function signIn(username: string, role: string): Promise<string> {
 }
 
 test('provision, re-key, move and removal are ledger rows with who did them, never the secret', async () => {
-  f = await startHub();
+  f = await startHub({ 'ingest.intakeThread': 'always' });
   const tech = await signIn('tech1', 'technician');
   // The CLI's path: an API token a supervisor made.
   const cli = await f.api('POST', '/api/tokens', { name: 'installer laptop', role: 'technician' });
@@ -67,6 +67,16 @@ test('provision, re-key, move and removal are ledger rows with who did them, nev
   devices.push(fresh);
   expect((await f.call('GET', '/api/devices/disp-1')).status).toBe(404);
   expect(await (await f.call('DELETE', '/api/devices/disp-1')).json()).toEqual({ error: 'not-found', message: 'params.id: device disp-1 is not provisioned', field: 'params.id' });
+
+  // Removed while connected: its events are committed no more, though the intake thread had its key.
+  await fresh.send('boot', bootBody);
+  await waitFor('pad-1 committed before removal', () => fresh.unacked.size === 0);
+  await f.api('DELETE', '/api/devices/pad-1', undefined, tech);
+  await fresh.send('boot', bootBody);
+  await new Promise((r) => setTimeout(r, 500));
+  expect(fresh.verdict(2)).toBeUndefined();
+  expect(await f.eventRows('pad-1')).toBe(1);
+  expect((await deviceRows()).at(-1)?.body).toMatchObject({ action: 'remove', dev: 'pad-1', by: 'tech1' });
 });
 
 test('a second pad at a window is refused; a supervisor replaces the pad, and the old one is unbound in the ledger', async () => {
