@@ -212,7 +212,7 @@ export function parseDevicesCsv(text: string, file: string): ProvisionRow[] {
   return rows;
 }
 
-async function provisionCommand(opts: { hub: string; token?: string; role?: string; win?: string; id?: string; fw?: string; csv?: string; out?: string }): Promise<void> {
+async function provisionCommand(opts: { hub: string; token?: string; role?: string; win?: string; id?: string; fw?: string; csv?: string; out?: string; replace?: boolean }): Promise<void> {
   let rows: ProvisionRow[];
   if (opts.csv) {
     let text: string;
@@ -234,7 +234,7 @@ async function provisionCommand(opts: { hub: string; token?: string; role?: stri
   for (const row of rows) {
     let config;
     try {
-      config = await client.provision({ role: row.role, win: row.win, ...(row.id ? { id: row.id } : {}), ...(row.fw ? { fw: row.fw } : {}) });
+      config = await client.provision({ role: row.role, win: row.win, ...(row.id ? { id: row.id } : {}), ...(row.fw ? { fw: row.fw } : {}), ...(opts.replace ? { replace: true } : {}) });
     } catch (error) {
       const where = row.line ? `${opts.csv}:${row.line}: ` : '';
       throw new CliError(`${where}${(error as Error).message}`, error instanceof HubApiError && error.status >= 400 && error.status < 500 ? 2 : 1);
@@ -425,6 +425,7 @@ export function buildProgram(): Command {
     .option('--fw <version>', 'firmware version')
     .option('--csv <file>', 'provision every row of this CSV')
     .option('--out <path>', 'config file (single device) or folder (CSV; default ./devices)')
+    .option('--replace', "a supervisor's token only: replace the window's rating pad (the old one is unbound)")
     .action(provisionCommand);
 
   program.command('flash')

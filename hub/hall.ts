@@ -73,7 +73,7 @@ export class HallRuntime {
     this.queue = new QueueService({
       db, ledger: this.ledger, hall: this.spec.hall, now: hub.options.now ?? Date.now, log: log.child({ module: 'queue' }), bus: this.bus, policy: hub.settings.queue,
     });
-    this.registry = new Registry(db, { site: this.spec.site, now: hub.options.now, broker: () => hub.advertisedBroker(), bus: this.bus });
+    this.registry = new Registry(db, { site: this.spec.site, now: hub.options.now, broker: () => hub.advertisedBroker(), bus: this.bus, ledger: this.ledger });
     await this.registry.init();
     await migrate(db, AppService.migrations);
     // Rating-link tokens: a key of their own, derived from the hub key, so a leaked link key says nothing of the hub's.
@@ -111,7 +111,9 @@ export class HallRuntime {
 
   /** Every route of a hall: the queue, the 三诺 application and the dashboard. */
   mountRoutes(app: FastifyInstance): void {
-    this.queue.routes(app, this.app.auth, { ticketsPerMinute: this.hub.settings.api.ticketsPerMinute });
+    // Tickets' lookup codes: a key of their own from the hub key, so codes survive restarts and say nothing of other keys.
+    const ticketKey = new Uint8Array(createHmac('sha256', this.hub.key).update('sannuo-ticket-code').digest());
+    this.queue.routes(app, this.app.auth, { ticketsPerMinute: this.hub.settings.api.ticketsPerMinute, ticketKey });
     this.app.routes(app);
     for (const feature of this.features) feature.routes?.(app);
     dashboard(app);

@@ -16,7 +16,7 @@ export type Effect =
 export interface Applied { verdict: Verdict; reason: string | null; effects: Effect[] }
 
 export interface EventApplier {
-  applyEvent(tx: Db, event: AnyDeviceEvent, device: { id: string; role: Role; win: string }): Promise<Applied>;
+  applyEvent(tx: Db, event: AnyDeviceEvent, device: { id: string; role: Role; win: string; bound?: boolean }): Promise<Applied>;
 }
 
 /**
@@ -37,6 +37,7 @@ export interface LedgerKinds {
   staff: 'queue: staff signed in or out';
   user: 'auth: a user created or changed';
   token: 'tokens: an API token created or revoked';
+  device: 'registry: a device provisioned, re-keyed, moved, unbound or removed, with who did it';
 }
 export type LedgerKind = keyof LedgerKinds;
 

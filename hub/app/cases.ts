@@ -16,6 +16,7 @@
  * the same way. openFromRatings(tx, …) does the same inside a caller's transaction.
  */
 
+import { createHmac } from 'node:crypto';
 import { BAD_RATING_MAX } from '../../firmware/core/protocol.js';
 import type { Db } from '../db/db.js';
 import type { Ledger } from '../ledger/ledger.js';
@@ -48,6 +49,23 @@ export interface Case {
   steps?: CaseStep[];
 }
 
+/**
+ * A case as the rated staff member sees it (issue 18, finding 6): the day of the rating, never its
+ * time; no ticket, number or rating id that leads back to the citizen (the id is an alias, see
+ * staffAlias); the steps by name and day,
+ * and no notes but their own appeal's (a callback note holds the citizen's name and phone number).
+ */
+export interface StaffCase {
+  id: string; level: number; reason: string | null; channel: string; win: string | null; staff: string | null; item: string | null; department: string | null;
+  /** The hall's local day of the rating, YYYY-MM-DD. */
+  ratedDay: string;
+  status: CaseStatus; outcome: string | null; overdue: boolean;
+  /** The local day the current step is due. */
+  dueDay: string | null;
+  appeal: Case['appeal']; appealReason: string | null; appealDay: string | null; appealDecidedDay: string | null;
+  steps?: { n: number; day: string; step: string; note: string | null }[];
+}
+
 /** The part of a ledger 'rating' body (hub/queue/service.ts Rating, plus channel) a case needs. */
 export interface RatingRecord { id: string; ticket: string | null; number: string | null; level: number; reason: string | null; channel?: string; win: string | null; staff: string | null; item: string | null; department: string | null; t: number; bound?: string }
 
@@ -71,7 +89,30 @@ function caseOut(r: CaseRow, now: number): Case {
 }
 
 export class Cases {
-  constructor(private readonly deps: { db: Db; ledger: Ledger; hall: string; now: () => number; calendar: WorkingCalendar; policy: CasePolicy }) {}
+  /**
+   * Case ids carry the rating's id (a pad's seq, or a phone rating's ticket number), and a ticket
+   * number tells the staff member who was served. Staff get a keyed alias instead.
+   */
+  private readonly aliasKey: Uint8Array;
+
+  constructor(private readonly deps: { db: Db; ledger: Ledger; hall: string; now: () => number; calendar: WorkingCalendar; policy: CasePolicy; aliasKey: Uint8Array }) {
+    this.aliasKey = deps.aliasKey;
+  }
+
+  /** The id a staff member knows a case by: 'k' and 22 characters of HMAC(aliasKey, case id). */
+  staffAlias(id: string): string {
+    return `k${createHmac('sha256', this.aliasKey).update(id, 'utf8').digest('base64url').slice(0, 22)}`;
+  }
+
+  /** The case a staff member names, by its alias or its id; undefined when it is not one of theirs. */
+  async staffCase(idOrAlias: string, staff: string): Promise<Case | undefined> {
+    const direct = await this.deps.db.get<{ id: string }>('SELECT id FROM app_cases WHERE id = $1 AND staff = $2', [idOrAlias, staff]);
+    if (direct) return this.get(direct.id);
+    if (!/^k[A-Za-z0-9_-]{22}$/.test(idOrAlias)) return undefined;
+    const ids = await this.deps.db.all<{ id: string }>('SELECT id FROM app_cases WHERE staff = $1', [staff]);
+    const match = ids.find((r) => this.staffAlias(r.id) === idOrAlias);
+    return match ? this.get(match.id) : undefined;
+  }
 
   /** Who takes a step: the department's head for callback, rectification and feedback; a supervisor for review. */
   private async assigneeFor(tx: Db, step: CaseStatus, department: string | null): Promise<string | null> {
@@ -160,6 +201,18 @@ export class Cases {
     if (filter.to !== undefined) { params.push(filter.to); where.push(`rated_at < $${params.length}`); }
     const rows = await this.deps.db.all<CaseRow>(`SELECT * FROM app_cases ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY rated_at DESC, id LIMIT ${Math.min(filter.limit ?? 500, 5000)}`, params);
     return rows.map((r) => caseOut(r, now));
+  }
+
+  /** What a staff member sees of their own case: days, not times; their appeal's note, and no other. */
+  forStaff(c: Case, user: User): StaffCase {
+    const day = (t: number | null) => (t === null ? null : this.deps.calendar.localDate(t));
+    const out: StaffCase = {
+      id: this.staffAlias(c.id), level: c.level, reason: c.reason, channel: c.channel, win: c.win, staff: c.staff, item: c.item, department: c.department,
+      ratedDay: day(c.ratedAt)!, status: c.status, outcome: c.outcome, overdue: c.overdue, dueDay: day(c.due),
+      appeal: c.appeal, appealReason: c.appealReason, appealDay: day(c.appealAt), appealDecidedDay: day(c.appealDecidedAt),
+    };
+    if (c.steps) out.steps = c.steps.map((s) => ({ n: s.n, day: day(s.at)!, step: s.step, note: s.step === 'appeal' && s.by === user.username ? s.note : null }));
+    return out;
   }
 
   /** May this user act on this case's current step? Supervisors always; a head for their department's callback/rectify/feedback. */

@@ -13,10 +13,10 @@
  *   /api/auth/...                                 see auth.ts
  *   GET  /api/app/figures?period=&by=             [supervisor, head (own department)] 满意率, 差评率, 主动评价率
  *   GET  /api/app/my/ratings?period=              [staff] own ratings: day, level, reason, item; never the citizen
- *   GET  /api/app/cases?status=&overdue=&period=  [supervisor, head (own department), staff (own)]
+ *   GET  /api/app/cases?status=&overdue=&period=  [supervisor, head (own department), staff (own: the day, not the time; no notes, ticket or citizen)]
  *   GET  /api/app/cases/overdue                   [supervisor, head] overdue alerts with counts per step
  *   GET  /api/app/cases/figures?period=           [supervisor, head] 回访率, 整改率
- *   GET  /api/app/cases/:id                       [supervisor, head, staff (own)] with every step
+ *   GET  /api/app/cases/:id                       [supervisor, head, staff (own, as in the list)] with every step
  *   POST /api/app/cases/:id/callback|rectify|feedback|review  { note, reached?, reopen? } [supervisor, head (not review)]
  *   POST /api/app/cases/:id/assign                { assignee, note? } [supervisor]
  *   POST /api/app/cases/:id/appeal                { reason } [staff: the rated one]
@@ -40,6 +40,7 @@
  *   GET  /r/:token  POST /r/:token                 the phone rating page (form or JSON)
  */
 
+import { createHmac } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { Gauge, type Registry as PromRegistry } from 'prom-client';
@@ -148,7 +149,7 @@ export class AppService {
     this.calendar = new WorkingCalendar({ utcOffsetMinutes: this.options.utcOffsetMinutes, ...this.options.calendar });
     const base = { db: deps.db, ledger: deps.ledger, hall: deps.hall, now: deps.now };
     this.auth = new Auth({ ...base, log: deps.log, options: this.options.auth });
-    this.cases = new Cases({ ...base, calendar: this.calendar, policy });
+    this.cases = new Cases({ ...base, calendar: this.calendar, policy, aliasKey: new Uint8Array(createHmac('sha256', this.options.tokenKey).update('sannuo staff case alias').digest()) });
     this.commitments = new Commitments({ ...base, calendar: this.calendar, utcOffsetMinutes: this.options.utcOffsetMinutes });
     this.channels = new Channels({ ...base, cases: this.cases, ratings: deps.ratings, options: { tokenKey: this.options.tokenKey, phoneRatingDays: this.options.phoneRatingDays } });
     if (this.options.metricsRegistry) {
@@ -263,7 +264,12 @@ export class AppService {
     app.get('/api/app/cases', this.guard('supervisor', 'head', 'staff'), async (request, reply) => {
       const q = request.query as Record<string, string>;
       const p = q.period ? this.period(q) : undefined;
-      return { cases: await this.cases.list({ ...this.caseScope(userOf(request)), status: q.status, overdue: q.overdue === '1' || q.overdue === 'true', from: p?.from, to: p?.to }) };
+      const user = userOf(request);
+      const list = await this.cases.list({ ...this.caseScope(user), status: q.status, overdue: q.overdue === '1' || q.overdue === 'true', from: p?.from, to: p?.to });
+      if (user.role !== 'staff') return { cases: list };
+      // By day, then level and alias: the order within a day would tell which citizen it was.
+      const mine = list.map((c) => this.cases.forStaff(c, user));
+      return { cases: mine.sort((a, b) => b.ratedDay.localeCompare(a.ratedDay) || a.level - b.level || a.id.localeCompare(b.id)) };
     });
     app.get('/api/app/cases/overdue', this.guard('supervisor', 'head'), async (request) => {
       const list = await this.cases.list({ ...this.caseScope(userOf(request)), overdue: true });
@@ -277,13 +283,22 @@ export class AppService {
       return { period: p, ...(await this.cases.figures(p.from, p.to, user.role === 'head' ? user.department ?? '\u0000' : undefined)) };
     });
     const visible = async (request: FastifyRequest, id: string) => {
+      const user = userOf(request);
+      if (user.role === 'staff') {
+        // A staff member names a case by its alias (or its id); another's case does not exist for them.
+        const own = user.staff ? await this.cases.staffCase(id, user.staff) : undefined;
+        if (!own) throw new AppError(404, `case ${id} does not exist`, 'id');
+        return own;
+      }
       const c = await this.cases.get(id);
-      const scope = this.caseScope(userOf(request));
+      const scope = this.caseScope(user);
       if ((scope.staff && c.staff !== scope.staff) || (scope.department && c.department !== scope.department)) throw new AppError(404, `case ${id} does not exist`, 'id');
       return c;
     };
     app.get<{ Params: { id: string } }>('/api/app/cases/:id', this.guard('supervisor', 'head', 'staff'), async (request, reply) => {
-      return { case: await visible(request, request.params.id) };
+      const c = await visible(request, request.params.id);
+      const user = userOf(request);
+      return { case: user.role === 'staff' ? this.cases.forStaff(c, user) : c };
     });
     for (const step of ['callback', 'rectify', 'feedback', 'review'] as CaseStatus[]) {
       app.post<{ Params: { id: string } }>(`/api/app/cases/:id/${step}`, this.guard('supervisor', 'head'), async (request, reply) => {
@@ -298,8 +313,8 @@ export class AppService {
     });
     app.post<{ Params: { id: string } }>('/api/app/cases/:id/appeal', this.guard('staff'), async (request, reply) => {
       const b = parseBody(request.body, { reason: 'string' });
-      await visible(request, request.params.id);
-      return { case: await this.cases.appeal(request.params.id, userOf(request), b.reason as string) };
+      const c = await visible(request, request.params.id);
+      return { case: this.cases.forStaff(await this.cases.appeal(c.id, userOf(request), b.reason as string), userOf(request)) };
     });
     app.post<{ Params: { id: string } }>('/api/app/cases/:id/appeal/decision', this.guard('supervisor'), async (request, reply) => {
       const b = parseBody(request.body, { uphold: 'boolean', note: 'string' });

@@ -8,6 +8,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Db, Migration } from '../db/db.js';
 import type { Bus } from '../bus.js';
+import type { LedgerAppender } from '../seams.js';
 import { CONFIG_DEFAULTS, type DeviceConfig } from '../../firmware/core/config.js';
 import { deriveMqttPassword, deriveSigningKey, ROLES, type DeviceState, type Hmac, type Role } from '../../firmware/core/protocol.js';
 import { fromHex, toHex } from '../../firmware/core/utf8.js';
@@ -30,6 +31,11 @@ export interface DeviceRecord {
   /** 64 hex digits. */
   secret: string;
   created: number;
+  /**
+   * A pad that is its window's rating pad: rating requests go to it alone. A window has at most
+   * one bound pad; a pad a supervisor replaced stays provisioned but unbound. Displays are always bound.
+   */
+  bound: boolean;
 }
 
 export interface DeviceHealth {
@@ -49,10 +55,20 @@ export interface ProvisionRequest {
   win: string;
   id?: string;
   fw?: string;
+  /** A supervisor's confirmation to unbind the window's pad and bind this one instead. */
+  replace?: boolean;
+}
+
+/** Who provisions, re-keys, moves or removes a device: the signed-in user or API token, as its ledger row records. */
+export interface Actor {
+  username: string;
+  /** The display name; for an API token, "API token: <token name>". */
+  name: string;
+  role: string;
 }
 
 export class RegistryError extends Error {
-  constructor(message: string, readonly status = 400) {
+  constructor(message: string, readonly status = 400, readonly field: string | null = null) {
     super(message);
     this.name = 'RegistryError';
   }
@@ -65,7 +81,11 @@ export interface RegistryOptions {
   now?: () => number;
   /** Hears deviceChanged, deviceOnline and deviceOffline. */
   bus?: Bus;
+  /** Each provisioning, re-keying, move, unbinding and removal is a ledger row of kind 'device'. */
+  ledger: LedgerAppender;
 }
+
+type DeviceAction = 'provision' | 'rekey' | 'move' | 'unbind' | 'remove';
 
 interface Cached {
   record: DeviceRecord;
@@ -88,6 +108,14 @@ export class Registry {
       );
       CREATE INDEX IF NOT EXISTS devices_win ON devices (win, role)`,
     },
+    {
+      // One bound pad per window. A hall that had two keeps the older bound; the others are unbound until a supervisor chooses.
+      id: 'registry/002-bound-pad',
+      sql: () => `ALTER TABLE devices ADD COLUMN bound INTEGER NOT NULL DEFAULT 1;
+      UPDATE devices SET bound = 0 WHERE role = 'pad' AND EXISTS (SELECT 1 FROM devices d2 WHERE d2.site = devices.site AND d2.win = devices.win
+        AND d2.role = 'pad' AND (d2.created < devices.created OR (d2.created = devices.created AND d2.id < devices.id)));
+      CREATE UNIQUE INDEX IF NOT EXISTS devices_one_bound_pad ON devices (site, win) WHERE role = 'pad' AND bound = 1`,
+    },
   ];
 
   private readonly devices = new Map<string, Cached>();
@@ -102,9 +130,9 @@ export class Registry {
 
   /** Loads every device of this site into the cache. */
   async init(): Promise<void> {
-    const rows = await this.db.all<DeviceRecord & { created: number | string }>('SELECT id, role, site, win, fw, secret, created FROM devices WHERE site = $1', [this.options.site]);
+    const rows = await this.db.all<Omit<DeviceRecord, 'created' | 'bound'> & { created: number | string; bound: number | string }>('SELECT id, role, site, win, fw, secret, created, bound FROM devices WHERE site = $1', [this.options.site]);
     this.devices.clear();
-    for (const row of rows) this.cache({ ...row, created: Number(row.created) });
+    for (const row of rows) this.cache({ ...row, created: Number(row.created), bound: Number(row.bound) === 1 });
   }
 
   private cache(record: DeviceRecord): Cached {
@@ -119,26 +147,137 @@ export class Registry {
     return entry;
   }
 
-  /** Creates a device with a fresh 32-byte secret and returns the config its firmware needs. */
-  async provision(request: ProvisionRequest): Promise<DeviceConfig> {
-    if (typeof request !== 'object' || request === null) throw new RegistryError('provision: expected {role, win, id?}');
-    if (ROLES.indexOf(request.role) < 0) throw new RegistryError(`provision: role: expected one of ${ROLES.join(', ')}`);
-    if (typeof request.win !== 'string' || !ID.test(request.win)) throw new RegistryError('provision: win: expected 1–32 letters, digits, _ or -');
-    if (request.id !== undefined && (typeof request.id !== 'string' || !ID.test(request.id))) throw new RegistryError('provision: id: expected 1–32 letters, digits, _ or -');
-    if (request.fw !== undefined && (typeof request.fw !== 'string' || request.fw.length === 0 || request.fw.length > 32)) throw new RegistryError('provision: fw: expected a version string');
+  /**
+   * Creates a device with a fresh 32-byte secret and returns the config its firmware needs. A pad
+   * for a window that has a bound pad is refused (409) unless a supervisor sends replace: true,
+   * which unbinds the old pad. Every change is a ledger row with the actor, in the same transaction.
+   */
+  async provision(request: ProvisionRequest, actor: Actor): Promise<DeviceConfig> {
+    if (typeof request !== 'object' || request === null) throw new RegistryError('provision: expected {role, win, id?}', 400, 'body');
+    if (ROLES.indexOf(request.role) < 0) throw new RegistryError(`provision: role: expected one of ${ROLES.join(', ')}`, 400, 'body.role');
+    if (typeof request.win !== 'string' || !ID.test(request.win)) throw new RegistryError('provision: win: expected 1–32 letters, digits, _ or -', 400, 'body.win');
+    if (request.id !== undefined && (typeof request.id !== 'string' || !ID.test(request.id))) throw new RegistryError('provision: id: expected 1–32 letters, digits, _ or -', 400, 'body.id');
+    if (request.fw !== undefined && (typeof request.fw !== 'string' || request.fw.length === 0 || request.fw.length > 32)) throw new RegistryError('provision: fw: expected a version string', 400, 'body.fw');
+    if (request.replace !== undefined && typeof request.replace !== 'boolean') throw new RegistryError('provision: replace: expected true or false', 400, 'body.replace');
     const id = request.id ?? `${request.role}-${request.win}-${randomBytes(3).toString('hex')}`.slice(-32);
     const record: DeviceRecord = {
       id, role: request.role, site: this.options.site, win: request.win,
-      fw: request.fw ?? CONFIG_DEFAULTS.fw, secret: randomBytes(32).toString('hex'), created: this.now(),
+      fw: request.fw ?? CONFIG_DEFAULTS.fw, secret: randomBytes(32).toString('hex'), created: this.now(), bound: true,
     };
-    const { changes } = await this.db.run(
-      'INSERT INTO devices (id, role, site, win, fw, secret, created) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING',
-      [record.id, record.role, record.site, record.win, record.fw, record.secret, record.created],
-    );
-    if (changes === 0) throw new RegistryError(`provision: device ${id} already exists`, 409);
+    const unbound = await this.write(async (tx) => {
+      if (await tx.get('SELECT id FROM devices WHERE id = $1', [id])) throw new RegistryError(`provision: device ${id} already exists`, 409, 'body.id');
+      const old = await this.claimWindow(tx, 'provision', record, request.replace === true, actor);
+      await tx.run(
+        'INSERT INTO devices (id, role, site, win, fw, secret, created, bound) VALUES ($1, $2, $3, $4, $5, $6, $7, 1)',
+        [record.id, record.role, record.site, record.win, record.fw, record.secret, record.created],
+      );
+      await this.record(tx, 'provision', record, actor, { fw: record.fw, replaced: old });
+      return old;
+    });
+    this.unbindCached(unbound);
     this.cache(record);
     this.options.bus?.emit('deviceChanged', { dev: id });
     return this.configFor(id)!;
+  }
+
+  /** A new secret for a device (a lost or leaked one): the old one stops working at once. Answers the new config, once. */
+  async rekey(id: string, actor: Actor): Promise<DeviceConfig> {
+    const d = this.mustGet(id);
+    const record: DeviceRecord = { ...d, secret: randomBytes(32).toString('hex') };
+    await this.write(async (tx) => {
+      await tx.run('UPDATE devices SET secret = $2 WHERE id = $1', [id, record.secret]);
+      await this.record(tx, 'rekey', record, actor);
+    });
+    this.cache(record);
+    this.options.bus?.emit('deviceChanged', { dev: id });
+    return this.configFor(id)!;
+  }
+
+  /**
+   * Moves a device to a window (or binds an unbound pad at its own window). A pad goes bound, so
+   * the one-pad rule applies as at provisioning. Answers the new config (the device's window is in it).
+   */
+  async move(id: string, input: { win?: unknown; replace?: unknown }, actor: Actor): Promise<DeviceConfig> {
+    const d = this.mustGet(id);
+    if (typeof input !== 'object' || input === null) throw new RegistryError('move: expected {win, replace?}', 400, 'body');
+    if (typeof input.win !== 'string' || !ID.test(input.win)) throw new RegistryError('move: win: expected 1–32 letters, digits, _ or -', 400, 'body.win');
+    if (input.replace !== undefined && typeof input.replace !== 'boolean') throw new RegistryError('move: replace: expected true or false', 400, 'body.replace');
+    const record: DeviceRecord = { ...d, win: input.win, bound: true };
+    const unbound = await this.write(async (tx) => {
+      const old = await this.claimWindow(tx, 'move', record, input.replace === true, actor);
+      await tx.run('UPDATE devices SET win = $2, bound = 1 WHERE id = $1', [id, record.win]);
+      await this.record(tx, 'move', record, actor, { from: d.win, replaced: old });
+      return old;
+    });
+    this.unbindCached(unbound);
+    this.cache(record);
+    this.options.bus?.emit('deviceChanged', { dev: id });
+    return this.configFor(id)!;
+  }
+
+  /** Removes a device: its credentials stop working. Its ledger rows stay. */
+  async remove(id: string, actor: Actor): Promise<{ device: string; removed: true }> {
+    const d = this.mustGet(id);
+    await this.write(async (tx) => {
+      await tx.run('DELETE FROM devices WHERE id = $1', [id]);
+      await this.record(tx, 'remove', d, actor);
+    });
+    this.devices.delete(id);
+    this.healths.delete(id);
+    this.onlineIds.delete(id);
+    this.options.bus?.emit('deviceChanged', { dev: id });
+    return { device: id, removed: true };
+  }
+
+  private mustGet(id: string): DeviceRecord {
+    const d = this.devices.get(id)?.record;
+    if (!d) throw new RegistryError(`params.id: device ${id} is not provisioned`, 404, 'params.id');
+    return d;
+  }
+
+  /** A transaction; a race past claimWindow's check still meets the unique index, and reads as the same 409. */
+  private async write<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+    try {
+      return await this.db.tx(fn);
+    } catch (error) {
+      if (!(error instanceof RegistryError) && /unique/i.test(String((error as Error).message)) && /devices_one_bound_pad|devices\.site, devices\.win/.test(String((error as Error).message))) {
+        throw new RegistryError('this window already has a bound rating pad; send "replace": true as a supervisor to replace it', 409, 'body.replace');
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * For a pad going bound at record.win: the window's other bound pad, if any. Refused (409)
+   * without replace; replace is a supervisor's decision (403 for anyone else). With it the old pad
+   * is unbound, and that is a ledger row of its own. Returns the unbound pad's id.
+   */
+  private async claimWindow(tx: Db, action: 'provision' | 'move', record: DeviceRecord, replace: boolean, actor: Actor): Promise<string | null> {
+    if (record.role !== 'pad') return null;
+    const old = await tx.get<Omit<DeviceRecord, 'created' | 'bound'> & { created: number | string }>(
+      `SELECT id, role, site, win, fw, secret, created FROM devices WHERE site = $1 AND win = $2 AND role = 'pad' AND bound = 1 AND id <> $3`, [record.site, record.win, record.id]);
+    if (!old) return null;
+    if (!replace) {
+      throw new RegistryError(`${action}: window ${record.win} already has a rating pad (${old.id}); a window has one. `
+        + `To replace it, a supervisor sends "replace": true, which unbinds ${old.id}`, 409, 'body.replace');
+    }
+    if (actor.role !== 'supervisor') throw new RegistryError(`${action}: replace: only a supervisor may replace window ${record.win}'s pad (${old.id}); you are ${actor.role} ${actor.username}`, 403, 'body.replace');
+    await tx.run('UPDATE devices SET bound = 0 WHERE id = $1', [old.id]);
+    await this.record(tx, 'unbind', { ...old, created: Number(old.created), bound: false }, actor, { replacedBy: record.id });
+    return old.id;
+  }
+
+  /** The ledger row of a device change: what, which device, where, and who; never the secret. */
+  private async record(tx: Db, action: DeviceAction, d: DeviceRecord, actor: Actor, extra: Record<string, unknown> = {}): Promise<void> {
+    await this.options.ledger.append(tx, [{
+      kind: 'device', dev: d.id, boot: null, seq: null, at: this.now(),
+      body: { action, dev: d.id, role: d.role, site: d.site, win: d.win, by: actor.username, byName: actor.name, byRole: actor.role, ...extra },
+    }]);
+  }
+
+  private unbindCached(id: string | null): void {
+    const c = id === null ? undefined : this.devices.get(id);
+    if (c) c.record = { ...c.record, bound: false };
   }
 
   /** The DeviceConfig (firmware/core/config.ts) for a provisioned device. */
@@ -159,6 +298,12 @@ export class Registry {
   /** The devices of one role at one window (a window normally has one display and one pad). */
   atWindow(win: string, role: Role): DeviceRecord[] {
     return this.list().filter((d) => d.win === win && d.role === role);
+  }
+
+  /** The window's bound rating pad, the only one rating requests go to. */
+  boundPad(win: string): DeviceRecord | undefined {
+    for (const { record } of this.devices.values()) if (record.role === 'pad' && record.win === win && record.bound) return record;
+    return undefined;
   }
 
   signingKey(id: string): Uint8Array | undefined {

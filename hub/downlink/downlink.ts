@@ -80,8 +80,11 @@ export class Downlink {
       return [];
     }
     const role: Role = effect.kind === 'display' ? 'display' : 'pad';
-    const targets = this.o.registry.atWindow(effect.win, role);
-    if (targets.length === 0) this.o.log.warn({ win: effect.win, role }, `no ${role} provisioned at window ${effect.win}`);
+    // A rating request goes to the window's bound pad alone: another pad at the window (a rogue
+    // one, or one a supervisor replaced) never learns a ticket is waiting for a rating.
+    const pad = role === 'pad' ? this.o.registry.boundPad(effect.win) : undefined;
+    const targets = role === 'pad' ? (pad ? [pad] : []) : this.o.registry.atWindow(effect.win, role);
+    if (targets.length === 0) this.o.log.warn({ win: effect.win, role }, `no ${role === 'pad' ? 'bound pad' : role} provisioned at window ${effect.win}`);
     return targets.map((d) => this.sendCommand({ v: PROTOCOL_VERSION, dev: d.id, t: this.now(), type: effect.kind, body: effect.body } as AnyHubCommand));
   }
 

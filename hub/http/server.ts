@@ -5,19 +5,24 @@
  *   GET  /healthz                                open: { ok, state } only; [supervisor, technician] the full body
  *   GET  /metrics                                open (Prometheus on the hall LAN)
  *   GET  /api/devices, GET /api/devices/:id      [supervisor, technician] one device also shows its desired config
- *   POST /api/devices                            [technician, supervisor] provision: answers the secret, once
+ *   POST /api/devices                            [technician, supervisor] provision { role, win, id?, fw?, replace? }: answers the secret, once;
+ *                                                a second pad at a window is refused (409) unless a supervisor sends replace: true
+ *   POST /api/devices/:id/rekey                  [technician, supervisor] a new secret, answered once; the old one stops working
+ *   POST /api/devices/:id/move                   [technician, supervisor] { win, replace? } the one-pad rule as at provisioning
+ *   DELETE /api/devices/:id                      [technician, supervisor] its credentials stop working; its ledger rows stay
  *   POST /api/devices/:id/config                 [technician, supervisor] { rateTimeout?, unsolicited?, volume?, idleText? }
  *   GET|POST /api/ledger/verify                  [supervisor, technician]
  *   GET  /api/tokens, POST /api/tokens, DELETE /api/tokens/:id   [supervisor] machine credentials (hub/app/tokens.ts)
  *
  * Roles are checked by auth.requireRole on request, before the body is parsed: 401 without a credential, 403
  * for a role not listed, and nothing changes. A credential is a session (password sign-in) or an
- * API token, both sent as a cookie or `Authorization: Bearer <token>`.
+ * API token, both sent as a cookie or `Authorization: Bearer <token>`. Provisioning, re-keying, moving
+ * and removal are ledger rows (kind 'device') naming who did them.
  */
 
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { RegistryError, type Registry, type ProvisionRequest } from '../devices/registry.js';
+import { RegistryError, type Actor, type Registry, type ProvisionRequest } from '../devices/registry.js';
 import type { Metrics } from '../metrics.js';
 import { userOf, type Auth } from '../app/auth.js';
 import { TokenError, type ApiTokens } from '../app/tokens.js';
@@ -125,15 +130,55 @@ export function createHttp(deps: HttpDeps): FastifyInstance {
       return { ...rest, health: deps.registry.health(d.id), desiredConfig: await deps.desiredConfig(d.id) };
     });
 
+    const registryError = (error: unknown, reply: import('fastify').FastifyReply) => {
+      if (!(error instanceof RegistryError)) throw error;
+      const code = ({ 403: 'forbidden', 404: 'not-found', 409: 'conflict' } as Record<number, string>)[error.status] ?? 'bad-request';
+      return reply.code(error.status).send({ error: code, message: error.message, field: error.field });
+    };
+    // The ledger names the person, or the API token (the CLI's path), who changed a device.
+    const actorOf = (request: import('fastify').FastifyRequest): Actor => {
+      const u = userOf(request);
+      return { username: u.username, name: u.name, role: u.role };
+    };
+
     // Provisioning answers the full DeviceConfig, secret included, once; it is never listed again.
     app.post<{ Body: ProvisionRequest }>('/api/devices', { onRequest: devicePeople }, async (request, reply) => {
       try {
-        const config = await deps.registry.provision(request.body ?? ({} as ProvisionRequest));
+        const config = await deps.registry.provision(request.body ?? ({} as ProvisionRequest), actorOf(request));
         request.log.info({ dev: config.id, role: config.role, win: config.win, by: userOf(request).username }, 'device provisioned');
         return reply.code(201).send(config);
       } catch (error) {
-        if (error instanceof RegistryError) return reply.code(error.status).send({ error: error.status === 409 ? 'conflict' : 'bad-request', message: error.message, field: null });
-        throw error;
+        return registryError(error, reply);
+      }
+    });
+
+    app.post<{ Params: { id: string } }>('/api/devices/:id/rekey', { onRequest: devicePeople }, async (request, reply) => {
+      try {
+        const config = await deps.registry.rekey(request.params.id, actorOf(request));
+        request.log.info({ dev: config.id, by: userOf(request).username }, 'device re-keyed');
+        return config;
+      } catch (error) {
+        return registryError(error, reply);
+      }
+    });
+
+    app.post<{ Params: { id: string }; Body: { win?: unknown; replace?: unknown } }>('/api/devices/:id/move', { onRequest: devicePeople }, async (request, reply) => {
+      try {
+        const config = await deps.registry.move(request.params.id, request.body ?? {}, actorOf(request));
+        request.log.info({ dev: config.id, win: config.win, by: userOf(request).username }, 'device moved');
+        return config;
+      } catch (error) {
+        return registryError(error, reply);
+      }
+    });
+
+    app.delete<{ Params: { id: string } }>('/api/devices/:id', { onRequest: devicePeople }, async (request, reply) => {
+      try {
+        const removed = await deps.registry.remove(request.params.id, actorOf(request));
+        request.log.info({ dev: removed.device, by: userOf(request).username }, 'device removed');
+        return removed;
+      } catch (error) {
+        return registryError(error, reply);
       }
     });
 

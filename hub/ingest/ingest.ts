@@ -215,6 +215,8 @@ export class Ingest {
    */
   takeVerified(dev: string, lines: string[]): void {
     if (this.stopped) return;
+    // The intake thread may still hold the key of a device removed a moment ago.
+    if (!this.o.registry.get(dev)) return this.reject('unknown-device', `events of device ${dev}, which is no longer provisioned`, dev);
     try {
       let prompt = false;
       this.o.metrics.eventsIn.inc(lines.length);
@@ -425,7 +427,7 @@ export class Ingest {
           if (QUEUE_EVENTS.has(event.type)) {
             await appendGathered();
             const device = registry.get(dev)!;
-            applied = await queue.applyEvent(tx, event, { id: device.id, role: device.role, win: device.win });
+            applied = await queue.applyEvent(tx, event, { id: device.id, role: device.role, win: device.win, bound: device.bound });
           }
           if (applied.verdict === 'refused') {
             const reason = applied.reason ?? 'refused by the queue';

@@ -13,8 +13,10 @@
  *   POST /api/queue/windows/:id/serving        [supervisor, or the staff signed in there] the citizen is at the counter: service time starts
  *   GET  /api/queue/windows/:id/display        open: what the window's display shows the hall now
  *   POST /api/queue/tickets                    open (kiosk, phone), limited per address without a credential
- *                                              { item, priority, caseNo?, channel? } → number, people ahead
- *   GET  /api/queue/tickets/:number?day=       open: one ticket with its history
+ *                                              { item, priority, caseNo?, channel? } → number, people ahead, and the
+ *                                              ticket's code and lookup URL (printed on the ticket)
+ *   GET  /api/queue/tickets/:number?day=&code= [supervisor, technician] one ticket with its history; anyone else
+ *                                              with the ticket's code: its state only (403 without, 404 for a wrong one)
  *   GET  /api/queue/hall                       open: the hall snapshot (the public waiting screen)
  *
  * Bodies are validated with JSON Schema (our own Ajv: no type coercion, unknown fields
@@ -28,6 +30,7 @@ import type { QueueService } from './service.js';
 import { userOf, type Auth } from '../app/auth.js';
 import { ISSUE_CHANNELS, PRIORITY_CLASSES, QueueError, type IssueChannel, type PriorityClass } from './types.js';
 import { httpErrorHandler, rejectRepeatedQuery } from '../http/errors.js';
+import { ephemeralTicketKey, ticketCode, ticketCodeMatches } from './ticket-code.js';
 
 const ID = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,32}$' } as const;
 const NAME = { type: 'string', minLength: 1, maxLength: 100 } as const;
@@ -61,6 +64,8 @@ export function describeErrors(errors: ErrorObject[], context: string): { messag
 export interface QueueRouteOptions {
   /** Tickets per minute one address may issue without a credential (burst the same); 0: no limit. */
   ticketsPerMinute: number;
+  /** Key of the tickets' lookup codes (hub/queue/ticket-code.ts); without one, a random key that lasts until the process ends. */
+  ticketKey?: Uint8Array;
 }
 
 /**
@@ -89,6 +94,8 @@ export class TicketLimiter {
   }
 }
 
+const LOOKUP_FAILURES_PER_MINUTE = 30;
+
 function forbidden(reply: FastifyReply, message: string): FastifyReply {
   return reply.code(403).send({ error: 'forbidden', message, field: null });
 }
@@ -98,6 +105,11 @@ export function queueRoutes(app: FastifyInstance, queue: QueueService, auth: Aut
   const supervisor = auth.requireRole('supervisor');
   const atWindow = auth.requireRole('supervisor', 'staff');
   const limiter = new TicketLimiter(options.ticketsPerMinute);
+  const ticketKey = options.ticketKey ?? ephemeralTicketKey();
+  // Wrong lookup codes: 30 a minute per address, then 429 until the bucket refills, checked before
+  // any code is, so a guesser cannot tell a right guess while refused.
+  const wrongCodes = new TicketLimiter(LOOKUP_FAILURES_PER_MINUTE);
+  const refusedUntil = new Map<string, number>();
   /** Staff may act only at the window where they are signed in; a supervisor anywhere. */
   const ownWindow = async (request: FastifyRequest, reply: FastifyReply, win: string): Promise<boolean> => {
     const user = userOf(request);
@@ -188,15 +200,46 @@ export function queueRoutes(app: FastifyInstance, queue: QueueService, auth: Aut
             .send({ error: 'too-many-requests', message: `tickets: at most ${options.ticketsPerMinute} a minute from one address; try again in ${Math.ceil(wait / 1000)} s`, field: null });
         }
       }
-      return reply.code(201).send(await queue.issueTicket(req.body));
+      const issued = await queue.issueTicket(req.body);
+      // The code goes only to whoever took the ticket: it is printed on it, and is the public's key to its state.
+      const code = ticketCode(ticketKey, issued.id);
+      const day = queue.dayOf(issued.issuedAt);
+      return reply.code(201).send({ ...issued, code, lookup: `/api/queue/tickets/${issued.number}?day=${day}&code=${code}` });
     });
 
-    scope.get<{ Params: { number: string }; Querystring: { day?: string } }>('/api/queue/tickets/:number', {
+    scope.get<{ Params: { number: string }; Querystring: { day?: string; code?: string } }>('/api/queue/tickets/:number', {
       schema: {
         params: { type: 'object', required: ['number'], properties: { number: { type: 'string', pattern: '^[A-Za-z0-9-]{1,16}$' } } },
-        querystring: { type: 'object', properties: { day: DAY }, additionalProperties: false },
+        querystring: { type: 'object', properties: { day: DAY, code: { type: 'string', pattern: '^[0-9A-Za-z]{1,16}$' } }, additionalProperties: false },
       },
-    }, async (req) => queue.ticket(req.params.number, req.query.day));
+    }, async (req, reply) => {
+      const user = await auth.session(auth.tokenOf(req)).catch(() => undefined);
+      if (user && (user.role === 'supervisor' || user.role === 'technician')) return queue.ticket(req.params.number, req.query.day);
+      // Everyone else, staff included: the ticket's state, and only with the code it carries.
+      const { code } = req.query;
+      if (code === undefined) {
+        return reply.code(403).send({ error: 'forbidden', message: 'querystring.code: a ticket is looked up with the code printed on it', field: 'querystring.code' });
+      }
+      const until = refusedUntil.get(req.ip) ?? 0;
+      if (until > Date.now()) {
+        return reply.code(429).header('retry-after', String(Math.ceil((until - Date.now()) / 1000)))
+          .send({ error: 'too-many-requests', message: `querystring.code: at most ${LOOKUP_FAILURES_PER_MINUTE} wrong codes a minute from one address; try again later`, field: 'querystring.code' });
+      }
+      const t = await queue.ticket(req.params.number, req.query.day).catch((error: unknown) => {
+        if (error instanceof QueueError && error.status === 404) return undefined;
+        throw error;
+      });
+      // A wrong code and a ticket never issued get the same answer, so a guess says nothing of whether the ticket exists.
+      if (!t || !ticketCodeMatches(ticketKey, t.id, code)) {
+        const wait = wrongCodes.take(req.ip);
+        if (wait > 0) {
+          if (refusedUntil.size > 10_000) for (const [ip, u] of refusedUntil) if (u <= Date.now()) refusedUntil.delete(ip);
+          refusedUntil.set(req.ip, Date.now() + wait);
+        }
+        return reply.code(404).send({ error: 'not-found', message: `ticket ${req.params.number}: no ticket with this code${req.query.day ? ` on ${req.query.day}` : ' today'}`, field: 'querystring.code' });
+      }
+      return { number: t.number, day: t.day, status: t.status };
+    });
 
     scope.get('/api/queue/hall', async () => queue.snapshot());
   });

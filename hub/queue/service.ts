@@ -122,7 +122,7 @@ export class QueueService {
    * Inside the ingest transaction, after dedupe and after ingest wrote the event's ledger row:
    * applies one accepted device event. Refusals are decided before any write.
    */
-  async applyEvent(tx: Db, event: AnyDeviceEvent, device: { id: string; role: Role; win: string }): Promise<Applied> {
+  async applyEvent(tx: Db, event: AnyDeviceEvent, device: { id: string; role: Role; win: string; bound?: boolean }): Promise<Applied> {
     switch (event.type) {
       case 'boot':
       case 'state':

@@ -131,10 +131,12 @@ export class Ratings {
   // ------------------------------------------------------------ the pad
 
   /** Inside the ingest transaction: binds and records one pad rating, or refuses it (recording an unbindable one in ratings_unbound). */
-  async applyPad(tx: Db, event: DeviceEvent<'rating'>, device: { id: string; role: Role; win: string }): Promise<Applied> {
+  async applyPad(tx: Db, event: DeviceEvent<'rating'>, device: { id: string; role: Role; win: string; bound?: boolean }): Promise<Applied> {
     const body = event.body;
     if (device.role !== 'pad') return refused(`rating: device ${device.id} is a ${device.role}; staff cannot rate, only a window's rating pad may`);
     if (body.win !== device.win) return refused(`rating: device ${device.id} is installed at window ${device.win}, not ${body.win}`);
+    // A pad a supervisor replaced keeps its credentials but is no longer its window's rating pad (security finding 7).
+    if (device.bound === false) return refused(`rating: pad ${device.id} is not the bound rating pad of window ${device.win}`);
     if (body.level <= BAD_RATING_MAX && body.reason === null) return refused(`rating: a bad rating (level ${body.level}) needs a reason`);
     const t = Math.min(event.t, this.deps.now());
     const id = `${event.dev}:${event.boot}:${event.seq}`;
@@ -273,7 +275,9 @@ export class Ratings {
     const rows = await this.deps.db.all<{ t: number; level: number; reason: string | null; item: string | null; win: string }>(
       'SELECT t, level, reason, item, win FROM queue_ratings WHERE staff = $1 AND t >= $2 AND t < $3 ORDER BY t', [staff, from, to]);
     const off = this.deps.policy.utcOffsetMinutes * 60_000;
-    return rows.map((r) => ({ day: new Date(num(r.t) + off).toISOString().slice(0, 10), level: num(r.level), reason: r.reason, item: r.item, win: r.win }));
+    return rows.map((r) => ({ day: new Date(num(r.t) + off).toISOString().slice(0, 10), level: num(r.level), reason: r.reason, item: r.item, win: r.win }))
+      // Within a day by level and item, not by time: the order would tell which citizen gave which.
+      .sort((a, b) => a.day.localeCompare(b.day) || a.level - b.level || String(a.item).localeCompare(String(b.item)) || String(a.reason).localeCompare(String(b.reason)));
   }
 
   // ------------------------------------------------------------ routes

@@ -104,10 +104,11 @@ describe('every protected route checks the role first and changes nothing when r
 
   test('what the hall shows the public stays open: hall snapshot, ticket lookup, display, issuing', async () => {
     expect((await f.call('GET', '/api/queue/hall', undefined, null)).status).toBe(200);
-    expect((await f.call('GET', '/api/queue/tickets/A001', undefined, null)).status).toBe(200);
     expect((await f.call('GET', '/api/queue/windows/W1/display', undefined, null)).status).toBe(200);
     const issued = await f.call('POST', '/api/queue/tickets', { item: 'I1', priority: 'normal' }, null);
     expect(issued.status).toBe(201);
+    // The lookup is open with the code the ticket carries (issue 18, finding 6).
+    expect((await f.call('GET', (await issued.json()).lookup, undefined, null)).status).toBe(200);
     expect((await f.call('GET', '/healthz', undefined, null)).status).toBe(200);
   });
 
@@ -220,7 +221,8 @@ describe('remote config push', () => {
     }
     // A device that is not connected: recorded, and sent when it comes online, every push
     // merged (a later key wins).
-    const offlineConfig = await f.provision('pad', 'W2', 'pad-off');
+    // At a window of its own: W2 has its rating pad, pad-cfg (one pad per window, issue 18 finding 7).
+    const offlineConfig = await f.provision('pad', 'W3', 'pad-off');
     const offline = await f.api('POST', '/api/devices/pad-off/config', { idleText: '欢迎', volume: 2 });
     expect(offline).toMatchObject({ online: false, note: expect.stringContaining('sent when the device next comes online') });
     expect(await f.api('POST', '/api/devices/pad-off/config', { volume: 9, rateTimeout: 20_000 })).toMatchObject({

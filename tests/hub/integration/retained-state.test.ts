@@ -17,7 +17,8 @@ test('retained state followed at once by an event: both reach the hub', async ()
   const devices: TestDevice[] = [];
   try {
     for (let i = 0; i < 5; i++) {
-      const d = new TestDevice(await f.provision('pad', 'W1', `pad-${i}`));
+      // One rating pad per window (issue 18, finding 7): each pad at a window of its own.
+      const d = new TestDevice(await f.provision('pad', `W${i + 1}`, `pad-${i}`));
       await d.connect(`mqtt://127.0.0.1:${f.hub.mqttPort}`);
       devices.push(d);
     }

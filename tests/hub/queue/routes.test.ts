@@ -62,7 +62,9 @@ describe('queue HTTP API (fastify.inject, real SQLite file)', () => {
     hall.sent.length = 0;
     const t1 = await post('/api/queue/tickets', { item: 'hukou', priority: 'normal' });
     expect(t1.statusCode).toBe(201);
-    expect(t1.json()).toEqual({ id: '20250314-A001', number: 'A001', item: 'hukou', priority: 'normal', ahead: 0, issuedAt: START });
+    // The ticket's lookup code (issue 18, finding 6) is printed on it and is part of its lookup URL.
+    expect(t1.json()).toEqual({ id: '20250314-A001', number: 'A001', item: 'hukou', priority: 'normal', ahead: 0, issuedAt: START,
+      code: expect.stringMatching(/^[0-9A-Z]{8}$/), lookup: `/api/queue/tickets/A001?day=2025-03-14&code=${t1.json().code}` });
     // The waiting counts changed: the displays of both windows serving hukou, and the hall.
     expect(hall.sent).toEqual([[
       { kind: 'display', win: 'W1', body: { win: 'W1', ticket: null, status: 'idle', item: null, waiting: 1, text: null, chime: false } },
@@ -76,9 +78,9 @@ describe('queue HTTP API (fastify.inject, real SQLite file)', () => {
     hall.advance(60_000);
     const called = await hall.call('W1');
     expect(called.verdict).toBe('committed');
-    const a3 = await app.inject({ method: 'GET', url: '/api/queue/tickets/A003' });
+    const a3 = await app.inject({ method: 'GET', url: '/api/queue/tickets/A003', headers: as('supervisor') });
     expect(a3.json()).toMatchObject({ number: 'A003', status: 'called', win: 'W1', staff: 's1', priority: 'elderly-disabled', rated: false });
-    const a2 = (await app.inject({ method: 'GET', url: '/api/queue/tickets/A002?day=2025-03-14' })).json();
+    const a2 = (await app.inject({ method: 'GET', url: '/api/queue/tickets/A002?day=2025-03-14', headers: as('supervisor') })).json();
     expect(a2).toMatchObject({ caseNo: 'GA-2025-77', channel: 'phone', status: 'waiting' });
     const serving = await post('/api/queue/windows/W1/serving');
     expect(serving.json()).toMatchObject({ number: 'A003', status: 'serving', servedAt: hall.time });
@@ -131,7 +133,7 @@ describe('queue HTTP API (fastify.inject, real SQLite file)', () => {
     expect(await hall.stateDump()).toBe(before);
     const lookup = await app.inject({ method: 'GET', url: '/api/queue/tickets/A001?day=14-03-2025' });
     expect(lookup.json()).toMatchObject({ field: 'querystring.day' });
-    expect((await app.inject({ method: 'GET', url: '/api/queue/tickets/A404' })).json()).toEqual({ error: 'not-found', message: 'ticket A404 was not issued on 2025-03-14', field: 'number' });
+    expect((await app.inject({ method: 'GET', url: '/api/queue/tickets/A404', headers: as('supervisor') })).json()).toEqual({ error: 'not-found', message: 'ticket A404 was not issued on 2025-03-14', field: 'number' });
     const notJson = await app.inject({ method: 'POST', url: '/api/queue/tickets', headers: { 'content-type': 'application/json' }, payload: '{"item":' });
     expect(notJson.statusCode).toBe(400);
     expect(notJson.json().error).toBe('bad-request');

@@ -31,7 +31,8 @@ export function devicesView(el) {
           return [
             h('code', null, d.id),
             t(`dev.${d.role}`).startsWith('⟦') ? d.role : t(`dev.${d.role}`),
-            d.win,
+            // A pad a supervisor replaced: still provisioned, no longer the window's rating pad.
+            d.bound === false ? h('span', null, d.win, ' ', h('span', { class: 'badge st-paused', 'data-unbound': d.id }, t('dev.unbound'))) : d.win,
             h('span', { class: `badge ${hl.online ? (stale ? 'st-paused' : 'st-ok') : 'st-bad'}` }, hl.online ? t('dev.online') : t('dev.offline')),
             fmtAgo(hl.lastSeen, now),
             hl.bat === null ? '—' : h('span', { class: hl.bat < 20 ? 'bad' : '' }, `${hl.bat}%`),

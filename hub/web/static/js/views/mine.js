@@ -1,9 +1,9 @@
 // Window staff: their window now (current number, status, queue) and their own ratings and
-// cases. A rating shows level, reason, item and time — never the ticket number or anything else
+// cases. A rating or case shows level, reason, item and the day (never the time) — never the ticket number or anything else
 // that could tell who gave it.
 
 import { api } from '../api.js';
-import { R, thisMonth, localDay } from '../routes.js';
+import { R, thisMonth } from '../routes.js';
 import { t, fmtPercent } from '../i18n.js';
 import { h, clear, table, card, stat } from '../dom.js';
 import { levelBadge, reasonText, stageText, unavailable } from './common.js';
@@ -46,7 +46,7 @@ export function mineView(el, { user }) {
         const mine = (await api(R.cases({ status: 'open' }))).cases;
         clear(cases).append(table(
           [t('ratings.day'), t('ratings.level'), t('ratings.reason'), t('cases.stage')],
-          mine.map((c) => [localDay(c.ratedAt), levelBadge(c.level), reasonText(c.reason), stageText(c.status)]),
+          mine.map((c) => [c.ratedDay, levelBadge(c.level), reasonText(c.reason), stageText(c.status)]),
           { empty: t('cases.empty') },
         ));
       } catch (error) { unavailable(cases, error); }
