@@ -26,6 +26,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import cliProgress from 'cli-progress';
 import type { View } from '../firmware/core/hardware.js';
 import { ROLES, type Role } from '../firmware/core/protocol.js';
+import { REMOTE_SETTING_KEYS, remoteSettingFromText, type RemoteSettings } from '../firmware/core/config.js';
 import { HubApiError, HubClient } from '../simulator/hub-client.js';
 import { newApiToken } from '../hub/app/tokens.js';
 import { loadScenario, ScenarioError, type FaultSpec } from '../simulator/scenario.js';
@@ -310,27 +311,20 @@ async function devicesCommand(opts: { hub: string; token?: string; watch?: boole
   }
 }
 
-const CONFIG_KEYS: Record<string, (v: string) => unknown> = {
-  rateTimeout: (v) => { const n = Number(v); if (!Number.isInteger(n) || n < 3000 || n > 600_000) throw new Error('expected milliseconds between 3000 and 600000'); return n; },
-  unsolicited: (v) => { if (v !== 'ignore' && v !== 'bind') throw new Error('expected ignore or bind'); return v; },
-  volume: (v) => { const n = Number(v); if (!Number.isInteger(n) || n < 0 || n > 10) throw new Error('expected an integer 0–10'); return n; },
-  idleText: (v) => { if (v.length > 100) throw new Error('expected at most 100 characters'); return v; },
-};
+/** What `config push` may change: the firmware's own remote-settings rules (firmware/core/config.ts). */
+const CONFIG_KEYS: readonly string[] = REMOTE_SETTING_KEYS;
 
 export function parseConfigPairs(pairs: string[]): Record<string, unknown> {
-  if (!pairs.length) throw new CliError(`expected at least one key=value; keys: ${Object.keys(CONFIG_KEYS).join(', ')}`, 2);
+  if (!pairs.length) throw new CliError(`expected at least one key=value; keys: ${CONFIG_KEYS.join(', ')}`, 2);
   const out: Record<string, unknown> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
     if (eq <= 0) throw new CliError(`"${pair}": expected key=value`, 2);
     const key = pair.slice(0, eq);
-    const parse = CONFIG_KEYS[key];
-    if (!parse) throw new CliError(`${key}: unknown setting; expected one of ${Object.keys(CONFIG_KEYS).join(', ')}`, 2);
-    try {
-      out[key] = parse(pair.slice(eq + 1));
-    } catch (error) {
-      throw new CliError(`${key}: ${(error as Error).message}`, 2);
-    }
+    if (!CONFIG_KEYS.includes(key)) throw new CliError(`${key}: unknown setting; expected one of ${CONFIG_KEYS.join(', ')}`, 2);
+    const read = remoteSettingFromText(key as keyof RemoteSettings, pair.slice(eq + 1));
+    if ('error' in read) throw new CliError(`${key}: ${read.error}`, 2);
+    out[key] = read.value;
   }
   return out;
 }
@@ -445,7 +439,7 @@ export function buildProgram(): Command {
 
   const config = program.command('config').description('device settings');
   config.command('push')
-    .description(`change a device's settings remotely (a signed config command sent by the hub); keys: ${Object.keys(CONFIG_KEYS).join(', ')}`)
+    .description(`change a device's settings remotely (a signed config command sent by the hub); keys: ${CONFIG_KEYS.join(', ')}`)
     .argument('<device>', 'device id')
     .argument('<key=value...>', 'settings to change')
     .addOption(hubOption())
