@@ -6,7 +6,7 @@
  * database and its own hall names (so neither phase starts on the other's rows or topics):
  *   (a) one hub process serving all N halls (the baseline);
  *   (b) two hub processes serving N halls, spread by the leases (2 + 2 for 4 halls).
- * Each hall gets the same load: `devices` light devices (bench/support/device.ts, real signed
+ * Each hall gets the same load: `devices` light devices (support/device.ts, real signed
  * `state` events) each keeping `window` events in flight, resending an event still unacked after
  * a few seconds, until `count` events per hall have their committed ack. Measured: committed
  * events/s over all halls, device publish → signed ack p50/p99, and the ratio (b)/(a). After each
@@ -23,10 +23,11 @@ import type { DeviceConfig } from '../firmware/core/config.js';
 import { writeMosquittoFiles, NO_DEVICES } from '../hub/mqtt/mosquitto.js';
 import { openPostgres } from '../hub/db/postgres.js';
 import { hallDbUrl } from '../hub/district/lease.js';
-import { freePort, startMosquitto, type RunningMosquitto } from '../tests/support/mosquitto.js';
-import { startPostgres, type PostgresServer } from '../tests/support/postgres.js';
-import { BenchDevice, healthBody } from './support/device.js';
-import { launchHub, type HubChild } from './support/hub.js';
+import { freePort, startMosquitto, type RunningMosquitto } from '../support/mosquitto.js';
+import { startPostgres, type PostgresServer } from '../support/postgres.js';
+import { FakeDevice, healthBody } from '../support/device.js';
+import { benchHubProcess } from './support/hub.js';
+import type { HubProcess } from '../support/hub-process.js';
 import { ClosedLoop } from './support/loop.js';
 import { emit, log, percentile, round, sleep, type Figure } from './support/result.js';
 
@@ -46,9 +47,9 @@ interface Shared {
   mosquittoPid: number;
 }
 
-/** One district hub as its own process (bench/support/hub.ts launchHub). */
+/** One district hub as its own process (bench/support/hub.ts benchHubProcess). */
 class DistrictHub {
-  private hub: HubChild | undefined;
+  private hub: HubProcess | undefined;
   httpPort = 0;
   readonly token = `sannuo_bench_${randomBytes(16).toString('hex')}`;
 
@@ -64,16 +65,14 @@ class DistrictHub {
     this.httpPort = await freePort();
     const { broker, hubUser } = this.shared;
     const env: Record<string, string> = {
-      SANNUO_DATA: data, SANNUO_HTTP_PORT: String(this.httpPort), SANNUO_HTTP_HOST: '127.0.0.1',
-      SANNUO_MQTT_HOST: '127.0.0.1', SANNUO_MQTT_PORT: String(await freePort()), SANNUO_LOG_LEVEL: 'error',
-      SANNUO_API_TOKEN: this.token,
       SANNUO_DB: this.dbUrl,
       SANNUO_BROKER: `mqtt://${encodeURIComponent(hubUser.username)}:${hubUser.password}@127.0.0.1:${broker.port}`,
       SANNUO_MOSQUITTO_DIR: broker.filesDir, SANNUO_MOSQUITTO_PID_FILE: broker.pidFile,
       SANNUO_CLUSTER_HALLS: '*', SANNUO_CLUSTER_REGISTER: this.halls.join(','), SANNUO_CLUSTER_HUB_ID: this.id,
       SANNUO_CLUSTER_LEASE_TTL: String(LEASE.ttl), SANNUO_CLUSTER_RENEW_INTERVAL: String(LEASE.renew), SANNUO_CLUSTER_POLL_INTERVAL: String(LEASE.poll),
     };
-    this.hub = await launchHub(env, this.http, `hub ${this.id}`);
+    this.hub = benchHubProcess({ data, httpPort: this.httpPort, mqttPort: await freePort(), token: this.token, env, label: `hub ${this.id}` });
+    await this.hub.start(60_000);
   }
 
   pid(): number {
@@ -93,7 +92,7 @@ class DistrictHub {
 
   /** SIGTERM (the hub drains, checkpoints and releases its halls), SIGKILL after 30 s. */
   async stop(): Promise<void> {
-    await this.hub?.stop();
+    await this.hub?.stop(30_000);
   }
 }
 
@@ -235,7 +234,7 @@ async function phase(shared: Shared, label: string, prefix: string, hubCount: nu
   }
   const halls = Array.from({ length: o.halls }, (_, i) => `${prefix}-${i + 1}`);
   const hubs = Array.from({ length: hubCount }, (_, i) => new DistrictHub(`${prefix}-hub-${i + 1}`, shared, dbUrl, halls));
-  const devices: BenchDevice[] = [];
+  const devices: FakeDevice[] = [];
   const resendTimer: { t?: NodeJS.Timeout } = {};
   try {
     log(`${label}: starting ${hubCount} hub(s) for ${o.halls} halls`);
@@ -250,14 +249,14 @@ async function phase(shared: Shared, label: string, prefix: string, hubCount: nu
       for (let i = 0; i < o.devices; i++) {
         const config = await holderOf(hall).api<DeviceConfig>('POST', `/halls/${hall}/api/devices`, { role: 'pad', win: `P${i + 1}`, id: `${hall}-pad${i + 1}` });
         if (config.site !== hall) throw new Error(`device ${config.id} provisioned for site ${config.site}, expected ${hall}`);
-        devices.push(new BenchDevice(config));
+        devices.push(new FakeDevice(config, { track: false }));
         hallOf.push(hall);
       }
     }
     // Mosquitto learns a device's password when a hub rewrites its files and reloads it.
     for (const d of devices) {
       for (let attempt = 0; ; attempt++) {
-        try { await d.connect(shared.broker.url, { reconnectPeriod: 1000, connectTimeout: 5000 }); break; } catch (error) {
+        try { await d.connect(shared.broker.url, { reconnectPeriod: 1000, connectTimeout: 5000, will: false }); break; } catch (error) {
           if (attempt > 75) throw new Error(`device ${d.id} cannot log in to Mosquitto: ${String(error)}`);
           await sleep(200);
         }
@@ -269,7 +268,7 @@ async function phase(shared: Shared, label: string, prefix: string, hubCount: nu
     const warm = Math.ceil(o.warmup / o.devices);
     const measured = Math.ceil(o.count / o.devices);
     const t = Date.now();
-    const lines = devices.map((d) => Array.from({ length: warm + measured }, (_, k) => d.sign('state', healthBody(k), t + k).line));
+    const lines = devices.map((d) => Array.from({ length: warm + measured }, (_, k) => d.sign('state', healthBody(k), t + k)));
 
     // Resend until acked: the bench keeps what is in flight, like a device's outbox.
     let loop: ClosedLoop | undefined;
