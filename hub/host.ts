@@ -48,6 +48,12 @@ export abstract class HubBase implements HallHost {
 
   constructor(readonly settings: Settings, readonly log: Logger, readonly options: HubOptions = {}) {}
 
+  abstract start(): Promise<void>;
+  /** In order: stop taking messages, finish and ack the commits in flight, checkpoint, then close. */
+  abstract stop(): Promise<void>;
+  /** What /healthz reports; ok false answers 503. */
+  abstract health(): Promise<{ ok: boolean; [key: string]: unknown }>;
+
   get key(): Uint8Array {
     return this.hubKey;
   }
