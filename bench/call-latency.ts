@@ -11,21 +11,21 @@
 
 import { Command } from 'commander';
 import { BenchHub } from './support/hub.js';
-import { BenchDevice, healthBody } from './support/device.js';
+import { FakeDevice, healthBody } from '../support/device.js';
 import { emit, log, percentile, Progress, round, sleep, type Figure } from './support/result.js';
 
 interface Options { windows: number; calls: number; load: number; pads: number; timeLimit: number }
 
 const CALL_TIMEOUT = 10_000; // ms: a call not answered by then counts as lost
 
-async function callRound(displays: BenchDevice[], callsPerWindow: number, label: string, deadline: number): Promise<{ latencies: number[]; lost: number }> {
+async function callRound(displays: FakeDevice[], callsPerWindow: number, label: string, deadline: number): Promise<{ latencies: number[]; lost: number }> {
   const latencies: number[] = [];
   let lost = 0;
   const progress = new Progress(label);
   const total = callsPerWindow * displays.length;
   await Promise.all(displays.map(async (d) => {
     for (let i = 0; i < callsPerWindow && Date.now() < deadline; i++) {
-      const { line } = d.sign('call', { win: d.config.win, staff: null });
+      const line = d.sign('call', { win: d.config.win, staff: null });
       const answered = new Promise<number | undefined>((resolve) => {
         const timer = setTimeout(() => resolve(undefined), CALL_TIMEOUT);
         d.onCommand = (command, at) => {
@@ -62,9 +62,9 @@ async function main(): Promise<void> {
     const wins = Array.from({ length: o.windows }, (_, i) => `W${i + 1}`);
     log(`call-latency: setting up ${o.windows} windows and ${(perWindowIdle + perWindowLoaded) * o.windows + 20} tickets`);
     await hub.setUpHall(wins, (perWindowIdle + perWindowLoaded) * o.windows + 20);
-    const displays = (await hub.provisionMany(wins.map((win, i) => ({ role: 'display' as const, win, id: `disp-${i + 1}` })))).map((c) => new BenchDevice(c));
-    const pads = (await hub.provisionMany(Array.from({ length: o.pads }, (_, i) => ({ role: 'pad' as const, win: `L${i}`, id: `load-${i}` })))).map((c) => new BenchDevice(c));
-    for (const d of [...displays, ...pads]) await d.connect(hub.mqttUrl);
+    const displays = (await hub.provisionMany(wins.map((win, i) => ({ role: 'display' as const, win, id: `disp-${i + 1}` })))).map((c) => new FakeDevice(c, { track: false }));
+    const pads = (await hub.provisionMany(Array.from({ length: o.pads }, (_, i) => ({ role: 'pad' as const, win: `L${i}`, id: `load-${i}` })))).map((c) => new FakeDevice(c, { track: false }));
+    for (const d of [...displays, ...pads]) await d.connect(hub.mqttUrl, { reconnectPeriod: 1000, connectTimeout: 30_000, will: false });
 
     const idle = await callRound(displays, perWindowIdle, 'call-latency idle', Date.now() + o.timeLimit * 1000);
 
@@ -76,7 +76,8 @@ async function main(): Promise<void> {
     pads.forEach((p, i) => { p.onAck = (item, at) => { const t = sentAt[i].get(item.seq); if (t !== undefined) { sentAt[i].delete(item.seq); loadAcked++; loadLatencies.push(at - t); } }; });
     const period = (o.pads * 1000) / o.load; // ms between one pad's events
     const timers = pads.map((p, i) => setInterval(() => {
-      const { seq, line } = p.sign('state', healthBody(p.seq));
+      const line = p.sign('state', healthBody(p.seq));
+      const seq = p.seq;
       sentAt[i].set(seq, performance.now());
       loadSent++;
       void p.publish(line);

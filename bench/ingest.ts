@@ -22,7 +22,7 @@
 import { Command } from 'commander';
 import mqtt, { type MqttClient } from 'mqtt';
 import { BenchHub } from './support/hub.js';
-import { BenchDevice, healthBody } from './support/device.js';
+import { FakeDevice, healthBody } from '../support/device.js';
 import { ClosedLoop, type LoopResult } from './support/loop.js';
 import { emit, log, percentile, round, type Figure } from './support/result.js';
 import { TOPIC_ROOT } from '../firmware/core/protocol.js';
@@ -42,7 +42,7 @@ function measure(r: LoopResult): Measured {
 
 async function connectHubUser(hub: BenchHub, clientId: string): Promise<MqttClient> {
   const client = mqtt.connect(hub.mqttUrl, { ...hub.hubUser, clientId, clean: true, reconnectPeriod: 1000, connectTimeout: 30_000 });
-  client.on('connect', () => (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true)); // as BenchDevice
+  client.on('connect', () => (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true)); // as FakeDevice
   await new Promise<void>((resolve, reject) => { client.once('connect', () => resolve()); client.once('error', reject); });
   return client;
 }
@@ -81,7 +81,7 @@ async function rawRelay(hub: BenchHub, o: Options, size: number, label: string):
 }
 
 /** Devices publish signed events to the hub; warmed up once, then measured round by round. */
-async function hubIngest(hub: BenchHub, devices: BenchDevice[], lines: string[][], o: Options, label: string): Promise<(r: number) => Promise<Measured & HubWork>> {
+async function hubIngest(hub: BenchHub, devices: FakeDevice[], lines: string[][], o: Options, label: string): Promise<(r: number) => Promise<Measured & HubWork>> {
   let loop: ClosedLoop | undefined;
   devices.forEach((d, s) => { d.onAck = (item, at) => { if (item.verdict === 'committed') loop?.complete(s, item.seq - 1, at); else throw new Error(`${d.id} seq ${item.seq} refused: ${item.reason}`); }; });
   const send = (s: number, k: number) => { void devices[s].publish(lines[s][k]); };
@@ -122,11 +122,11 @@ async function runBroker(broker: 'embedded' | 'mosquitto', o: Options): Promise<
   await hub.start();
   try {
     const configs = await hub.provisionMany(Array.from({ length: o.devices }, (_, i) => ({ role: 'pad' as const, win: `L${i}`, id: `ingest-${i}` })));
-    const devices = configs.map((c) => new BenchDevice(c));
+    const devices = configs.map((c) => new FakeDevice(c, { track: false }));
     // Mosquitto learns new passwords on the hub's SIGHUP; retry until the login works.
     for (const d of devices) {
       for (let attempt = 0; ; attempt++) {
-        try { await d.connect(hub.mqttUrl, { reconnectPeriod: 0, connectTimeout: 5000 }); break; } catch (error) {
+        try { await d.connect(hub.mqttUrl, { reconnectPeriod: 0, connectTimeout: 5000, will: false }); break; } catch (error) {
           if (attempt > 50) throw error;
           await new Promise((r) => setTimeout(r, 200));
         }
@@ -134,7 +134,7 @@ async function runBroker(broker: 'embedded' | 'mosquitto', o: Options): Promise<
     }
     const perSender = Math.ceil(o.warmup / o.devices) + o.rounds * Math.ceil(o.count / o.devices);
     const t = Date.now();
-    const lines = devices.map((d) => Array.from({ length: perSender }, (_, k) => d.sign('state', healthBody(k), t + k).line));
+    const lines = devices.map((d) => Array.from({ length: perSender }, (_, k) => d.sign('state', healthBody(k), t + k)));
     const size = Math.max(...lines.map((l) => Math.max(...l.map((x) => Buffer.byteLength(x)))));
 
     const relay = await rawRelay(hub, o, size, label);

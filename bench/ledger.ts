@@ -13,7 +13,7 @@ import type { Db } from '../hub/db/db.js';
 import { openPostgres } from '../hub/db/postgres.js';
 import { openSqlite } from '../hub/db/sqlite.js';
 import { Ledger, type LedgerEntry } from '../hub/ledger/ledger.js';
-import { startPostgres } from '../tests/support/postgres.js';
+import { startPostgres } from '../support/postgres.js';
 
 const BATCH = 5_000; // entries per append transaction
 

@@ -8,7 +8,7 @@
  *
  *   npx tsx bench/report.ts [--ratings 1000000] [--db both|sqlite|postgres|postgres://...]
  *
- * "postgres" and "both" start a throwaway PostgreSQL 15 (tests/support/postgres.ts). Progress
+ * "postgres" and "both" start a throwaway PostgreSQL 15 (support/postgres.ts). Progress
  * goes to stderr; stdout has one text line per engine (read by bench/run.ts) and, last, one
  * JSON line: {"bench":"report","ratings":…,"sqlite":{"rawMs":…,"rollupMs":…,"ratio":…,…},"postgres":{…}}.
  */
@@ -30,7 +30,7 @@ import { AppService } from '../hub/app/service.js';
 import { parsePeriod, type Source } from '../hub/app/figures.js';
 import { buildReport, type Report } from '../hub/app/report.js';
 import { rebuildRollup, ROLLUP_COUNTS } from '../hub/ratings/rollup.js';
-import { startPostgres, type PostgresServer } from '../tests/support/postgres.js';
+import { startPostgres, type PostgresServer } from '../support/postgres.js';
 
 const opts = new Command()
   .option('--ratings <n>', 'ratings (and finished tickets) in the month', '1000000')

@@ -21,7 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { passes, type BenchResult, type Figure } from './support/result.js';
-import { startPostgres, type PostgresServer } from '../tests/support/postgres.js';
+import { startPostgres, type PostgresServer } from '../support/postgres.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const OPEN_FILES = 20_000;

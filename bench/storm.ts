@@ -16,7 +16,7 @@ import { Command } from 'commander';
 import { openSqlite } from '../hub/db/sqlite.js';
 import { MAX_BATCH_BYTES, MAX_BATCH_EVENTS } from '../firmware/core/protocol.js';
 import { BenchHub } from './support/hub.js';
-import { BenchDevice, healthBody } from './support/device.js';
+import { FakeDevice, healthBody } from '../support/device.js';
 import { emit, log, Progress, round, sleep } from './support/result.js';
 
 interface Options { devices: number; events: number; timeLimit: number; resend: number }
@@ -59,12 +59,12 @@ async function main(): Promise<void> {
       (n) => progress.update(`${n}/${o.devices} devices`),
     );
     progress.done(`${o.devices} devices provisioned`);
-    const devices = configs.map((c) => new BenchDevice(c));
+    const devices = configs.map((c) => new FakeDevice(c, { track: false }));
     const t = Date.now() - 3_600_000; // events written during the last hour offline
     const signing = new Progress('storm signing');
     const unacked = devices.map((d, i) => {
       const m = new Map<number, string>();
-      for (let k = 0; k < o.events; k++) { const { seq, line } = d.sign('state', healthBody(k), t + k * 1000); m.set(seq, line); }
+      for (let k = 0; k < o.events; k++) { const line = d.sign('state', healthBody(k), t + k * 1000); m.set(d.seq, line); }
       signing.update(`${(i + 1) * o.events}/${total} events signed`);
       return m;
     });
@@ -96,7 +96,7 @@ async function main(): Promise<void> {
       // after a second, as the firmware's reconnect does.
       for (;;) {
         try {
-          await d.connect(hub.mqttUrl, { reconnectPeriod: 1000, connectTimeout: 60_000 });
+          await d.connect(hub.mqttUrl, { reconnectPeriod: 1000, connectTimeout: 60_000, will: false });
           break;
         } catch (error) {
           if (Date.now() > deadline) throw error;

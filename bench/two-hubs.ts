@@ -6,7 +6,7 @@
  * database and its own hall names (so neither phase starts on the other's rows or topics):
  *   (a) one hub process serving all N halls (the baseline);
  *   (b) two hub processes serving N halls, spread by the leases (2 + 2 for 4 halls).
- * Each hall gets the same load: `devices` light devices (bench/support/device.ts, real signed
+ * Each hall gets the same load: `devices` light devices (support/device.ts, real signed
  * `state` events) each keeping `window` events in flight, resending an event still unacked after
  * a few seconds, until `count` events per hall have their committed ack. Measured: committed
  * events/s over all halls, device publish → signed ack p50/p99, and the ratio (b)/(a). After each
@@ -23,155 +23,15 @@ import type { DeviceConfig } from '../firmware/core/config.js';
 import { writeMosquittoFiles, NO_DEVICES } from '../hub/mqtt/mosquitto.js';
 import { openPostgres } from '../hub/db/postgres.js';
 import { hallDbUrl } from '../hub/district/lease.js';
-import { freePort, startMosquitto, type RunningMosquitto } from '../tests/support/mosquitto.js';
-import { startPostgres, type PostgresServer } from '../tests/support/postgres.js';
-import { BenchDevice, healthBody } from './support/device.js';
-import { launchHub, type HubChild } from './support/hub.js';
+import { startMosquitto, type RunningMosquitto } from '../support/mosquitto.js';
+import { startPostgres, type PostgresServer } from '../support/postgres.js';
+import { FakeDevice, healthBody } from '../support/device.js';
 import { ClosedLoop } from './support/loop.js';
+import { DistrictHub, LEASE, type Lease, type Shared } from './support/district-hub.js';
+import { CpuMeter, type CpuSplit } from './support/cpu.js';
 import { emit, log, percentile, round, sleep, type Figure } from './support/result.js';
 
 interface Options { halls: number; devices: number; window: number; count: number; warmup: number; timeLimit: number; resendAfter: number }
-
-const LEASE = { ttl: 6, renew: 2, poll: 500 }; // short, so halls spread within seconds of start
-
-/** The shared parts of the district: PostgreSQL, Mosquitto, the one hub key, a temp root. */
-interface Shared {
-  pg: PostgresServer;
-  broker: RunningMosquitto;
-  hubUser: { username: string; password: string };
-  hubKey: string;
-  root: string;
-  /** For CPU accounting: PostgreSQL's postmaster (its backends are its children) and Mosquitto. */
-  postmaster: number;
-  mosquittoPid: number;
-}
-
-/** One district hub as its own process (bench/support/hub.ts launchHub). */
-class DistrictHub {
-  private hub: HubChild | undefined;
-  httpPort = 0;
-  readonly token = `sannuo_bench_${randomBytes(16).toString('hex')}`;
-
-  constructor(readonly id: string, private readonly shared: Shared, private readonly dbUrl: string, private readonly halls: string[]) {}
-
-  get http(): string { return `http://127.0.0.1:${this.httpPort}`; }
-
-  async start(): Promise<void> {
-    const data = path.join(this.shared.root, this.id);
-    fs.mkdirSync(data, { recursive: true });
-    // A district's hubs share one key: a hall's checkpoint signed by one verifies on the next.
-    fs.writeFileSync(path.join(data, 'hub.key'), this.shared.hubKey + '\n', { mode: 0o600 });
-    this.httpPort = await freePort();
-    const { broker, hubUser } = this.shared;
-    const env: Record<string, string> = {
-      SANNUO_DATA: data, SANNUO_HTTP_PORT: String(this.httpPort), SANNUO_HTTP_HOST: '127.0.0.1',
-      SANNUO_MQTT_HOST: '127.0.0.1', SANNUO_MQTT_PORT: String(await freePort()), SANNUO_LOG_LEVEL: 'error',
-      SANNUO_API_TOKEN: this.token,
-      SANNUO_DB: this.dbUrl,
-      SANNUO_BROKER: `mqtt://${encodeURIComponent(hubUser.username)}:${hubUser.password}@127.0.0.1:${broker.port}`,
-      SANNUO_MOSQUITTO_DIR: broker.filesDir, SANNUO_MOSQUITTO_PID_FILE: broker.pidFile,
-      SANNUO_CLUSTER_HALLS: '*', SANNUO_CLUSTER_REGISTER: this.halls.join(','), SANNUO_CLUSTER_HUB_ID: this.id,
-      SANNUO_CLUSTER_LEASE_TTL: String(LEASE.ttl), SANNUO_CLUSTER_RENEW_INTERVAL: String(LEASE.renew), SANNUO_CLUSTER_POLL_INTERVAL: String(LEASE.poll),
-    };
-    this.hub = await launchHub(env, this.http, `hub ${this.id}`);
-  }
-
-  pid(): number {
-    const pid = this.hub?.pid();
-    if (!pid) throw new Error(`hub ${this.id} is not running`);
-    return pid;
-  }
-
-  async api<T = any>(method: string, pathname: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = { authorization: `Bearer ${this.token}` };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(this.http + pathname, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`hub ${this.id}: ${method} ${pathname}: ${res.status} ${text}`);
-    return (text ? JSON.parse(text) : undefined) as T;
-  }
-
-  /** SIGTERM (the hub drains, checkpoints and releases its halls), SIGKILL after 30 s. */
-  async stop(): Promise<void> {
-    await this.hub?.stop();
-  }
-}
-
-interface Lease { hall: string; holder: string | null; epoch: number; expires: number; now: number }
-
-/** CPU ticks of a process (user + system) from /proc/<pid>/stat. */
-function processTicks(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
-}
-
-/**
- * The whole machine's ticks from /proc/stat: busy in processes (user, nice, system), in the
- * kernel's interrupt work (irq, softirq: loopback TCP between the parts lands here), stolen by
- * the hypervisor, and in all (guest time is already inside user, so it is left out).
- */
-function machineTicks(): { busy: number; irq: number; steal: number; total: number } {
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  return { busy: user + nice + system, irq: irq + softirq, steal: steal ?? 0, total: user + nice + system + idle + iowait + irq + softirq + (steal ?? 0) };
-}
-
-/** Ticks of a process and all its descendants (PostgreSQL's backends are the postmaster's children). */
-function treeTicks(root: number): number {
-  const children = new Map<number, number[]>();
-  const own = new Map<number, number>();
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const pid = Number(entry);
-      const ppid = Number(fields[1]);
-      own.set(pid, Number(fields[11]) + Number(fields[12]));
-      if (!children.has(ppid)) children.set(ppid, []);
-      children.get(ppid)!.push(pid);
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  let sum = 0;
-  const stack = [root];
-  while (stack.length) {
-    const pid = stack.pop()!;
-    sum += own.get(pid) ?? 0;
-    stack.push(...(children.get(pid) ?? []));
-  }
-  return sum;
-}
-
-/** CPU use of each part of the run over an interval, in % of one core. */
-interface CpuSplit { machineBusyPct: number; hubsPct: number[]; postgresPct: number; mosquittoPct: number; devicesPct: number; kernelPct: number; stealPct: number; othersPct: number }
-
-class CpuMeter {
-  private readonly start: { machine: ReturnType<typeof machineTicks>; parts: number[] };
-  constructor(private readonly pids: { hubs: number[]; postmaster: number; mosquitto: number }) {
-    this.start = { machine: machineTicks(), parts: this.parts() };
-  }
-
-  private parts(): number[] {
-    return [...this.pids.hubs.map(processTicks), treeTicks(this.pids.postmaster), processTicks(this.pids.mosquitto), processTicks(process.pid)];
-  }
-
-  stop(): CpuSplit {
-    const machine = machineTicks();
-    const parts = this.parts();
-    const cores = os.cpus().length;
-    const core = (machine.total - this.start.machine.total) / cores || 1; // ticks of one core over the interval
-    const pct = parts.map((p, i) => (100 * (p - this.start.parts[i])) / core);
-    const n = this.pids.hubs.length;
-    const of = (k: 'busy' | 'irq' | 'steal') => (100 * (machine[k] - this.start.machine[k])) / core; // % of one core
-    const ours = pct.reduce((a, b) => a + b, 0);
-    return {
-      machineBusyPct: (of('busy') + of('irq') + of('steal')) / cores, hubsPct: pct.slice(0, n), postgresPct: pct[n], mosquittoPct: pct[n + 1], devicesPct: pct[n + 2],
-      kernelPct: of('irq'), stealPct: of('steal'), othersPct: Math.max(0, of('busy') - ours),
-    };
-  }
-}
 
 interface PhaseResult {
   label: string;
@@ -235,7 +95,7 @@ async function phase(shared: Shared, label: string, prefix: string, hubCount: nu
   }
   const halls = Array.from({ length: o.halls }, (_, i) => `${prefix}-${i + 1}`);
   const hubs = Array.from({ length: hubCount }, (_, i) => new DistrictHub(`${prefix}-hub-${i + 1}`, shared, dbUrl, halls));
-  const devices: BenchDevice[] = [];
+  const devices: FakeDevice[] = [];
   const resendTimer: { t?: NodeJS.Timeout } = {};
   try {
     log(`${label}: starting ${hubCount} hub(s) for ${o.halls} halls`);
@@ -250,14 +110,14 @@ async function phase(shared: Shared, label: string, prefix: string, hubCount: nu
       for (let i = 0; i < o.devices; i++) {
         const config = await holderOf(hall).api<DeviceConfig>('POST', `/halls/${hall}/api/devices`, { role: 'pad', win: `P${i + 1}`, id: `${hall}-pad${i + 1}` });
         if (config.site !== hall) throw new Error(`device ${config.id} provisioned for site ${config.site}, expected ${hall}`);
-        devices.push(new BenchDevice(config));
+        devices.push(new FakeDevice(config, { track: false }));
         hallOf.push(hall);
       }
     }
     // Mosquitto learns a device's password when a hub rewrites its files and reloads it.
     for (const d of devices) {
       for (let attempt = 0; ; attempt++) {
-        try { await d.connect(shared.broker.url, { reconnectPeriod: 1000, connectTimeout: 5000 }); break; } catch (error) {
+        try { await d.connect(shared.broker.url, { reconnectPeriod: 1000, connectTimeout: 5000, will: false }); break; } catch (error) {
           if (attempt > 75) throw new Error(`device ${d.id} cannot log in to Mosquitto: ${String(error)}`);
           await sleep(200);
         }
@@ -269,7 +129,7 @@ async function phase(shared: Shared, label: string, prefix: string, hubCount: nu
     const warm = Math.ceil(o.warmup / o.devices);
     const measured = Math.ceil(o.count / o.devices);
     const t = Date.now();
-    const lines = devices.map((d) => Array.from({ length: warm + measured }, (_, k) => d.sign('state', healthBody(k), t + k).line));
+    const lines = devices.map((d) => Array.from({ length: warm + measured }, (_, k) => d.sign('state', healthBody(k), t + k)));
 
     // Resend until acked: the bench keeps what is in flight, like a device's outbox.
     let loop: ClosedLoop | undefined;

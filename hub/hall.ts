@@ -1,8 +1,8 @@
 /**
  * One hall served by this hub: its ledger chain, device registry, queue, ingest, downlink,
  * application (cases, commitments, channels, reports), API tokens and its bus. The hub
- * (hub/hub.ts) opens one for the hall it runs, or, in a district, one per hall whose lease it
- * holds. open() builds the parts and their tables; attach() puts ingest and the downlink on
+ * (hub/hub.ts) opens one for the hall it runs; a district hub (hub/district/district.ts) one per
+ * hall whose lease it holds. open() builds the parts and their tables; attach() puts ingest and the downlink on
  * the hub's MQTT link; drain(), abort() and close() take it down.
  */
 
@@ -23,7 +23,7 @@ import { Downlink } from './downlink/downlink.js';
 import type { HttpDeps } from './http/server.js';
 import { ApiTokens } from './app/tokens.js';
 import { TOPIC_ROOT } from '../firmware/core/protocol.js';
-import type { Hub } from './hub.js';
+import type { HallHost } from './host.js';
 import type { Feature, FeatureFactory } from './feature.js';
 import { WindowTally } from './app/window-tally.js';
 
@@ -59,7 +59,7 @@ export class HallRuntime {
   private timers: NodeJS.Timeout[] = [];
   private link: Link | undefined;
 
-  constructor(private readonly hub: Hub, readonly spec: HallSpec, readonly db: Db, readonly checkpointFile: string) {
+  constructor(private readonly hub: HallHost, readonly spec: HallSpec, readonly db: Db, readonly checkpointFile: string) {
     this.bus = new Bus(hub.log.child({ module: 'bus', hall: spec.hall }));
   }
 

@@ -6,7 +6,7 @@
 import { Command } from 'commander';
 import { loadSettings, SettingsError } from './settings.js';
 import { createLogger } from './log.js';
-import { Hub } from './hub.js';
+import { createHub } from './hub.js';
 
 async function main(): Promise<void> {
   const program = new Command()
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     throw error;
   }
   const log = createLogger({ level: settings.log.level, pretty: settings.log.pretty });
-  const hub = new Hub(settings, log);
+  const hub = createHub(settings, log);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -168,7 +168,7 @@ export function loadSettings(options: LoadOptions = {}): Settings {
   return settings;
 }
 
-/** Whether this hub is one of several sharing halls through leases (see "At scale" in DESIGN.md). */
+/** Whether this hub is one of several sharing halls through leases (a District: hub/district/district.ts, deploy/README.md). */
 export function clustered(settings: Settings): boolean {
   return (settings.cluster?.halls.length ?? 0) > 0;
 }

@@ -1,23 +1,22 @@
 /**
- * The hub under test, as its own process (node --import tsx hub/main.ts, exec'd by bash after
+ * The hub under a benchmark, as its own process (support/hub-process.ts, exec'd by bash after
  * `ulimit -n 20000`, so the pid we hold is the hub's own and /proc/<pid>/status is its
- * memory). Ports are free ones; data goes to a temp dir removed at stop().
+ * memory), its broker (embedded, or a Mosquitto started for the run), its CPU and memory
+ * figures. Ports are free ones; data goes to a temp dir removed at stop().
  */
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { DeviceConfig } from '../../firmware/core/config.js';
 import type { Role } from '../../firmware/core/protocol.js';
 import { hubMqttPassword } from '../../hub/devices/registry.js';
 import { writeMosquittoFiles, NO_DEVICES } from '../../hub/mqtt/mosquitto.js';
-import { freePort, startMosquitto, type RunningMosquitto } from '../../tests/support/mosquitto.js';
-import { sleep } from './result.js';
+import { freePort, startMosquitto, type RunningMosquitto } from '../../support/mosquitto.js';
+import { HubProcess, REPO, type HubProcessOptions } from '../../support/hub-process.js';
 
-export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { REPO };
 /**
  * Where the hub runs from: the working tree, or (SANNUO_BENCH_TREE, set by `bench/run.ts
  * --tree head`) a snapshot of the last commit, so edits in progress elsewhere do not break a run.
@@ -25,7 +24,6 @@ export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const HUB_TREE = process.env.SANNUO_BENCH_TREE || REPO;
 export const OPEN_FILES = 20_000;
 const CLOCK_TICKS = 100; // USER_HZ of /proc/<pid>/stat on Linux
-const KEEP_OUTPUT = 64 * 1024; // bytes of the hub's log kept for error messages
 
 export interface BenchHubOptions {
   /** 'embedded' (Aedes in the hub) or an external Mosquitto started for the run. */
@@ -54,61 +52,19 @@ export function processMemory(pid: number): MemoryFigures {
 }
 
 /**
- * A hub as its own process, exec'd by bash after `ulimit -n` (so the pid is the hub's), its log
- * kept for error messages. Started by launchHub, which returns once /healthz answers.
+ * A hub process as the benchmarks run it (support/hub-process.ts): from HUB_TREE, with
+ * `ulimit -n OPEN_FILES`, log level error, and, from the environment, SANNUO_BENCH_PROFILE=<dir>
+ * (a V8 CPU profile written there when the hub exits) and SANNUO_HUB_NODE_FLAGS (V8/Node flags
+ * for the hub, e.g. a heap limit, as a deployment would set them).
  */
-export class HubChild {
-  private output = '';
-  readonly exited: Promise<void>;
-
-  constructor(private readonly child: ChildProcess) {
-    const keep = (d: Buffer) => { this.output = (this.output + d.toString()).slice(-KEEP_OUTPUT); };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  pid(): number | undefined {
-    return this.child.pid;
-  }
-
-  log(): string {
-    return this.output;
-  }
-
-  /** SIGTERM (the hub drains and checkpoints), SIGKILL after 30 s. */
-  async stop(): Promise<void> {
-    if (!this.running) return;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 30_000);
-    await this.exited;
-    clearTimeout(timer);
-  }
-}
-
-/** Starts hub/main.ts with `env` over this process's environment; `label` names it in errors. */
-export async function launchHub(env: Record<string, string>, http: string, label = 'hub'): Promise<HubChild> {
-  // SANNUO_BENCH_PROFILE=<dir>: the hub writes a V8 CPU profile there when it exits.
-  const profile = process.env.SANNUO_BENCH_PROFILE ? ` --cpu-prof --cpu-prof-dir=${JSON.stringify(process.env.SANNUO_BENCH_PROFILE)}` : '';
-  // SANNUO_HUB_NODE_FLAGS: V8/Node flags for the hub process (e.g. a heap limit), as a deployment would set them.
-  const flags = process.env.SANNUO_HUB_NODE_FLAGS ? ` ${process.env.SANNUO_HUB_NODE_FLAGS}` : '';
-  const command = `ulimit -n ${OPEN_FILES} && exec "${process.execPath}"${profile}${flags} --import tsx hub/main.ts`;
-  const hub = new HubChild(spawn('bash', ['-c', command], { cwd: HUB_TREE, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (!hub.running) throw new Error(`${label} exited while starting:\n${hub.log()}`);
-    if (await fetch(`${http}/healthz`).then((r) => r.ok, () => false)) return hub;
-    if (Date.now() > deadline) throw new Error(`${label} not healthy after 60 s:\n${hub.log()}`);
-    await sleep(150);
-  }
+export function benchHubProcess(options: Omit<HubProcessOptions, 'tree' | 'openFiles' | 'nodeFlags'>): HubProcess {
+  const profile = process.env.SANNUO_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SANNUO_BENCH_PROFILE}`] : [];
+  const flags = (process.env.SANNUO_HUB_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+  return new HubProcess({ ...options, env: { SANNUO_LOG_LEVEL: 'error', ...options.env }, tree: HUB_TREE, openFiles: OPEN_FILES, nodeFlags: [...profile, ...flags] });
 }
 
 export class BenchHub {
-  private hubProcess: HubChild | undefined;
+  private hubProcess: HubProcess | undefined;
   mosquitto: RunningMosquitto | undefined;
   readonly data = fs.mkdtempSync(path.join(os.tmpdir(), 'sannuo-bench-hub-'));
   mqttPort = 0;
@@ -125,16 +81,13 @@ export class BenchHub {
   async start(): Promise<void> {
     this.httpPort = await freePort();
     const env: Record<string, string> = {
-      SANNUO_DATA: this.data, SANNUO_HTTP_PORT: String(this.httpPort), SANNUO_HTTP_HOST: '127.0.0.1',
-      SANNUO_MQTT_HOST: '127.0.0.1', SANNUO_LOG_LEVEL: 'error', SANNUO_SITE: this.site,
-      // The bench sets up halls and provisions devices through the API like any automation: with a token.
-      SANNUO_API_TOKEN: this.token,
+      SANNUO_SITE: this.site,
       ...(this.options.db ? { SANNUO_DB: this.options.db } : {}),
       ...this.options.env,
     };
+    let mqttPort: number | undefined;
     if (this.options.broker === 'embedded') {
-      this.mqttPort = await freePort();
-      env.SANNUO_MQTT_PORT = String(this.mqttPort);
+      this.mqttPort = mqttPort = await freePort();
       // The hub's password on its own broker derives from its key (hub.key, 64 hex digits, read
       // by the hub at start); write the key first so the bench can log in as the hub too.
       const key = randomBytes(32);
@@ -151,7 +104,9 @@ export class BenchHub {
       env.SANNUO_MOSQUITTO_DIR = this.mosquitto.filesDir;
       env.SANNUO_MOSQUITTO_PID_FILE = this.mosquitto.pidFile;
     }
-    this.hubProcess = await launchHub(env, this.http);
+    // The bench sets up halls and provisions devices through the API like any automation: with a token.
+    this.hubProcess = benchHubProcess({ data: this.data, httpPort: this.httpPort, mqttPort, token: this.token, env });
+    await this.hubProcess.start(60_000);
   }
 
   pid(): number {
@@ -187,7 +142,7 @@ export class BenchHub {
   }
 
   log(): string {
-    return this.hubProcess?.log() ?? '';
+    return this.hubProcess?.output ?? '';
   }
 
   running(): boolean {
@@ -242,7 +197,7 @@ export class BenchHub {
 
   /** SIGTERM (graceful: in-flight commits finish), then the broker, then the data dir. */
   async stop(keepData = false): Promise<void> {
-    await this.hubProcess?.stop();
+    await this.hubProcess?.stop(30_000);
     await this.mosquitto?.stop();
     if (!keepData) fs.rmSync(this.data, { recursive: true, force: true });
   }

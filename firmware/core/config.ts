@@ -1,7 +1,8 @@
 /**
  * Device configuration, set at provisioning (and partly changed later by the hub's config
  * command). On the ESP32 it lives in the manifest's config section and in Preference; in the
- * simulator it comes from the scenario. Validation names the key and what is wrong.
+ * simulator it comes from the scenario. Validation names the key and what is wrong. The settings
+ * the hub may change remotely have one rule set, REMOTE_SETTINGS.
  */
 
 import { ROLES, type Role } from './protocol.js';
@@ -59,6 +60,55 @@ export const CONFIG_DEFAULTS: Omit<DeviceConfig, 'id' | 'role' | 'site' | 'win' 
 
 const ID = /^[A-Za-z0-9_-]{1,32}$/;
 
+/** The settings the hub may change remotely, with a config command (protocol.ts CommandBodies.config). */
+export interface RemoteSettings {
+  rateTimeout: number;
+  unsolicited: UnsolicitedPolicy;
+  volume: number;
+  idleText: string;
+}
+
+/** One remote setting's rule: what it accepts and how a refusal reads. */
+export interface RemoteRule {
+  /** How a value typed as text (the CLI's key=value) is read before the check. */
+  kind: 'integer' | 'text';
+  check(value: unknown): boolean;
+  message: string;
+  /** A refusal of a value typed as text, where it says more than `message`. */
+  textMessage?: string;
+}
+
+const intIn = (v: unknown, min: number, max: number) => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
+
+/**
+ * The one rule set for remote settings: provisioning (parseDeviceConfig), the device applying a
+ * config command (device.ts), the hub checking a push (hub/http/server.ts) and the CLI's
+ * `config push` (cli/sannuo.ts) all read it.
+ */
+export const REMOTE_SETTINGS: { readonly [K in keyof RemoteSettings]: RemoteRule } = {
+  rateTimeout: { kind: 'integer', check: (v) => intIn(v, 3000, 600_000), message: 'expected milliseconds between 3000 and 600000' },
+  unsolicited: { kind: 'text', check: (v) => UNSOLICITED_POLICIES.indexOf(v as UnsolicitedPolicy) >= 0, message: `expected one of ${UNSOLICITED_POLICIES.join(', ')}` },
+  volume: { kind: 'integer', check: (v) => intIn(v, 0, 10), message: 'expected 0–10', textMessage: 'expected an integer 0–10' },
+  idleText: { kind: 'text', check: (v) => typeof v === 'string' && v.length <= 100, message: 'expected text of at most 100 characters' },
+};
+
+/** The remote settings' keys, in the config command's order. */
+export const REMOTE_SETTING_KEYS = ['rateTimeout', 'unsolicited', 'volume', 'idleText'] as const;
+
+/** undefined when `value` is a valid `key`, else what is wrong (without the key). */
+export function checkRemoteSetting(key: keyof RemoteSettings, value: unknown): string | undefined {
+  const rule = REMOTE_SETTINGS[key];
+  return rule.check(value) ? undefined : rule.message;
+}
+
+/** A remote setting typed as text (key=value), read and checked: its value, or what is wrong. */
+export function remoteSettingFromText(key: keyof RemoteSettings, text: string): { value: unknown } | { error: string } {
+  const rule = REMOTE_SETTINGS[key];
+  const value = rule.kind === 'integer' ? (/^-?[0-9]+$/.test(text) ? Number(text) : NaN) : text;
+  return rule.check(value) ? { value } : { error: rule.textMessage ?? rule.message };
+}
+
+
 export interface ConfigError { key: string; message: string }
 
 /** Merges defaults and validates; returns every problem, each naming its key. */
@@ -79,10 +129,7 @@ export function parseDeviceConfig(input: unknown): DeviceConfig | ConfigError[] 
   need('broker.tls', typeof b.tls === 'boolean', 'expected true or false');
   need('fw', typeof c.fw === 'string' && c.fw.length > 0 && c.fw.length <= 32, 'expected a version string');
   need('keyPins', Array.isArray(c.keyPins) && c.keyPins.length === 5 && c.keyPins.every((p) => Number.isInteger(p) && p >= 0 && p < 64), 'expected five GPIO numbers 0–63');
-  need('rateTimeout', Number.isInteger(c.rateTimeout) && (c.rateTimeout as number) >= 3000 && (c.rateTimeout as number) <= 600_000, 'expected milliseconds between 3000 and 600000');
-  need('unsolicited', UNSOLICITED_POLICIES.indexOf(c.unsolicited as UnsolicitedPolicy) >= 0, `expected one of ${UNSOLICITED_POLICIES.join(', ')}`);
-  need('volume', Number.isInteger(c.volume) && (c.volume as number) >= 0 && (c.volume as number) <= 10, 'expected 0–10');
-  need('idleText', typeof c.idleText === 'string' && c.idleText.length <= 100, 'expected text of at most 100 characters');
+  for (const key of REMOTE_SETTING_KEYS) need(key, REMOTE_SETTINGS[key].check(c[key]), REMOTE_SETTINGS[key].message);
   need('outboxBytes', Number.isInteger(c.outboxBytes) && (c.outboxBytes as number) >= 4096, 'expected at least 4096 bytes');
   const targets = c.transferTargets;
   if (!Array.isArray(targets) || targets.length > 16) problems.push({ key: 'transferTargets', message: 'expected a list of at most 16 targets' });

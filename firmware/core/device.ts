@@ -19,7 +19,7 @@
 
 import { ClockOffset, type ClockOffsetOptions } from './clock.js';
 import { WindowCaller, type CallerOptions, type TransferTarget } from './caller.js';
-import { parseDeviceConfig, UNSOLICITED_POLICIES, type DeviceConfig, type UnsolicitedPolicy } from './config.js';
+import { parseDeviceConfig, checkRemoteSetting, REMOTE_SETTING_KEYS, type DeviceConfig, type RemoteSettings } from './config.js';
 import { Debouncer, type DebounceOptions } from './debounce.js';
 import type { Hardware, Sound, TimerId } from './hardware.js';
 import { Outbox, type AddResult } from './outbox.js';
@@ -49,13 +49,8 @@ export interface DeviceOptions {
   uplink?: Omit<UplinkOptions, 'topic'>;
 }
 
-/** The settings the hub may change with a config command. */
-export interface RemoteSettings {
-  rateTimeout: number;
-  unsolicited: UnsolicitedPolicy;
-  volume: number;
-  idleText: string;
-}
+/** The settings the hub may change with a config command (their rules: config.ts REMOTE_SETTINGS). */
+export type { RemoteSettings } from './config.js';
 
 export type EmitOutcome = AddResult | { ok: false; reason: 'invalid'; message: string };
 
@@ -294,21 +289,12 @@ export class Device {
   private configure(body: CommandBodies['config']): void {
     const next = { ...this.settings };
     const problems: string[] = [];
-    if (body.rateTimeout !== null) {
-      if (Number.isInteger(body.rateTimeout) && body.rateTimeout >= 3000 && body.rateTimeout <= 600_000) next.rateTimeout = body.rateTimeout;
-      else problems.push('rateTimeout: expected milliseconds between 3000 and 600000');
-    }
-    if (body.unsolicited !== null) {
-      if (UNSOLICITED_POLICIES.indexOf(body.unsolicited as UnsolicitedPolicy) >= 0) next.unsolicited = body.unsolicited as UnsolicitedPolicy;
-      else problems.push(`unsolicited: expected one of ${UNSOLICITED_POLICIES.join(', ')}`);
-    }
-    if (body.volume !== null) {
-      if (Number.isInteger(body.volume) && body.volume >= 0 && body.volume <= 10) next.volume = body.volume;
-      else problems.push('volume: expected 0–10');
-    }
-    if (body.idleText !== null) {
-      if (body.idleText.length <= 100) next.idleText = body.idleText;
-      else problems.push('idleText: expected text of at most 100 characters');
+    for (const key of REMOTE_SETTING_KEYS) {
+      const value = body[key];
+      if (value === null) continue;
+      const problem = checkRemoteSetting(key, value);
+      if (problem) problems.push(`${key}: ${problem}`);
+      else (next as Record<string, unknown>)[key] = value;
     }
     if (problems.length) return this.reject('bad-config', `config command: ${problems.join('; ')}`);
     Object.assign(this.settings, next);

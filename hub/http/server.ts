@@ -26,14 +26,14 @@ import { RegistryError, type Actor, type Registry, type ProvisionRequest } from 
 import type { Metrics } from '../metrics.js';
 import { userOf, type Auth } from '../app/auth.js';
 import { TokenError, type ApiTokens } from '../app/tokens.js';
-import { parseDeviceConfig } from '../../firmware/core/config.js';
+import { parseDeviceConfig, REMOTE_SETTING_KEYS } from '../../firmware/core/config.js';
 import type { CommandBodies } from '../../firmware/core/protocol.js';
 import { createRequire } from 'node:module';
 import swagger from '@fastify/swagger';
 import { httpErrorHandler, notFoundHandler, rejectRepeatedQuery } from './errors.js';
 
-/** What a config push may change: the keys of the protocol's config command. */
-export const PUSHABLE_SETTINGS = ['rateTimeout', 'unsolicited', 'volume', 'idleText'] as const;
+/** What a config push may change: the firmware's remote settings (firmware/core/config.ts REMOTE_SETTINGS). */
+export const PUSHABLE_SETTINGS = REMOTE_SETTING_KEYS;
 export type ConfigChange = CommandBodies['config'];
 
 export interface ConfigPushResult {
@@ -66,7 +66,7 @@ export interface HttpDeps {
   mount?: (app: FastifyInstance) => void;
 }
 
-/** Checks a config push body like firmware/core/config.ts does; every problem names its key. */
+/** Checks a config push body with the firmware's own rules (firmware/core/config.ts); every problem names its key. */
 export function checkConfigChange(body: unknown, device: { id: string; role: string; site: string; win: string; secret: string }): ConfigChange | string[] {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return ['body: expected a JSON object of settings, e.g. {"rateTimeout": 45000}'];
   const raw = body as Record<string, unknown>;

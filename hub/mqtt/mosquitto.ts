@@ -3,7 +3,8 @@
  * hashed as mosquitto_passwd does: `user:$7$<iterations>$<base64 salt>$<base64 hash>`,
  * PBKDF2-SHA512 with a 12-byte salt and a 64-byte hash (mosquitto src/password_mosq.c). The
  * ACL gives each device its own evt/state (write) and cmd/ack (read) topics and the hub
- * everything under the site. Files are replaced atomically and made readable by the
+ * everything under the site (in a district: under every site). mosquittoTexts is the one writer
+ * of both texts, for a hall's hub and for a district's (hub/district/mosquitto.ts). Files are replaced atomically and made readable by the
  * mosquitto user, because Mosquitto started as root drops to that user before reading them.
  */
 
@@ -11,7 +12,7 @@ import { randomBytes, pbkdf2Sync } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { topicFor } from '../../firmware/core/protocol.js';
+import { TOPIC_ROOT, topicFor } from '../../firmware/core/protocol.js';
 import { intakeUsername, type Registry, type HubIdentity } from '../devices/registry.js';
 
 /** What the files are written from: the registry, or an empty list before the first device. */
@@ -68,38 +69,72 @@ export function writeAtomic(file: string, text: string, owner: { uid: number; gi
   fs.renameSync(tmp, file);
 }
 
-export function passwordFileText(registry: MosquittoSource, hub: HubIdentity): string {
-  const lines = [`${hub.username}:${mosquittoHash(hub.password)}`];
-  for (const d of registry.list()) lines.push(`${d.id}:${mosquittoHash(registry.mqttPassword(d.id)!)}`);
-  lines.push(`${intakeUsername(hub.username)}:${mosquittoHash(hub.password)}`);
-  return lines.join('\n') + '\n';
+/** Who may log in and where: the one text both a hall's hub and a district's hubs write from. */
+export interface MosquittoUsers {
+  hub: HubIdentity;
+  /**
+   * One hall: its site; the hub user gets everything under it and its intake user (hub/mqtt/intake.ts)
+   * reads the site's evt topics. Undefined in a district: the hub users get all of TOPIC_ROOT.
+   */
+  site?: string;
+  /** More hub user names sharing the hub's password (a district's hubs, registry.ts districtHubUsername). */
+  hubUsers?: string[];
+  /** Each device under its own site (a district's halls are sites of their own). */
+  devices: { id: string; site: string; password: string }[];
+  /** The ACL file's first line. */
+  header: string;
+}
+
+/** The one writer of the password and ACL text. */
+export function mosquittoTexts(users: MosquittoUsers): { passwd: string; acl: string } {
+  const { hub, site, devices } = users;
+  const hubUsers = users.hubUsers ?? [];
+  const passwd = [`${hub.username}:${mosquittoHash(hub.password)}`];
+  for (const d of devices) passwd.push(`${d.id}:${mosquittoHash(d.password)}`);
+  passwd.push(`${intakeUsername(hub.username)}:${mosquittoHash(hub.password)}`);
+  for (const u of hubUsers) passwd.push(`${u}:${mosquittoHash(hub.password)}`);
+  const acl = [users.header, ''];
+  const hubTopics = site === undefined ? `${TOPIC_ROOT}/#` : `${TOPIC_ROOT}/${site}/#`;
+  for (const u of [hub.username, ...hubUsers]) acl.push(`user ${u}`, `topic readwrite ${hubTopics}`, '');
+  if (site !== undefined) acl.push(`user ${intakeUsername(hub.username)}`, `topic read ${topicFor(site, '+', 'evt')}`, '');
+  for (const d of devices) {
+    acl.push(`user ${d.id}`,
+      `topic write ${topicFor(d.site, d.id, 'evt')}`,
+      `topic write ${topicFor(d.site, d.id, 'state')}`,
+      `topic read ${topicFor(d.site, d.id, 'cmd')}`,
+      `topic read ${topicFor(d.site, d.id, 'ack')}`, '');
+  }
+  return { passwd: passwd.join('\n') + '\n', acl: acl.join('\n') };
+}
+
+/** One hall's users: the registry's devices under its site. */
+export function hallUsers(registry: MosquittoSource, site: string, hub: HubIdentity): MosquittoUsers {
+  return {
+    hub, site, header: '# written by the sannuo hub from its device registry; edits are overwritten',
+    devices: registry.list().map((d) => ({ id: d.id, site, password: registry.mqttPassword(d.id)! })),
+  };
 }
 
 export function aclFileText(registry: MosquittoSource, site: string, hub: HubIdentity): string {
-  const out = ['# written by the sannuo hub from its device registry; edits are overwritten', '',
-    `user ${hub.username}`, `topic readwrite sannuo/v1/${site}/#`, '',
-    `user ${intakeUsername(hub.username)}`, `topic read ${topicFor(site, '+', 'evt')}`, ''];
-  for (const d of registry.list()) {
-    out.push(`user ${d.id}`,
-      `topic write ${topicFor(site, d.id, 'evt')}`,
-      `topic write ${topicFor(site, d.id, 'state')}`,
-      `topic read ${topicFor(site, d.id, 'cmd')}`,
-      `topic read ${topicFor(site, d.id, 'ack')}`, '');
-  }
-  return out.join('\n');
+  return mosquittoTexts(hallUsers(registry, site, hub)).acl;
 }
 
-/** Writes passwd and acl into `dir`; returns their paths. */
 export const NO_DEVICES: MosquittoSource = { list: () => [], mqttPassword: () => undefined };
 
+/** Writes one hall's passwd and acl into `dir`; returns their paths. */
 export function writeMosquittoFiles(registry: MosquittoSource, options: WriteOptions): MosquittoFiles {
-  fs.mkdirSync(options.dir, { recursive: true });
-  const owner = process.getuid?.() === 0 ? lookupUser(options.owner ?? 'mosquitto') : undefined;
+  return writeMosquittoTexts(mosquittoTexts(hallUsers(registry, options.site, options.hub)), options.dir, options.owner);
+}
+
+/** Writes passwd and acl into `dir` (a hall's or a district's, see mosquittoTexts); returns their paths. */
+export function writeMosquittoTexts(texts: { passwd: string; acl: string }, dir: string, ownerName = 'mosquitto'): MosquittoFiles {
+  fs.mkdirSync(dir, { recursive: true });
+  const owner = process.getuid?.() === 0 ? lookupUser(ownerName) : undefined;
   // The mosquitto user must be able to reach the files.
-  fs.chmodSync(options.dir, 0o755);
-  const files = { passwordFile: path.join(options.dir, 'passwd'), aclFile: path.join(options.dir, 'acl') };
-  writeAtomic(files.passwordFile, passwordFileText(registry, options.hub), owner);
-  writeAtomic(files.aclFile, aclFileText(registry, options.site, options.hub), owner);
+  fs.chmodSync(dir, 0o755);
+  const files = { passwordFile: path.join(dir, 'passwd'), aclFile: path.join(dir, 'acl') };
+  writeAtomic(files.passwordFile, texts.passwd, owner);
+  writeAtomic(files.aclFile, texts.acl, owner);
   return files;
 }
 

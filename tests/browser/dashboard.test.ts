@@ -10,7 +10,7 @@
 import type { Page } from 'playwright-core';
 import { launchBrowser, screenshot, type BrowserSession } from '../support/browser.js';
 import { startHall, waitFor, type Hall } from './harness.js';
-import type { TestDevice } from '../hub/integration/device-client.js';
+import type { FakeDevice } from '../../support/device.js';
 
 jest.setTimeout(180_000);
 
@@ -18,14 +18,14 @@ let hall: Hall;
 let browser: BrowserSession;
 let admin: string; // supervisor's bearer token for set-up through the API
 const PASSWORD = 'hall-pass-2025';
-let displayW1: TestDevice;
-let padW1: TestDevice;
-let displayW2: TestDevice;
+let displayW1: FakeDevice;
+let padW1: FakeDevice;
+let displayW2: FakeDevice;
 /** Ticket numbers: rated 5 and rated 1 at W1. */
 let good: string;
 let bad: string;
 
-async function rateAt(display: TestDevice, pad: TestDevice, win: string, level: 1 | 2 | 3 | 4 | 5): Promise<string> {
+async function rateAt(display: FakeDevice, pad: FakeDevice, win: string, level: 1 | 2 | 3 | 4 | 5): Promise<string> {
   // A call finishes the ticket being served, so the hub asks the pad to rate it (一事一评).
   const before = pad.commands.length;
   await display.send('call', { win, staff: null });

@@ -6,9 +6,7 @@
  * exactly once, bound to the ticket the citizen held, and verify.
  */
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { openSqlite } from '../../hub/db/sqlite.js';
@@ -16,49 +14,13 @@ import { loadScenario } from '../../simulator/scenario.js';
 import { Simulation } from '../../simulator/simulation.js';
 import { VirtualTime } from '../../simulator/virtual-time.js';
 import type { FaultSpec } from '../../simulator/scenario.js';
-import { TEST_API_TOKEN, bearer } from '../support/token.js';
+import { TEST_API_TOKEN, bearer } from '../../support/token.js';
+import { HubProcess } from '../../support/hub-process.js';
+import { freePort } from '../../support/mosquitto.js';
 
 jest.setTimeout(480_000);
 
 const ROOT = path.join(__dirname, '../..');
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
-
-class HubProcess {
-  child: ChildProcess | undefined;
-  log = '';
-  constructor(readonly data: string, readonly http: number, readonly mqtt: number) {}
-  start(): void {
-    this.child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'hub/main.ts')], {
-      cwd: ROOT,
-      env: {
-        ...process.env, SANNUO_DATA: this.data, SANNUO_HTTP_PORT: String(this.http), SANNUO_MQTT_PORT: String(this.mqtt),
-        SANNUO_HTTP_HOST: '127.0.0.1', SANNUO_MQTT_HOST: '127.0.0.1', SANNUO_LOG_LEVEL: 'warn', SANNUO_LEDGER_CHECKPOINT_INTERVAL: '5',
-        SANNUO_API_TOKEN: TEST_API_TOKEN,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const keep = (chunk: Buffer) => { this.log = (this.log + chunk.toString()).slice(-20_000); };
-    this.child.stdout!.on('data', keep);
-    this.child.stderr!.on('data', keep);
-  }
-  async stop(signal: NodeJS.Signals): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill(signal);
-    await exited;
-  }
-}
 
 describe('a simulated day in a 12-window hall with faults', () => {
   let data: string;
@@ -68,14 +30,14 @@ describe('a simulated day in a 12-window hall with faults', () => {
 
   beforeAll(async () => {
     data = fs.mkdtempSync(path.join(os.tmpdir(), 'sannuo-e2e-'));
-    hub = new HubProcess(path.join(data, 'hub'), await freePort(), await freePort());
-    hub.start();
+    hub = new HubProcess({ data: path.join(data, 'hub'), httpPort: await freePort(), mqttPort: await freePort(), env: { SANNUO_LEDGER_CHECKPOINT_INTERVAL: '5' } });
+    hub.spawn();
     const scenario = loadScenario(path.join(ROOT, 'scenarios/test-hall-12.json'));
     scenario.time = { ...scenario.time, mode: 'accelerated', factor: 200 };
     scenario.drain = 1800;
     // The faults of the scenario file, plus power cuts chosen by this test (below) while events are unacked.
     sim = new Simulation({
-      scenario, hub: `http://127.0.0.1:${hub.http}`, token: TEST_API_TOKEN, mqtt: `mqtt://127.0.0.1:${hub.mqtt}`,
+      scenario, hub: hub.http, token: TEST_API_TOKEN, mqtt: `mqtt://127.0.0.1:${hub.options.mqttPort}`,
       stateDir: path.join(data, 'sim'), time: new VirtualTime(Date.now()), reconnectPeriod: 200,
       onFault: async (fault: FaultSpec) => {
         // Wait (briefly, in wall-clock time) for a moment when events are unacked, then strike.
@@ -83,8 +45,9 @@ describe('a simulated day in a 12-window hall with faults', () => {
         while (sim.hall.pendingEvents() === 0 && Date.now() < until) await new Promise((r) => setImmediate(r));
         const pending = sim.hall.pendingEvents();
         faultLog.push({ kind: fault.kind, pending, devices: [] });
-        await hub.stop(fault.kind === 'hubKill' ? 'SIGKILL' : 'SIGTERM');
-        hub.start();
+        if (fault.kind === 'hubKill') await hub.kill();
+        else await hub.stop();
+        hub.spawn();
       },
     });
     await sim.setup(60_000);
@@ -108,7 +71,7 @@ describe('a simulated day in a 12-window hall with faults', () => {
 
   afterAll(async () => {
     sim?.stop();
-    await hub?.stop('SIGTERM');
+    await hub?.stop();
     fs.rmSync(data, { recursive: true, force: true });
   });
 
@@ -152,7 +115,7 @@ describe('a simulated day in a 12-window hall with faults', () => {
     } finally {
       await db.close();
     }
-    const res = await fetch(`http://127.0.0.1:${hub.http}/api/ledger/verify`, { headers: bearer() });
+    const res = await fetch(`${hub.http}/api/ledger/verify`, { headers: bearer() });
     const report = await res.json() as { ok: boolean; rows: number };
     expect(report.ok).toBe(true);
   });

@@ -9,12 +9,12 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { HubProcess } from '../support/hub-process.js';
-import { bearer } from '../support/token.js';
-import { MOSQUITTO, freePort, startMosquitto, waitForPort, type RunningMosquitto } from '../support/mosquitto.js';
-import { startPostgres, type PostgresServer } from '../support/postgres.js';
+import { HubProcess } from '../../support/hub-process.js';
+import { bearer } from '../../support/token.js';
+import { MOSQUITTO, freePort, startMosquitto, waitForPort, type RunningMosquitto } from '../../support/mosquitto.js';
+import { startPostgres, type PostgresServer } from '../../support/postgres.js';
 import { writeMosquittoFiles, NO_DEVICES } from '../../hub/mqtt/mosquitto.js';
-import { TestDevice } from '../hub/integration/device-client.js';
+import { FakeDevice } from '../../support/device.js';
 import type { DeviceConfig } from '../../firmware/core/config.js';
 import type { EventBodies, EventType } from '../../firmware/core/protocol.js';
 
@@ -184,7 +184,7 @@ export interface Sent { boot: number; seq: number; type: EventType }
  * resent until the hub's verdict arrives; a power cut drops the connection without a goodbye
  * and the device boots again with the next boot number, keeping its outbox.
  */
-export class OutboxDevice extends TestDevice {
+export class OutboxDevice extends FakeDevice {
   readonly sent: Sent[] = [];
   powered = true;
   powerCuts = 0;

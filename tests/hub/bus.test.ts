@@ -9,8 +9,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Bus, type HubEvents } from '../../hub/bus.js';
-import { startHub, setUpHall, type HubFixture } from './integration/hub-fixture.js';
-import { TestDevice, waitFor } from './integration/device-client.js';
+import { startHub, setUpHall, type HubFixture } from '../../support/hub.js';
+import { FakeDevice, waitFor } from '../../support/device.js';
 
 describe('Bus', () => {
   test('typed listeners by owner; off(owner) removes only that owner; a throwing or rejecting listener does not stop the rest', async () => {
@@ -37,22 +37,22 @@ describe('Bus', () => {
 describe('the bus on a real hub', () => {
   const data = fs.mkdtempSync(path.join(os.tmpdir(), 'sannuo-bus-'));
   let f: HubFixture | undefined;
-  const devices: TestDevice[] = [];
+  const devices: FakeDevice[] = [];
   afterAll(async () => {
     for (const d of devices) await d.close();
     await f?.hub.stop();
     fs.rmSync(data, { recursive: true, force: true });
   });
 
-  async function connect(hub: HubFixture, role: 'pad' | 'display', id: string, provision: boolean): Promise<TestDevice> {
+  async function connect(hub: HubFixture, role: 'pad' | 'display', id: string, provision: boolean): Promise<FakeDevice> {
     const config = provision ? await hub.provision(role, 'W1', id) : hub.hub.registry.configFor(id)!;
-    const d = new TestDevice(config);
+    const d = new FakeDevice(config);
     await d.connect(`mqtt://127.0.0.1:${hub.hub.mqttPort}`);
     devices.push(d);
     return d;
   }
 
-  async function serveAndRequest(caller: TestDevice, pad: TestDevice) {
+  async function serveAndRequest(caller: FakeDevice, pad: FakeDevice) {
     const before = pad.commands.length;
     await caller.send('call', { win: 'W1', staff: null });
     await caller.send('call', { win: 'W1', staff: null });

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { openPostgres } from '../../hub/db/postgres.js';
-import { startPostgres, type PostgresServer } from '../support/postgres.js';
+import { startPostgres, type PostgresServer } from '../../support/postgres.js';
 import { describeDbContract } from './db.contract.js';
 
 // One real PostgreSQL 15 cluster for this file, a fresh database for every test.

@@ -6,19 +6,19 @@
 
 import net from 'node:net';
 import mqtt from 'mqtt';
-import { startHub, type HubFixture } from '../hub/integration/hub-fixture.js';
-import { TestDevice, waitFor } from '../hub/integration/device-client.js';
+import { startHub, type HubFixture } from '../../support/hub.js';
+import { FakeDevice, waitFor } from '../../support/device.js';
 import { PacketSizeGuard } from '../../hub/mqtt/broker.js';
 
 let f: HubFixture;
-const devices: TestDevice[] = [];
+const devices: FakeDevice[] = [];
 afterEach(async () => {
   for (const d of devices.splice(0)) await d.close();
   await f?.stop();
 });
 
-async function device(id: string): Promise<TestDevice> {
-  const d = new TestDevice(await f.provision('pad', 'W1', id));
+async function device(id: string): Promise<FakeDevice> {
+  const d = new FakeDevice(await f.provision('pad', 'W1', id));
   await d.connect(`mqtt://127.0.0.1:${f.hub.mqttPort}`);
   devices.push(d);
   return d;
@@ -123,7 +123,7 @@ test('connections per remote address are bounded', async () => {
 test('a device cannot take over another client id with its own credentials', async () => {
   f = await startHub();
   const victim = await device('pad-victim');
-  const attacker = new TestDevice(await f.provision('pad', 'W2', 'pad-attacker'));
+  const attacker = new FakeDevice(await f.provision('pad', 'W2', 'pad-attacker'));
   let victimClosed = false;
   victim.client!.on('close', () => { victimClosed = true; });
   const refused = await mqtt.connectAsync(`mqtt://127.0.0.1:${f.hub.mqttPort}`, {

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startHub } from '../hub/integration/hub-fixture.js';
+import { startHub } from '../../support/hub.js';
 
 const mode = (file: string) => fs.statSync(file).mode & 0o777;
 

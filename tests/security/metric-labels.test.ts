@@ -4,12 +4,12 @@
  * chose (staff, windows) must not mint one Prometheus series each.
  */
 
-import { startHub, setUpHall, type HubFixture } from '../hub/integration/hub-fixture.js';
-import { TestDevice, waitFor } from '../hub/integration/device-client.js';
+import { startHub, setUpHall, type HubFixture } from '../../support/hub.js';
+import { FakeDevice, waitFor } from '../../support/device.js';
 import { METRIC_LABELS, codeLabel, reasonLabel } from '../../hub/ingest/ingest.js';
 
 let f: HubFixture;
-let d: TestDevice | undefined;
+let d: FakeDevice | undefined;
 afterEach(async () => {
   await d?.close();
   await f?.stop();
@@ -29,7 +29,7 @@ test('labels of free-text reasons are categories, anything unknown is other', ()
 test('many refusals with distinct reasons make a bounded number of refused series', async () => {
   f = await startHub();
   await setUpHall(f.api, 0);
-  d = new TestDevice(await f.provision('display', 'W1', 'disp1'));
+  d = new FakeDevice(await f.provision('display', 'W1', 'disp1'));
   await d.connect(`mqtt://127.0.0.1:${f.hub.mqttPort}`);
   const n = 200;
   const lines: string[] = [];

@@ -4,12 +4,12 @@
  * with the day of the rating, never its time, the ticket, or the supervisor's callback notes.
  */
 
-import { startHub, setUpHall, type HubFixture } from '../hub/integration/hub-fixture.js';
-import { TestDevice, waitFor, bootBody } from '../hub/integration/device-client.js';
+import { startHub, setUpHall, type HubFixture } from '../../support/hub.js';
+import { FakeDevice, waitFor, bootBody } from '../../support/device.js';
 
 const PASSWORD = 'correct horse battery staple';
 let f: HubFixture;
-const devices: TestDevice[] = [];
+const devices: FakeDevice[] = [];
 afterEach(async () => {
   for (const d of devices.splice(0)) await d.close();
   await f?.stop();
@@ -65,8 +65,8 @@ test('staff see their own case with the day of the rating, never its time, its t
   f = await startHub();
   const url = `mqtt://127.0.0.1:${f.hub.mqttPort}`;
   await setUpHall(f.api, 2);
-  const display = new TestDevice(await f.provision('display', 'W1', 'disp-1'));
-  const pad = new TestDevice(await f.provision('pad', 'W1', 'pad-1'));
+  const display = new FakeDevice(await f.provision('display', 'W1', 'disp-1'));
+  const pad = new FakeDevice(await f.provision('pad', 'W1', 'pad-1'));
   for (const d of [display, pad]) {
     await d.connect(url);
     devices.push(d);

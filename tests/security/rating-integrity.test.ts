@@ -8,20 +8,20 @@
  *   phone; a rating through any channel is checked against the ticket's staff.
  */
 
-import { startHub, setUpHall, type HubFixture } from '../hub/integration/hub-fixture.js';
-import { TestDevice, waitFor, bootBody } from '../hub/integration/device-client.js';
+import { startHub, setUpHall, type HubFixture } from '../../support/hub.js';
+import { FakeDevice, waitFor, bootBody } from '../../support/device.js';
 import { RatingPad } from '../../firmware/core/pad.js';
 import { VirtualTime } from '../../simulator/virtual-time.js';
 
 let f: HubFixture;
-const devices: TestDevice[] = [];
+const devices: FakeDevice[] = [];
 afterEach(async () => {
   for (const d of devices.splice(0)) await d.close();
   await f?.stop();
 });
 
-async function device(role: 'pad' | 'display', win: string, id: string): Promise<TestDevice> {
-  const d = new TestDevice(await f.provision(role, win, id));
+async function device(role: 'pad' | 'display', win: string, id: string): Promise<FakeDevice> {
+  const d = new FakeDevice(await f.provision(role, win, id));
   await d.connect(`mqtt://127.0.0.1:${f.hub.mqttPort}`);
   devices.push(d);
   return d;

@@ -5,13 +5,13 @@
  * bound pad alone, on the real embedded broker.
  */
 
-import { startHub, setUpHall, type HubFixture } from '../hub/integration/hub-fixture.js';
-import { TestDevice, waitFor, bootBody } from '../hub/integration/device-client.js';
+import { startHub, setUpHall, type HubFixture } from '../../support/hub.js';
+import { FakeDevice, waitFor, bootBody } from '../../support/device.js';
 import type { DeviceConfig } from '../../firmware/core/config.js';
 
 const PASSWORD = 'correct horse battery staple';
 let f: HubFixture;
-const devices: TestDevice[] = [];
+const devices: FakeDevice[] = [];
 afterEach(async () => {
   for (const d of devices.splice(0)) await d.close();
   await f?.stop();
@@ -61,8 +61,8 @@ test('provision, re-key, move and removal are ledger rows with who did them, nev
 
   // The old secret no longer opens the broker; the new one does; the removed device is gone.
   const url = `mqtt://127.0.0.1:${f.hub.mqttPort}`;
-  await expect(new TestDevice(pad).connect(url)).rejects.toThrow();
-  const fresh = new TestDevice(rekeyed);
+  await expect(new FakeDevice(pad).connect(url)).rejects.toThrow();
+  const fresh = new FakeDevice(rekeyed);
   await fresh.connect(url);
   devices.push(fresh);
   expect((await f.call('GET', '/api/devices/disp-1')).status).toBe(404);
@@ -119,7 +119,7 @@ test('a rating request reaches only the bound pad: another pad subscribed at the
   const url = `mqtt://127.0.0.1:${f.hub.mqttPort}`;
   const tickets = await setUpHall(f.api, 3);
   const connect = async (config: DeviceConfig) => {
-    const d = new TestDevice(config);
+    const d = new FakeDevice(config);
     await d.connect(url);
     devices.push(d);
     return d;

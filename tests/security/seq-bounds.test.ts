@@ -4,12 +4,12 @@
  * recorded too. Resends get the same verdicts; in-order seqs go on as before.
  */
 
-import { startHub, type HubFixture } from '../hub/integration/hub-fixture.js';
-import { TestDevice, bootBody, waitFor } from '../hub/integration/device-client.js';
+import { startHub, type HubFixture } from '../../support/hub.js';
+import { FakeDevice, bootBody, waitFor } from '../../support/device.js';
 import { MAX_GAPS, SEQ_WINDOW, SeqMarks } from '../../hub/ingest/event-marks.js';
 
 let f: HubFixture;
-let d: TestDevice | undefined;
+let d: FakeDevice | undefined;
 afterEach(async () => {
   await d?.close();
   await f?.stop();
@@ -38,7 +38,7 @@ async function marksRow(dev: string): Promise<{ upto: number; gaps: string }> {
 
 test('a far-ahead seq is refused; spaced seqs cannot grow the marks row without bound', async () => {
   f = await startHub();
-  d = new TestDevice(await f.provision('pad', 'W1', 'pad1'));
+  d = new FakeDevice(await f.provision('pad', 'W1', 'pad1'));
   await d.connect(`mqtt://127.0.0.1:${f.hub.mqttPort}`);
   const dev = d.config.id;
   await d.send('boot', bootBody);

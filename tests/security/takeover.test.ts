@@ -10,18 +10,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
-import { freePort, startMosquitto, type RunningMosquitto } from '../support/mosquitto.js';
+import { freePort, startMosquitto, type RunningMosquitto } from '../../support/mosquitto.js';
 import { writeMosquittoFiles, NO_DEVICES } from '../../hub/mqtt/mosquitto.js';
-import { startHub, type HubFixture } from '../hub/integration/hub-fixture.js';
-import { TestDevice, waitFor, bootBody } from '../hub/integration/device-client.js';
+import { startHub, type HubFixture } from '../../support/hub.js';
+import { FakeDevice, waitFor, bootBody } from '../../support/device.js';
 import { hubClientId } from '../../hub/hub.js';
-import { HubProcess } from '../support/hub-process.js';
-import { startPostgres, type PostgresServer } from '../support/postgres.js';
+import { HubProcess } from '../../support/hub-process.js';
+import { startPostgres, type PostgresServer } from '../../support/postgres.js';
 
 const hubUser = { username: '$hub', password: randomBytes(16).toString('hex') };
 let m: RunningMosquitto | undefined;
 let f: HubFixture | undefined;
-const devices: TestDevice[] = [];
+const devices: FakeDevice[] = [];
 afterEach(async () => {
   for (const d of devices.splice(0)) await d.close();
   await f?.stop();
@@ -30,7 +30,7 @@ afterEach(async () => {
   m = undefined;
 });
 
-async function connected(d: TestDevice, url: string): Promise<TestDevice> {
+async function connected(d: FakeDevice, url: string): Promise<FakeDevice> {
   await waitFor(`${d.config.id} can log in after the reload`, () => d.connect(url).then(() => true, () => false));
   devices.push(d);
   return d;
@@ -42,8 +42,8 @@ test('on Mosquitto another device\'s client id does not take over its session; t
     broker: `mqtt://${encodeURIComponent(hubUser.username)}:${hubUser.password}@127.0.0.1:${m.port}`,
     'mosquitto.dir': m.filesDir, 'mosquitto.pidFile': m.pidFile, site: 'site1', 'ingest.intakeThread': 'always',
   });
-  const victim = await connected(new TestDevice(await f.provision('pad', 'W1', 'pad-victim')), m.url);
-  const attacker = new TestDevice(await f.provision('pad', 'W2', 'pad-attacker'));
+  const victim = await connected(new FakeDevice(await f.provision('pad', 'W1', 'pad-victim')), m.url);
+  const attacker = new FakeDevice(await f.provision('pad', 'W2', 'pad-attacker'));
   await waitFor('attacker provisioned in Mosquitto', () => mqtt.connectAsync(m!.url, { username: 'pad-attacker', password: attacker.password, reconnectPeriod: 0 }).then((c) => c.endAsync().then(() => true), () => false));
   let victimClosed = false;
   victim.client!.on('close', () => { victimClosed = true; });
@@ -63,8 +63,8 @@ test('on Mosquitto another device\'s client id does not take over its session; t
 test('the embedded broker refuses another device\'s client id and keeps the victim', async () => {
   f = await startHub();
   const url = `mqtt://127.0.0.1:${f.hub.mqttPort}`;
-  const victim = await connected(new TestDevice(await f.provision('pad', 'W1', 'pad-victim')), url);
-  const attacker = new TestDevice(await f.provision('pad', 'W2', 'pad-attacker'));
+  const victim = await connected(new FakeDevice(await f.provision('pad', 'W1', 'pad-victim')), url);
+  const attacker = new FakeDevice(await f.provision('pad', 'W2', 'pad-attacker'));
   let victimClosed = false;
   victim.client!.on('close', () => { victimClosed = true; });
   const error = await mqtt.connectAsync(url, { username: 'pad-attacker', password: attacker.password, clientId: 'pad-victim', reconnectPeriod: 0 })

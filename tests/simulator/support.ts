@@ -1,34 +1,15 @@
-/** Test support: an in-process hub on free ports whose clock is the simulation's VirtualTime. */
+/** Test support: an in-process hub (support/hub.ts) whose clock is the simulation's VirtualTime. */
 
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { Hub } from '../../hub/hub.js';
-import { loadSettings } from '../../hub/settings.js';
-import { silentLogger } from '../../hub/log.js';
 import type { Db } from '../../hub/db/db.js';
 import { VirtualTime } from '../../simulator/virtual-time.js';
 import type { CitizenPress } from '../../simulator/hall.js';
-import { TEST_API_TOKEN } from '../support/token.js';
+import { startHub, type HubFixture } from '../../support/hub.js';
 
 /** `token`: the hub's start-up API token (role supervisor), for the simulator's set-up calls. */
-export interface TestHub { hub: Hub; data: string; http: string; mqtt: string; token: string; stop(): Promise<void> }
+export type TestHub = HubFixture;
 
-export async function startVirtualHub(time: VirtualTime, site = 'site1', hall = 'hall1'): Promise<TestHub> {
-  const data = fs.mkdtempSync(path.join(os.tmpdir(), 'sannuo-simhub-'));
-  const settings = loadSettings({
-    env: {},
-    overrides: { site, hall, data, 'mqtt.port': 0, 'http.port': 0, 'mqtt.host': '127.0.0.1', 'http.host': '127.0.0.1', 'log.level': 'silent', 'api.token': TEST_API_TOKEN },
-  });
-  const hub = new Hub(settings, silentLogger(), { now: () => time.now() });
-  await hub.start();
-  return {
-    hub, data, http: `http://127.0.0.1:${hub.httpPort}`, mqtt: hub.mqttUrl, token: TEST_API_TOKEN,
-    stop: async () => {
-      await hub.stop();
-      fs.rmSync(data, { recursive: true, force: true });
-    },
-  };
+export function startVirtualHub(time: VirtualTime, site = 'site1', hall = 'hall1'): Promise<TestHub> {
+  return startHub({ site, hall, 'log.level': 'silent' }, undefined, { now: () => time.now() });
 }
 
 export interface LedgerRating { number: string | null; win: string; level: number; reason: string | null; bound: string; dev: string; boot: number; seq: number }

@@ -19,7 +19,7 @@ import { buildReport } from '../../../hub/app/report.js';
 import { ensureRollup, rebuildRollup, rollupOffset, ROLLUP_COUNTS } from '../../../hub/ratings/rollup.js';
 import { AppHall } from './harness.js';
 import { seeded } from '../queue/harness.js';
-import { startPostgres, type PostgresServer } from '../../support/postgres.js';
+import { startPostgres, type PostgresServer } from '../../../support/postgres.js';
 
 const H = 3600_000;
 const OFF = 480;

@@ -6,8 +6,8 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { startHub, setUpHall, type HubFixture } from '../integration/hub-fixture.js';
-import { TestDevice, waitFor } from '../integration/device-client.js';
+import { startHub, setUpHall, type HubFixture } from '../../../support/hub.js';
+import { FakeDevice, waitFor } from '../../../support/device.js';
 
 const ROOT = path.join(__dirname, '../../..');
 
@@ -19,7 +19,7 @@ test('README shows hub/app/window-tally.ts as it is', () => {
 
 describe('window tally on the bus', () => {
   let f: HubFixture;
-  const devices: TestDevice[] = [];
+  const devices: FakeDevice[] = [];
   afterAll(async () => {
     for (const d of devices) await d.close();
     await f.stop();
@@ -29,7 +29,7 @@ describe('window tally on the bus', () => {
     f = await startHub();
     await setUpHall(f.api, 3);
     const connect = async (role: 'pad' | 'display', id: string) => {
-      const d = new TestDevice(await f.provision(role, 'W1', id));
+      const d = new FakeDevice(await f.provision(role, 'W1', id));
       await d.connect(`mqtt://127.0.0.1:${f.hub.mqttPort}`);
       devices.push(d);
       return d;

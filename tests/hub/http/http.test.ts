@@ -4,7 +4,7 @@
  * schemas are described at /api/openapi.json.
  */
 
-import { startHub, type HubFixture } from '../integration/hub-fixture.js';
+import { startHub, type HubFixture } from '../../../support/hub.js';
 
 let f: HubFixture;
 beforeAll(async () => { f = await startHub(); });

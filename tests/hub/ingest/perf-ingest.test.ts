@@ -6,8 +6,8 @@
  */
 
 import { createHmac } from 'node:crypto';
-import { hubPerTest, setUpHall, type HubFixture } from '../integration/hub-fixture.js';
-import { waitFor, bootBody } from '../integration/device-client.js';
+import { hubPerTest, setUpHall, type HubFixture } from '../../../support/hub.js';
+import { waitFor, bootBody } from '../../../support/device.js';
 
 const hubs = hubPerTest();
 const device = hubs.device;

@@ -8,8 +8,8 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { startHub, setUpHall, type HubFixture } from './hub-fixture.js';
-import { TEST_API_TOKEN } from '../../support/token.js';
+import { startHub, setUpHall, type HubFixture } from '../../../support/hub.js';
+import { TEST_API_TOKEN } from '../../../support/token.js';
 import { SimDevice } from '../../../simulator/sim-device.js';
 import { MemoryFlash } from '../../../simulator/flash.js';
 import { VirtualTime } from '../../../simulator/virtual-time.js';

@@ -4,18 +4,18 @@
  * kind of bad input rejected (no ledger row) or refused (recorded) and counted by reason.
  */
 
-import { startHub, setUpHall, type HubFixture } from './hub-fixture.js';
-import { TestDevice, waitFor, bootBody } from './device-client.js';
+import { startHub, setUpHall, type HubFixture } from '../../../support/hub.js';
+import { FakeDevice, waitFor, bootBody } from '../../../support/device.js';
 import { encodeEvent, topicFor } from '../../../firmware/core/protocol.js';
 import { nodeHmac } from '../../../hub/devices/registry.js';
 import { createHmac } from 'node:crypto';
 
 let f: HubFixture;
 let url: string;
-const devices: TestDevice[] = [];
+const devices: FakeDevice[] = [];
 
-async function device(role: 'pad' | 'display', win: string, id: string): Promise<TestDevice> {
-  const d = new TestDevice(await f.provision(role, win, id));
+async function device(role: 'pad' | 'display', win: string, id: string): Promise<FakeDevice> {
+  const d = new FakeDevice(await f.provision(role, win, id));
   await d.connect(url);
   devices.push(d);
   return d;
@@ -139,8 +139,8 @@ test('an authentic, numbered but invalid event is refused, recorded with its has
 
 test('broker: a wrong password is refused; publishing to another device\'s topic changes nothing', async () => {
   const pad = await device('pad', 'W1', 'pad-1');
-  const intruder = new TestDevice(await f.provision('pad', 'W2', 'pad-2'));
-  await expect(intruder.connect(url, 'wrong-password')).rejects.toThrow(/Bad username or password|Not authorized/i);
+  const intruder = new FakeDevice(await f.provision('pad', 'W2', 'pad-2'));
+  await expect(intruder.connect(url, { password: 'wrong-password' })).rejects.toThrow(/Bad username or password|Not authorized/i);
   expect(await f.metric('sannuo_broker_refused_total', { reason: 'bad-password' })).toBe(1);
   await intruder.connect(url);
   devices.push(intruder);

@@ -5,7 +5,7 @@
  * tables live in its own schema.
  */
 
-import { startPostgres, type PostgresServer } from '../../support/postgres.js';
+import { startPostgres, type PostgresServer } from '../../../support/postgres.js';
 import { openPostgres } from '../../../hub/db/postgres.js';
 import type { Db } from '../../../hub/db/db.js';
 import { LeaseStore, LeaseLostError, fencedDb, hallDbUrl, LeaseMetrics } from '../../../hub/district/lease.js';

@@ -7,9 +7,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { HubProcess } from '../../support/hub-process.js';
-import { freePort } from '../../support/mosquitto.js';
-import { TestDevice, waitFor } from './device-client.js';
+import { HubProcess } from '../../../support/hub-process.js';
+import { freePort } from '../../../support/mosquitto.js';
+import { FakeDevice, waitFor } from '../../../support/device.js';
 import { openSqlite } from '../../../hub/db/sqlite.js';
 import type { DeviceConfig } from '../../../firmware/core/config.js';
 
@@ -17,7 +17,7 @@ jest.setTimeout(180_000);
 
 let data: string;
 let hub: HubProcess;
-const devices: TestDevice[] = [];
+const devices: FakeDevice[] = [];
 
 afterAll(async () => {
   for (const d of devices) await d.close();
@@ -39,12 +39,12 @@ test('SIGKILL mid-commit, restart, resend: nothing lost, nothing doubled, queue 
   for (let i = 0; i < TICKETS; i++) await post('/api/queue/tickets', { item: 'I1', priority: 'normal' });
 
   const url = `mqtt://127.0.0.1:${hub.options.mqttPort}`;
-  const caller = new TestDevice(await post('/api/devices', { role: 'display', win: 'W1', id: 'disp-1' }) as DeviceConfig);
+  const caller = new FakeDevice(await post('/api/devices', { role: 'display', win: 'W1', id: 'disp-1' }) as DeviceConfig);
   await caller.connect(url);
   devices.push(caller);
-  const pads: TestDevice[] = [];
+  const pads: FakeDevice[] = [];
   for (let i = 0; i < PADS; i++) {
-    const pad = new TestDevice(await post('/api/devices', { role: 'pad', win: `P${i}`, id: `pad-${i}` }) as DeviceConfig);
+    const pad = new FakeDevice(await post('/api/devices', { role: 'pad', win: `P${i}`, id: `pad-${i}` }) as DeviceConfig);
     await pad.connect(url);
     pads.push(pad);
     devices.push(pad);
@@ -53,7 +53,7 @@ test('SIGKILL mid-commit, restart, resend: nothing lost, nothing doubled, queue 
   // Everyone streams without waiting for acks; a PUBACK from the hub's own broker means the
   // hub process holds the event.
   let pubacked = 0;
-  const stream = async (d: TestDevice, make: () => string, count: number, perMessage: number) => {
+  const stream = async (d: FakeDevice, make: () => string, count: number, perMessage: number) => {
     for (let i = 0; i < count; i += perMessage) {
       const lines: string[] = [];
       for (let k = 0; k < perMessage && i + k < count; k++) lines.push(make());

@@ -4,8 +4,8 @@
  * every valid one exactly once.
  */
 
-import { startHub, type HubFixture } from './hub-fixture.js';
-import { TestDevice, waitFor } from './device-client.js';
+import { startHub, type HubFixture } from '../../../support/hub.js';
+import { FakeDevice, waitFor } from '../../../support/device.js';
 import type { DeviceConfig } from '../../../firmware/core/config.js';
 import mqtt from 'mqtt';
 
@@ -25,7 +25,7 @@ afterAll(async () => { await f?.stop(); });
 test('fuzz: random and mutated payloads and topics never commit and never stop the hub', async () => {
   f = await startHub();
   const url = `mqtt://127.0.0.1:${f.hub.mqttPort}`;
-  const pad = new TestDevice(await f.provision('pad', 'W1', 'pad-1') as DeviceConfig);
+  const pad = new FakeDevice(await f.provision('pad', 'W1', 'pad-1') as DeviceConfig);
   await pad.connect(url);
   // The hub's own identity may publish anywhere: the fuzzer uses it to reach topics a device's ACL would stop.
   const fuzzer = await mqtt.connectAsync(url, { username: '$hub', password: (f.hub as unknown as { identity: { password: string } }).identity.password, clientId: 'fuzzer', reconnectPeriod: 0 });

@@ -5,15 +5,15 @@
  * COMMIT and its fsync: acks for events that were not yet durable.
  */
 
-import { startHub, type HubFixture } from './hub-fixture.js';
-import { TestDevice, waitFor, bootBody } from './device-client.js';
+import { startHub, type HubFixture } from '../../../support/hub.js';
+import { FakeDevice, waitFor, bootBody } from '../../../support/device.js';
 
 let f: HubFixture | undefined;
 afterEach(async () => { await f?.stop(); f = undefined; });
 
 test('every group of a burst is a transaction of its own, none joins another', async () => {
   f = await startHub({ 'ingest.maxBatch': 2 });
-  const pad = new TestDevice(await f.provision('pad', 'W1', 'pad-1'));
+  const pad = new FakeDevice(await f.provision('pad', 'W1', 'pad-1'));
   await pad.connect(`mqtt://127.0.0.1:${f.hub.mqttPort}`);
   const lines = Array.from({ length: 30 }, () => pad.sign('boot', bootBody));
   await pad.publish(lines.join('\n'));

@@ -5,8 +5,8 @@
  * by reason exactly as without the thread; and with the thread off the main thread does it all.
  */
 
-import { hubPerTest, type HubFixture } from './hub-fixture.js';
-import { waitFor, bootBody } from './device-client.js';
+import { hubPerTest, type HubFixture } from '../../../support/hub.js';
+import { waitFor, bootBody } from '../../../support/device.js';
 
 const hubs = hubPerTest();
 const device = hubs.device;

@@ -8,17 +8,17 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { startMosquitto, type RunningMosquitto } from '../../support/mosquitto.js';
+import { startMosquitto, type RunningMosquitto } from '../../../support/mosquitto.js';
 import { writeMosquittoFiles, NO_DEVICES } from '../../../hub/mqtt/mosquitto.js';
-import { startHub, setUpHall, type HubFixture } from './hub-fixture.js';
-import { TestDevice, waitFor, bootBody } from './device-client.js';
+import { startHub, setUpHall, type HubFixture } from '../../../support/hub.js';
+import { FakeDevice, waitFor, bootBody } from '../../../support/device.js';
 import { decodeAck, isProtocolError, topicFor } from '../../../firmware/core/protocol.js';
 import { nodeHmac } from '../../../hub/devices/registry.js';
 
 const run = promisify(execFile);
 let m: RunningMosquitto;
 let f: HubFixture;
-const devices: TestDevice[] = [];
+const devices: FakeDevice[] = [];
 const hubUser = { username: '$hub', password: randomBytes(16).toString('hex') };
 
 beforeEach(async () => {
@@ -35,8 +35,8 @@ afterEach(async () => {
 });
 
 /** Provisions through the HTTP API; the hub rewrites the files and SIGHUPs Mosquitto. */
-async function device(role: 'pad' | 'display', win: string, id: string): Promise<TestDevice> {
-  const d = new TestDevice(await f.provision(role, win, id));
+async function device(role: 'pad' | 'display', win: string, id: string): Promise<FakeDevice> {
+  const d = new FakeDevice(await f.provision(role, win, id));
   await waitFor(`${id} can log in after the reload`, async () => {
     try {
       await d.connect(m.url);
@@ -67,9 +67,9 @@ test('devices on Mosquitto: events committed exactly once and acked through the 
 
 test('Mosquitto refuses a wrong password and drops a publish to another device\'s topic', async () => {
   const pad = await device('pad', 'W1', 'pad-1');
-  const intruder = new TestDevice(await f.provision('pad', 'W2', 'pad-2'));
+  const intruder = new FakeDevice(await f.provision('pad', 'W2', 'pad-2'));
   await new Promise((r) => setTimeout(r, 300)); // the SIGHUP reload
-  await expect(intruder.connect(m.url, 'not-the-password')).rejects.toThrow(/Not authorized|Bad username or password/i);
+  await expect(intruder.connect(m.url, { password: 'not-the-password' })).rejects.toThrow(/Not authorized|Bad username or password/i);
   await waitFor('pad-2 logs in', async () => { try { await intruder.connect(m.url); return true; } catch { return false; } });
   devices.push(intruder);
   const line = intruder.sign('boot', bootBody);
@@ -87,7 +87,7 @@ test('Mosquitto refuses a wrong password and drops a publish to another device\'
 
 test('plain mosquitto_rr / mosquitto_pub devices', async () => {
   const config = await f.provision('pad', 'W1', 'pad-cli');
-  const d = new TestDevice(config); // used only to sign; the MQTT traffic is mosquitto_pub/sub
+  const d = new FakeDevice(config); // used only to sign; the MQTT traffic is mosquitto_pub/sub
   await new Promise((r) => setTimeout(r, 300));
   const auth = ['-h', '127.0.0.1', '-p', String(m.port), '-u', 'pad-cli', '-P', d.password];
   // One connection per device (use_username_as_clientid: a second one would take the first

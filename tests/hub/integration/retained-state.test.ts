@@ -5,8 +5,8 @@
  * thought every device offline until its next periodic state, a minute later.
  */
 
-import { startHub, setUpHall, type HubFixture } from './hub-fixture.js';
-import { TestDevice, waitFor, bootBody } from './device-client.js';
+import { startHub, setUpHall, type HubFixture } from '../../../support/hub.js';
+import { FakeDevice, waitFor, bootBody } from '../../../support/device.js';
 
 let f: HubFixture;
 afterEach(async () => { await f?.stop(); });
@@ -14,11 +14,11 @@ afterEach(async () => { await f?.stop(); });
 test('retained state followed at once by an event: both reach the hub', async () => {
   f = await startHub();
   await setUpHall(f.api, 1);
-  const devices: TestDevice[] = [];
+  const devices: FakeDevice[] = [];
   try {
     for (let i = 0; i < 5; i++) {
       // One rating pad per window (issue 18, finding 7): each pad at a window of its own.
-      const d = new TestDevice(await f.provision('pad', `W${i + 1}`, `pad-${i}`));
+      const d = new FakeDevice(await f.provision('pad', `W${i + 1}`, `pad-${i}`));
       await d.connect(`mqtt://127.0.0.1:${f.hub.mqttPort}`);
       devices.push(d);
     }

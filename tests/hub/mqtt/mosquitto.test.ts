@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { mosquittoHash, mosquittoVerify, aclFileText, writeMosquittoFiles } from '../../../hub/mqtt/mosquitto.js';
+import { mosquittoHash, mosquittoVerify, aclFileText, writeMosquittoFiles, mosquittoTexts } from '../../../hub/mqtt/mosquitto.js';
 
 const source = {
   list: () => [{ id: 'pad-1' }, { id: 'disp-1' }] as never,
@@ -41,4 +41,16 @@ test('files are written atomically and readable by the mosquitto user', () => {
   if (process.getuid?.() === 0) expect(st.uid).toBe(Number(fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('mosquitto:'))!.split(':')[2]));
   expect(fs.readdirSync(dir).sort()).toEqual(['acl', 'passwd']);
   fs.rmSync(dir, { recursive: true });
+});
+
+test('one writer for a district too: every hub user the whole topic root, each device under its own hall', () => {
+  const { passwd, acl } = mosquittoTexts({
+    hub: { username: '$hub', password: 'hubpw' }, hubUsers: ['$hub.a', '$hub.b'], header: '# district',
+    devices: [{ id: 'pad-1', site: 'hz-01', password: 'p1' }, { id: 'pad-2', site: 'hz-02', password: 'p2' }],
+  });
+  expect(passwd.trim().split('\n').map((l) => l.split(':')[0])).toEqual(['$hub', 'pad-1', 'pad-2', '$hub-intake', '$hub.a', '$hub.b']);
+  expect(mosquittoVerify('hubpw', passwd.split('\n')[4].split(':')[1])).toBe(true);
+  for (const u of ['$hub', '$hub.a', '$hub.b']) expect(acl).toContain(`user ${u}\ntopic readwrite sannuo/v1/#\n`);
+  expect(acl).toContain('user pad-2\ntopic write sannuo/v1/hz-02/pad-2/evt\ntopic write sannuo/v1/hz-02/pad-2/state\ntopic read sannuo/v1/hz-02/pad-2/cmd\ntopic read sannuo/v1/hz-02/pad-2/ack');
+  expect(acl).not.toContain('$hub-intake');
 });

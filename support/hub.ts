@@ -1,21 +1,33 @@
-/** An in-process hub on free ports with its own temp data dir, for integration tests. */
+/**
+ * The one in-process hub launcher of the tests: the real hub (embedded Aedes, SQLite in its own
+ * temp data dir) on free ports, with the test API token (role supervisor), and fake devices
+ * (support/device.ts) provisioned and connected to it. A hub in its own process is
+ * support/hub-process.ts.
+ */
 
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Hub } from '../../../hub/hub.js';
-import { loadSettings } from '../../../hub/settings.js';
-import { silentLogger } from '../../../hub/log.js';
-import type { DeviceConfig } from '../../../firmware/core/config.js';
-import type { Role } from '../../../firmware/core/protocol.js';
-import { TEST_API_TOKEN } from '../../support/token.js';
-import { TestDevice } from './device-client.js';
+import { Hub, type HubOptions } from '../hub/hub.js';
+import { loadSettings } from '../hub/settings.js';
+import { silentLogger } from '../hub/log.js';
+import type { DeviceConfig } from '../firmware/core/config.js';
+import type { Role } from '../firmware/core/protocol.js';
+import { TEST_API_TOKEN } from './token.js';
+import { FakeDevice } from './device.js';
 
 export interface HubFixture {
   hub: Hub;
   data: string;
+  /** http://127.0.0.1:<port> */
   http: string;
+  /** mqtt://127.0.0.1:<port>, the embedded broker. */
+  mqtt: string;
+  /** The hub's start-up API token (role supervisor). */
+  token: string;
   provision(role: Role, win: string, id: string): Promise<DeviceConfig>;
+  /** Provisions a device and connects it; stop() closes it. */
+  device(role: Role, win: string, id: string): Promise<FakeDevice>;
   /** A call with the hub's start-up API token (role supervisor), or with `token` (null: none). */
   api<T = any>(method: string, pathname: string, body?: unknown, token?: string | null): Promise<T>;
   /** The raw response, for status checks: token as for api(). */
@@ -23,17 +35,26 @@ export interface HubFixture {
   eventRows(dev?: string): Promise<number>;
   ledgerKinds(): Promise<Record<string, number>>;
   metric(name: string, labels?: Record<string, string>): Promise<number>;
+  /** Closes the devices of device(), stops the hub, removes the data dir. */
   stop(): Promise<void>;
 }
 
-export async function startHub(overrides: Record<string, unknown> = {}, data = fs.mkdtempSync(path.join(os.tmpdir(), 'sannuo-hub-'))): Promise<HubFixture> {
+export interface StartOptions extends HubOptions {
+  /** SANNUO_* variables the settings are read from (default none: only the overrides). */
+  env?: Record<string, string>;
+}
+
+/** Starts a hub with `overrides` (settings keys, e.g. 'queue.callTimeout') over the test defaults. */
+export async function startHub(overrides: Record<string, unknown> = {}, data = fs.mkdtempSync(path.join(os.tmpdir(), 'sannuo-hub-')), options: StartOptions = {}): Promise<HubFixture> {
+  const { env = {}, ...hubOptions } = options;
   const settings = loadSettings({
-    env: {},
+    env,
     overrides: { data, 'mqtt.port': 0, 'http.port': 0, 'mqtt.host': '127.0.0.1', 'http.host': '127.0.0.1', 'api.token': TEST_API_TOKEN, ...overrides },
   });
-  const hub = new Hub(settings, silentLogger());
+  const hub = new Hub(settings, silentLogger(), hubOptions);
   await hub.start();
   const http = `http://127.0.0.1:${hub.httpPort}`;
+  const mqtt = `mqtt://127.0.0.1:${hub.mqttPort}`;
   const call = (method: string, pathname: string, body?: unknown, token: string | null = TEST_API_TOKEN) => {
     const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
     if (token) headers.authorization = `Bearer ${token}`;
@@ -45,13 +66,21 @@ export async function startHub(overrides: Record<string, unknown> = {}, data = f
     if (!res.ok) throw new Error(`${method} ${pathname}: ${res.status} ${text}`);
     return text ? JSON.parse(text) : undefined;
   };
+  const provision = (role: Role, win: string, id: string): Promise<DeviceConfig> => api('POST', '/api/devices', { role, win, id });
+  const devices: FakeDevice[] = [];
   return {
-    hub, data, http, api, call,
-    provision: (role, win, id) => api('POST', '/api/devices', { role, win, id }),
+    hub, data, http, mqtt, token: TEST_API_TOKEN, api, call, provision,
+    device: async (role, win, id) => {
+      const d = new FakeDevice(await provision(role, win, id));
+      await d.connect(mqtt);
+      devices.push(d);
+      return d;
+    },
     eventRows: async (dev) => Number((await hub.db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ledger WHERE kind = 'event'${dev ? ' AND dev = $1' : ''}`, dev ? [dev] : []))!.n),
     ledgerKinds: async () => Object.fromEntries((await hub.db.all<{ kind: string; n: number }>('SELECT kind, COUNT(*) AS n FROM ledger GROUP BY kind')).map((r) => [r.kind, Number(r.n)])),
     metric: (name, labels) => hub.metrics.value(name, labels),
     stop: async () => {
+      for (const d of devices.splice(0)) await d.close().catch(() => undefined);
       await hub.stop();
       fs.rmSync(data, { recursive: true, force: true });
     },
@@ -77,12 +106,10 @@ export async function setUpHall(api: HubFixture['api'], tickets: number, win = '
  */
 export function hubPerTest(): {
   start(overrides?: Record<string, unknown>): Promise<HubFixture>;
-  device(role: Role, win: string, id: string): Promise<TestDevice>;
+  device(role: Role, win: string, id: string): Promise<FakeDevice>;
 } {
   let current: HubFixture | undefined;
-  const open: TestDevice[] = [];
   afterEach(async () => {
-    for (const d of open.splice(0)) await d.close();
     await current?.stop();
     current = undefined;
   });
@@ -90,10 +117,7 @@ export function hubPerTest(): {
     start: async (overrides) => (current = await startHub(overrides)),
     device: async (role, win, id) => {
       if (!current) throw new Error('hubPerTest: start() the hub before connecting devices');
-      const d = new TestDevice(await current.provision(role, win, id));
-      await d.connect(`mqtt://127.0.0.1:${current.hub.mqttPort}`);
-      open.push(d);
-      return d;
+      return current.device(role, win, id);
     },
   };
 }
