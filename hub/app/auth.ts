@@ -26,9 +26,10 @@
  * browser on its own, so scripts and kiosks are not affected.
  *
  * Sign-in throttling (@fastify/rate-limit, failures only): per address and user name, and per
- * address across names. From the fifth failure for a name (or the twentieth for an address)
- * that address waits 1 min, and every further attempt doubles the wait, up to 24 h; the answer
- * is 429 with Retry-After. Another address is not held back, so the right password still works
+ * address across names. At the fifth failure for a name (or the twentieth for an address,
+ * each within 15 min of the one before) that address waits 1 min, and every further attempt
+ * doubles the wait, up to 24 h (remembered for a day after the wait); the answer is 429 with
+ * Retry-After. The right password clears the name's count for that address. Another address is not held back, so the right password still works
  * from any address that has not failed, and nobody can lock out the admin.
  */
 
@@ -63,7 +64,8 @@ const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 } as const; // OWASP-recommend
 const LOGIN_FAILURES = 5; // failed sign-ins from one address for one name before it waits …
 const LOGIN_ADDRESS_FAILURES = 20; // … or from one address across names (password spraying)
 const LOGIN_DELAY = 60_000; // milliseconds: the first wait; each further attempt doubles it …
-const LOGIN_DELAY_MAX = 24 * 3600_000; // … up to this; a key is forgotten this long after its last failure
+const LOGIN_DELAY_MAX = 24 * 3600_000; // … up to this; a key that had to wait is remembered this long after its wait
+const LOGIN_WINDOW = 15 * 60_000; // failures short of a wait are forgotten this long after the last one
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const USERNAME = /^[A-Za-z0-9_.-]{1,32}$/;
 
@@ -193,7 +195,8 @@ function failureStore(now: () => number, holder: { store?: { reset(key: string):
       const f = this.live(key) ?? { count: 0, until: 0, forget: 0 };
       f.count++;
       if (f.count > max) f.until = t + Math.min(LOGIN_DELAY_MAX, timeWindow * 2 ** Math.min(40, f.count - max - 1));
-      f.forget = Math.max(f.until, t) + LOGIN_DELAY_MAX;
+      // Short of a wait, failures are forgotten after a quiet quarter hour; after one, for a day, so the next failure waits longer still.
+      f.forget = f.until > 0 ? Math.max(f.until, t) + LOGIN_DELAY_MAX : t + LOGIN_WINDOW;
       this.keys.delete(key); // re-insert: the Map's order is then oldest first, for the bound below
       this.keys.set(key, f);
       if (this.keys.size > 100_000) this.keys.delete(this.keys.keys().next().value as string);
