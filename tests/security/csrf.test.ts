@@ -57,7 +57,7 @@ test('a cookie-session change from another port of the same host is refused 403;
   const exposure = JSON.stringify({ title: '伪造曝光', body: '来自别的端口的页面' });
   const note = JSON.stringify({ note: '已电话回访', reached: true });
 
-  for (const headers of [{ origin: foreign }, { origin: 'null' }, { referer: `${foreign}/evil.html` }, {}]) {
+  for (const headers of [{ origin: foreign }, { origin: 'null' }, { referer: `${foreign}/evil.html` }, {}] as Record<string, string>[]) {
     const published = await send(f, 'POST', '/api/app/exposures', cookie, headers, exposure);
     expect(published.status).toBe(403);
     expect(published.json).toMatchObject({ error: 'forbidden', field: 'headers.origin', message: expect.stringMatching(/^cross-site request refused: /) });
