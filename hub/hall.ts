@@ -99,9 +99,9 @@ export class HallRuntime {
   }
 
   /** What every hall's HTTP server needs from the hall: roles, tokens, config push. */
-  httpDeps(): Pick<HttpDeps, 'registry' | 'auth' | 'tokens' | 'verify' | 'pushConfig' | 'desiredConfig' | 'mount'> {
+  httpDeps(): Pick<HttpDeps, 'registry' | 'auth' | 'tokens' | 'verify' | 'pushConfig' | 'desiredConfig' | 'mount' | 'trustProxy'> {
     return {
-      registry: this.registry, auth: this.app.auth, tokens: this.tokens,
+      registry: this.registry, auth: this.app.auth, tokens: this.tokens, trustProxy: this.hub.settings.http.trustProxy,
       verify: () => this.ledger.verify(),
       pushConfig: (dev, settings, by) => this.downlink.sendConfig(dev, settings, by),
       desiredConfig: (dev) => this.downlink.desiredConfig(dev),

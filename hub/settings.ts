@@ -19,7 +19,7 @@ export interface Settings {
   cluster: { halls: string[]; register: string[]; hubId: string; leaseTtl: number; renewInterval: number; pollInterval: number; maxHalls: number };
   mqtt: { host: string; port: number; hubUser: string; advertisedHost: string; advertisedPort: number; tls: boolean; maxPacketBytes: number; maxConnectionsPerAddress: number };
   mosquitto: { write: boolean; dir: string; pidFile: string; user: string };
-  http: { host: string; port: number };
+  http: { host: string; port: number; secureCookies: 'auto' | 'always' | 'never'; trustProxy: string };
   api: { token: string; tokenRole: 'supervisor' | 'technician'; ticketsPerMinute: number };
   ingest: { batchWindow: number; maxBatch: number; intakeThread: 'external' | 'always' | 'never' };
   ledger: { checkpointInterval: number };

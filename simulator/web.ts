@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { View } from '../firmware/core/hardware.js';
+import { cspFor } from '../hub/http/server.js';
 import type { Hall } from './hall.js';
 import { FAULT_KINDS, type FaultKind } from './scenario.js';
 import type { SimDevice } from './sim-device.js';
@@ -32,7 +33,8 @@ export function simWeb(app: FastifyInstance, options: SimWebOptions, prefix = '/
   };
 
   app.get(`${prefix}`, async (_request, reply) => reply.redirect(`${prefix}/`));
-  app.get(`${prefix}/`, async (_request, reply) => reply.type('text/html; charset=utf-8').send(fs.readFileSync(PAGE, 'utf8')));
+  // The demo page is one file with its script and style inline: allowed here only.
+  app.get(`${prefix}/`, cspFor({ 'script-src': ["'self'", "'unsafe-inline'"] }), async (_request, reply) => reply.type('text/html; charset=utf-8').send(fs.readFileSync(PAGE, 'utf8')));
 
   app.get(`${prefix}/api/hall`, async (_request, reply) => {
     const hall = hallOr404(reply);

@@ -17,11 +17,26 @@
  *
  * Every protected route takes `preHandler: auth.requireRole(...)`: no valid session → 401, a
  * role not listed → 403, and the handler never runs, so nothing changes.
+ *
+ * Cross-site requests: a state-changing request (POST, PUT, PATCH, DELETE) that carries the
+ * session cookie and no bearer token must come from the hub's own origin (Origin, or Referer
+ * when a browser sends no Origin: settings publicUrl or the request's own scheme and Host);
+ * otherwise 403 before the session is even looked up. SameSite=Strict alone does not stop a page
+ * on another port of the same host, which is the same site. A bearer token is never sent by a
+ * browser on its own, so scripts and kiosks are not affected.
+ *
+ * Sign-in throttling (@fastify/rate-limit, failures only): per address and user name, and per
+ * address across names. At the fifth failure for a name (or the twentieth for an address,
+ * each within 15 min of the one before) that address waits 1 min, and every further attempt
+ * doubles the wait, up to 24 h (remembered for a day after the wait); the answer is 429 with
+ * Retry-After. The right password clears the name's count for that address. Another address is not held back, so the right password still works
+ * from any address that has not failed, and nobody can lock out the admin.
  */
 
 import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import rateLimit, { normalizeIP } from '@fastify/rate-limit';
 import type { Logger } from 'pino';
 import type { Db, Migration } from '../db/db.js';
 import type { Ledger } from '../ledger/ledger.js';
@@ -29,8 +44,9 @@ import { AppError, num, parseBody } from './http-util.js';
 import { httpErrorHandler } from '../http/errors.js';
 import { departmentExists, staffExists } from '../queue/lookup.js';
 
-export type UserRole = 'supervisor' | 'head' | 'staff' | 'technician';
-export const USER_ROLES: readonly UserRole[] = ['supervisor', 'head', 'staff', 'technician'];
+/** kiosk: a ticket machine's service account (an API token only); it may issue priority tickets and nothing else. */
+export type UserRole = 'supervisor' | 'head' | 'staff' | 'technician' | 'kiosk';
+export const USER_ROLES: readonly UserRole[] = ['supervisor', 'head', 'staff', 'technician', 'kiosk'];
 
 export interface User {
   username: string;
@@ -46,8 +62,12 @@ export interface User {
 export const SESSION_COOKIE = 'sannuo_session';
 const SESSION_TTL = 12 * 3600_000; // milliseconds: one working day and a bit
 const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 } as const; // OWASP-recommended minimum for scrypt
-const LOGIN_FAILURES = 5; // failed attempts per username …
-const LOGIN_LOCK = 15 * 60_000; // … lock it for this many milliseconds
+const LOGIN_FAILURES = 5; // failed sign-ins from one address for one name before it waits …
+const LOGIN_ADDRESS_FAILURES = 20; // … or from one address across names (password spraying)
+const LOGIN_DELAY = 60_000; // milliseconds: the first wait; each further attempt doubles it …
+const LOGIN_DELAY_MAX = 24 * 3600_000; // … up to this; a key that had to wait is remembered this long after its wait
+const LOGIN_WINDOW = 15 * 60_000; // failures short of a wait are forgotten this long after the last one
+const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const USERNAME = /^[A-Za-z0-9_.-]{1,32}$/;
 
 export const authMigrations: Migration[] = [
@@ -141,13 +161,77 @@ export interface AuthOptions {
   admin?: { username: string; password?: string };
   /** Where a generated first password is written (mode 0600) when none is given. */
   adminPasswordFile?: string;
-  /** Set the cookie's Secure flag (behind TLS). */
-  secureCookie?: boolean;
+  /**
+   * The cookie's Secure flag (settings http.secureCookies): always, never, or auto (default):
+   * when publicUrl is https or the request came over HTTPS (X-Forwarded-Proto counts only from
+   * a proxy in settings http.trustProxy).
+   */
+  secureCookies?: 'auto' | 'always' | 'never';
+  /** The hub's public base URL (settings publicUrl): its origin is the hub's own, beside the request's Host. */
+  publicUrl?: string;
+}
+
+interface Failures { count: number; until: number; forget: number }
+
+/**
+ * A store for @fastify/rate-limit that counts sign-in failures on the hub's clock. Unlike the
+ * plugin's LocalStore it keeps the doubled wait (LocalStore forgets a key one timeWindow after
+ * it exceeded, whatever Retry-After said) and remembers a key across waits, so the wait grows
+ * from one lock to the next. `current` is the failure count while the key waits, else at most
+ * max, so the plugin's "current > max" means exactly "must wait now".
+ */
+function failureStore(now: () => number, holder: { store?: { reset(key: string): void } }) {
+  return class FailureStore {
+    private readonly keys = new Map<string, Failures>();
+    constructor() {
+      holder.store = this;
+    }
+    private live(key: string): Failures | undefined {
+      const f = this.keys.get(key);
+      if (f && f.forget <= now()) this.keys.delete(key);
+      return f && f.forget > now() ? f : undefined;
+    }
+    incr(key: string, cb: (error: Error | null, result: { current: number; ttl: number }) => void, timeWindow: number, max: number): void {
+      const t = now();
+      const f = this.live(key) ?? { count: 0, until: 0, forget: 0 };
+      f.count++;
+      if (f.count > max) f.until = t + Math.min(LOGIN_DELAY_MAX, timeWindow * 2 ** Math.min(40, f.count - max - 1));
+      // Short of a wait, failures are forgotten after a quiet quarter hour; after one, for a day, so the next failure waits longer still.
+      f.forget = f.until > 0 ? Math.max(f.until, t) + LOGIN_DELAY_MAX : t + LOGIN_WINDOW;
+      this.keys.delete(key); // re-insert: the Map's order is then oldest first, for the bound below
+      this.keys.set(key, f);
+      if (this.keys.size > 100_000) this.keys.delete(this.keys.keys().next().value as string);
+      cb(null, this.result(f, max, t));
+    }
+    read(key: string, cb: (error: Error | null, result: { current: number; ttl: number }) => void, _timeWindow: number, max: number): void {
+      const f = this.live(key);
+      cb(null, f ? this.result(f, max, now()) : { current: 0, ttl: 0 });
+    }
+    reset(key: string): void {
+      this.keys.delete(key);
+    }
+    child(): this {
+      return this; // one store; the limiters' keys differ by prefix
+    }
+    private result(f: Failures, max: number, t: number): { current: number; ttl: number } {
+      return f.until > t ? { current: f.count, ttl: f.until - t } : { current: Math.min(f.count, max), ttl: 0 };
+    }
+  };
+}
+
+/** "scheme://host[:port]" of a URL, or null. */
+function originOf(url: string | undefined): string | null {
+  if (!url) return null;
+  try {
+    const u = new URL(url);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? u.origin : null;
+  } catch {
+    return null;
+  }
 }
 
 export class Auth {
   static migrations = authMigrations;
-  private failures = new Map<string, { count: number; until: number }>();
 
   constructor(private readonly deps: { db: Db; ledger: Ledger; now: () => number; log: Logger; hall: string; options: AuthOptions }) {}
 
@@ -228,17 +312,11 @@ export class Auth {
   async login(username: string, password: string): Promise<{ token: string; user: User; expiresAt: number }> {
     const { db, now } = this.deps;
     const at = now();
-    const f = this.failures.get(username);
-    if (f && f.count >= LOGIN_FAILURES && at < f.until) throw new AppError(429, `username: too many failed sign-ins; try again after ${new Date(f.until).toISOString()}`, 'username');
     const r = await db.get<UserRow>('SELECT * FROM app_users WHERE username = $1', [username]);
     // Hash even for an unknown user so timing does not tell which names exist.
     const ok = r ? await checkPassword(password, r.hash) : (await hashPassword(password), false);
-    if (!r || !ok || num(r.disabled) === 1) {
-      const count = (f && at < f.until ? f.count : 0) + 1;
-      this.failures.set(username, { count, until: at + LOGIN_LOCK });
-      throw new AppError(401, 'username or password is wrong', 'password');
-    }
-    this.failures.delete(username);
+    // Throttling is per address, in the route (POST /api/auth/login), not per name here: a lock on the name would let anyone lock out the admin.
+    if (!r || !ok || num(r.disabled) === 1) throw new AppError(401, 'username or password is wrong', 'password');
     const token = randomBytes(32).toString('base64url');
     const expiresAt = at + SESSION_TTL;
     await db.tx(async (tx) => {
@@ -267,9 +345,50 @@ export class Auth {
     return readCookie(request.headers.cookie, SESSION_COOKIE);
   }
 
+  /** Whether the request's credential is the session cookie (no bearer token): the one a browser sends by itself. */
+  private byCookie(request: FastifyRequest): boolean {
+    const h = request.headers.authorization;
+    if (typeof h === 'string' && /^Bearer\s+\S/i.test(h)) return false;
+    return readCookie(request.headers.cookie, SESSION_COOKIE) !== null;
+  }
+
+  /** The hub's own origins: its publicUrl's and the one the request was addressed to. */
+  ownOrigins(request: FastifyRequest): string[] {
+    const out = [`${request.protocol}://${request.host}`.toLowerCase()];
+    const pub = originOf(this.deps.options.publicUrl);
+    if (pub) out.push(pub);
+    return out;
+  }
+
+  /**
+   * Null when the request may change state, else why not: a cookie-authenticated POST, PUT, PATCH
+   * or DELETE must name the hub's own origin in Origin (or, without Origin, in Referer).
+   */
+  crossSite(request: FastifyRequest, always = false): string | null {
+    if (!STATE_CHANGING.has(request.method) || (!always && !this.byCookie(request))) return null;
+    const origin = request.headers.origin;
+    const referer = typeof request.headers.referer === 'string' ? request.headers.referer : undefined;
+    // "null" (a sandboxed frame, a file) is foreign; a missing Origin falls back to Referer.
+    const from = typeof origin === 'string' && origin !== '' ? (origin === 'null' ? 'null' : originOf(origin) ?? origin) : originOf(referer);
+    if (from === null) {
+      if (always) return null; // a sign-in from a script sends neither; only a foreign page is refused
+      return 'this request carries the session cookie but neither Origin nor Referer; a browser sends them, a script should use Authorization: Bearer <token>';
+    }
+    const own = this.ownOrigins(request);
+    if (own.includes(from.toLowerCase())) return null;
+    return `origin ${from} is not this hub (${own.join(' or ')}): a signed-in browser may change things only from the hub's own pages`;
+  }
+
+  private refuseCrossSite(request: FastifyRequest, reply: FastifyReply, why: string): FastifyReply {
+    request.log.warn({ method: request.method, url: request.url.split('?')[0], origin: request.headers.origin ?? null, referer: request.headers.referer ?? null }, 'cross-site request refused');
+    return reply.code(403).send({ error: 'forbidden', message: `cross-site request refused: ${why}`, field: 'headers.origin' });
+  }
+
   /** A fastify preHandler: 401 without a live session, 403 for a role not listed (none listed: any signed-in user). */
   requireRole(...roles: UserRole[]): preHandlerAsyncHookHandler {
     return async (request: FastifyRequest, reply: FastifyReply) => {
+      const why = this.crossSite(request);
+      if (why) return this.refuseCrossSite(request, reply, why);
       const user = await this.session(this.tokenOf(request));
       if (!user) return reply.code(401).send({ error: 'unauthenticated', message: 'sign in first (POST /api/auth/login)', field: null });
       if (roles.length > 0 && roles.indexOf(user.role) < 0) {
@@ -279,24 +398,64 @@ export class Auth {
     };
   }
 
-  private cookie(token: string, maxAgeSeconds: number): string {
-    return `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${this.deps.options.secureCookie ? '; Secure' : ''}`;
+  /** Whether the session cookie gets the Secure flag for this request (settings http.secureCookies). */
+  secureCookie(request: FastifyRequest): boolean {
+    const mode = this.deps.options.secureCookies ?? 'auto';
+    if (mode !== 'auto') return mode === 'always';
+    return /^https:/i.test(this.deps.options.publicUrl ?? '') || request.protocol === 'https';
+  }
+
+  private cookie(request: FastifyRequest, token: string, maxAgeSeconds: number): string {
+    return `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${this.secureCookie(request) ? '; Secure' : ''}`;
   }
 
   routes(parent: FastifyInstance): void {
     // A scope of its own, so the routes answer in the hub's one error shape wherever they are mounted.
     parent.register(async (app) => {
       app.setErrorHandler(httpErrorHandler);
+      const holder: { store?: { reset(key: string): void } } = {};
+      await app.register(rateLimit, { global: false, store: failureStore(this.deps.now, holder) as never });
+      const nameOf = (request: FastifyRequest) => {
+        const b = request.body as { username?: unknown } | null;
+        return typeof b?.username === 'string' ? b.username : '';
+      };
+      const pairKey = (request: FastifyRequest) => `pair ${normalizeIP(request.ip)} ${nameOf(request)}`;
+      // Only failures are counted (increment on a 401), so signing in often is never throttled.
+      const limiters = [
+        app.createRateLimit({ max: LOGIN_FAILURES - 1, timeWindow: LOGIN_DELAY, keyGenerator: pairKey }),
+        app.createRateLimit({ max: LOGIN_ADDRESS_FAILURES - 1, timeWindow: LOGIN_DELAY, keyGenerator: (request) => `addr ${normalizeIP(request.ip)}` }),
+      ];
       app.post('/api/auth/login', async (request, reply) => {
+        // Signing a victim's browser in as someone else (login CSRF) is refused too.
+        const why = this.crossSite(request, true);
+        if (why) return this.refuseCrossSite(request, reply, why);
         const b = parseBody(request.body, { username: 'string', password: 'string' });
-        const s = await this.login(b.username as string, b.password as string);
-        reply.header('set-cookie', this.cookie(s.token, Math.floor(SESSION_TTL / 1000)));
+        const waiting = (await Promise.all(limiters.map((l) => l(request, { increment: false })))).some((l) => !l.isAllowed && l.isExceeded);
+        if (waiting) {
+          // An attempt while waiting counts as a failure: hammering makes the wait grow.
+          const after = await Promise.all(limiters.map((l) => l(request)));
+          const wait = Math.max(...after.map((l) => (!l.isAllowed && l.isExceeded ? l.ttlInSeconds : 0)));
+          request.log.warn({ ip: request.ip, username: b.username, wait }, 'sign-in throttled');
+          reply.header('retry-after', String(wait));
+          throw new AppError(429, `username: too many failed sign-ins from this address; try again in ${wait} s`, 'username');
+        }
+        let s: Awaited<ReturnType<Auth['login']>>;
+        try {
+          s = await this.login(b.username as string, b.password as string);
+        } catch (error) {
+          if (error instanceof AppError && error.status === 401) await Promise.all(limiters.map((l) => l(request)));
+          throw error;
+        }
+        holder.store?.reset(pairKey(request));
+        reply.header('set-cookie', this.cookie(request, s.token, Math.floor(SESSION_TTL / 1000)));
         return s;
       });
       app.post('/api/auth/logout', async (request, reply) => {
+        const why = this.crossSite(request);
+        if (why) return this.refuseCrossSite(request, reply, why);
         const token = this.tokenOf(request);
         if (token) await this.logout(token);
-        reply.header('set-cookie', this.cookie('', 0));
+        reply.header('set-cookie', this.cookie(request, '', 0));
         return { ok: true };
       });
       app.get('/api/auth/me', { preHandler: this.requireRole() }, async (request) => ({ user: userOf(request) }));

@@ -90,10 +90,10 @@ export const DEFAULT_APP_OPTIONS: Omit<AppOptions, 'tokenKey'> = {
 };
 
 /** The application's options from the hub's settings (hub/settings.schema.json): hall name, public URL, calendar file, first supervisor, case deadlines. */
-export async function appOptionsFromSettings(settings: Pick<Settings, 'hallName' | 'publicUrl' | 'calendarFile' | 'admin' | 'cases'>, base: { tokenKey: Uint8Array; adminPasswordFile: string }): Promise<Partial<AppOptions> & { tokenKey: Uint8Array }> {
+export async function appOptionsFromSettings(settings: Pick<Settings, 'hallName' | 'publicUrl' | 'calendarFile' | 'admin' | 'cases'> & { http?: Pick<Settings['http'], 'secureCookies'> }, base: { tokenKey: Uint8Array; adminPasswordFile: string }): Promise<Partial<AppOptions> & { tokenKey: Uint8Array }> {
   const out: Partial<AppOptions> & { tokenKey: Uint8Array } = {
     tokenKey: base.tokenKey, hallName: settings.hallName, publicBaseUrl: settings.publicUrl.replace(/\/$/, ''), cases: { ...settings.cases },
-    auth: { adminPasswordFile: base.adminPasswordFile, admin: { username: settings.admin.user, password: settings.admin.password || undefined } },
+    auth: { adminPasswordFile: base.adminPasswordFile, admin: { username: settings.admin.user, password: settings.admin.password || undefined }, secureCookies: settings.http?.secureCookies, publicUrl: settings.publicUrl },
   };
   if (settings.calendarFile) {
     const { readFileSync } = await import('node:fs');
@@ -116,6 +116,9 @@ export async function appOptionsFromSettings(settings: Pick<Settings, 'hallName'
 export function escapeHtml(s: unknown): string {
   return String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
+
+/** The one route that takes an HTML form: the phone rating page (a plain form, so it works without JavaScript). */
+const PHONE_FORM_ROUTE = '/r/:token';
 
 const pct = (v: number | null) => (v === null ? '—' : `${(v * 100).toFixed(1)}%`);
 
@@ -148,7 +151,7 @@ export class AppService {
     for (const [k, v] of Object.entries(policy)) if (!Number.isInteger(v) || v < 1 || v > 250) throw new TypeError(`AppService: cases.${k} must be an integer of working days 1–250, got ${v}`);
     this.calendar = new WorkingCalendar({ utcOffsetMinutes: this.options.utcOffsetMinutes, ...this.options.calendar });
     const base = { db: deps.db, ledger: deps.ledger, hall: deps.hall, now: deps.now };
-    this.auth = new Auth({ ...base, log: deps.log, options: this.options.auth });
+    this.auth = new Auth({ ...base, log: deps.log, options: { publicUrl: this.options.publicBaseUrl, ...this.options.auth } });
     this.cases = new Cases({ ...base, calendar: this.calendar, policy, aliasKey: new Uint8Array(createHmac('sha256', this.options.tokenKey).update('sannuo staff case alias').digest()) });
     this.commitments = new Commitments({ ...base, calendar: this.calendar, utcOffsetMinutes: this.options.utcOffsetMinutes });
     this.channels = new Channels({ ...base, cases: this.cases, ratings: deps.ratings, options: { tokenKey: this.options.tokenKey, phoneRatingDays: this.options.phoneRatingDays } });
@@ -206,9 +209,14 @@ export class AppService {
     app.register(async (scope) => {
       scope.setErrorHandler(httpErrorHandler);
       scope.addHook('preValidation', rejectRepeatedQuery);
-      // Scoped parsers: CSV for the register import, HTML forms for the phone page.
+      // Scoped parsers: CSV for the register import, HTML forms for the phone page only. A form is
+      // what a foreign page can post without a CORS preflight, so no other route parses one (415).
       scope.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: 2 * 1024 * 1024 }, (_req, body, done) => done(null, body));
       scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))));
+      scope.addHook('onRequest', async (request, reply) => {
+        if (request.routeOptions.url === PHONE_FORM_ROUTE || !/^application\/x-www-form-urlencoded/i.test(request.headers['content-type'] ?? '')) return;
+        return reply.code(415).send({ error: 'bad-request', message: `content-type: ${request.method} ${request.url.split('?')[0]} takes JSON; HTML forms are taken only by the phone rating page`, field: 'headers.content-type' });
+      });
       this.auth.routes(scope);
       this.ratingRoutes(scope);
       this.ratings.routes(scope, this.auth);

@@ -3,7 +3,7 @@
  * tests and benchmarks), beside the people who sign in with a password (hub/app/auth.ts).
  *
  * A token belongs to a service account: an ordinary user `api-<id>` with the token's role
- * (supervisor or technician) and a random password nobody knows. The token itself is a
+ * (supervisor, technician or kiosk) and a random password nobody knows. The token itself is a
  * session of that account whose expiry is the token's, so every route guarded by
  * `auth.requireRole(...)` accepts it as `Authorization: Bearer <token>`, the role rules are the
  * same for people and machines, and the users list shows every machine that can act. Only the
@@ -25,8 +25,9 @@ import type { Db, Migration } from '../db/db.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Auth, UserRole } from './auth.js';
 
-export type TokenRole = Extract<UserRole, 'supervisor' | 'technician'>;
-export const TOKEN_ROLES: readonly TokenRole[] = ['supervisor', 'technician'];
+/** kiosk: a ticket machine; it may issue elderly/disabled and appointment tickets, in a rate bucket of its own (hub/queue/routes.ts). */
+export type TokenRole = Extract<UserRole, 'supervisor' | 'technician' | 'kiosk'>;
+export const TOKEN_ROLES: readonly TokenRole[] = ['supervisor', 'technician', 'kiosk'];
 /** Recognisable in logs and secret scanners. */
 export const TOKEN_PREFIX = 'sannuo_';
 const STARTUP_ID = 'startup';

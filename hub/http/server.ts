@@ -16,8 +16,17 @@
  *
  * Roles are checked by auth.requireRole on request, before the body is parsed: 401 without a credential, 403
  * for a role not listed, and nothing changes. A credential is a session (password sign-in) or an
- * API token, both sent as a cookie or `Authorization: Bearer <token>`. Provisioning, re-keying, moving
- * and removal are ledger rows (kind 'device') naming who did them.
+ * API token, both sent as a cookie or `Authorization: Bearer <token>`. A cookie-authenticated
+ * change must come from the hub's own origin (hub/app/auth.ts, crossSite). Provisioning,
+ * re-keying, moving and removal are ledger rows (kind 'device') naming who did them.
+ *
+ * Every answer carries @fastify/helmet's headers: a Content-Security-Policy with script-src
+ * 'self' and frame-ancestors 'none' (no page of the hub can be framed), nosniff, and
+ * Referrer-Policy same-origin (not no-referrer: with that a browser sends "Origin: null" on
+ * the dashboard's own POSTs, which the cross-site check would refuse). The dashboard
+ * (hub/web/plugin.ts) narrows style-src to 'self'; the server-rendered /public and /r pages keep
+ * their one inline <style>. No HSTS: a hall hub often serves plain HTTP on its LAN; a TLS
+ * proxy in front sets it.
  */
 
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -30,6 +39,7 @@ import { parseDeviceConfig, REMOTE_SETTING_KEYS } from '../../firmware/core/conf
 import type { CommandBodies } from '../../firmware/core/protocol.js';
 import { createRequire } from 'node:module';
 import swagger from '@fastify/swagger';
+import helmet from '@fastify/helmet';
 import { httpErrorHandler, notFoundHandler, rejectRepeatedQuery } from './errors.js';
 
 /** What a config push may change: the firmware's remote settings (firmware/core/config.ts REMOTE_SETTINGS). */
@@ -64,6 +74,28 @@ export interface HttpDeps {
   desiredConfig: (dev: string) => Promise<{ settings: ConfigChange; by: string; at: number } | null>;
   /** Mounts more routes (the queue's, the application's). */
   mount?: (app: FastifyInstance) => void;
+  /** Reverse proxies whose X-Forwarded-* headers are believed (settings http.trustProxy); empty: none. */
+  trustProxy?: string;
+}
+
+/** The Content-Security-Policy of every answer (helmet's directive names). Pages may narrow it (the dashboard) or, for the simulator's demo page, widen it. */
+export const CSP_DIRECTIVES: Record<string, string[]> = {
+  'default-src': ["'self'"],
+  'script-src': ["'self'"],
+  // The server-rendered /public and /r/<token> pages carry one inline <style> (escaped text, no script).
+  'style-src': ["'self'", "'unsafe-inline'"],
+  'img-src': ["'self'", 'data:'],
+  'connect-src': ["'self'"],
+  'font-src': ["'self'"],
+  'object-src': ["'none'"],
+  'base-uri': ["'self'"],
+  'form-action': ["'self'"],
+  'frame-ancestors': ["'none'"],
+};
+
+/** Route options for a page with its own policy: `app.get(url, cspFor({ 'style-src': ["'self'"] }), handler)`. */
+export function cspFor(overrides: Record<string, string[]>): { helmet: { contentSecurityPolicy: { useDefaults: false; directives: Record<string, string[]> } } } {
+  return { helmet: { contentSecurityPolicy: { useDefaults: false, directives: { ...CSP_DIRECTIVES, ...overrides } } } };
 }
 
 /** Checks a config push body with the firmware's own rules (firmware/core/config.ts); every problem names its key. */
@@ -96,8 +128,19 @@ export async function mayReadHealth(auth: Pick<Auth, 'session' | 'tokenOf'>, req
 const HUB_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
 export function createHttp(deps: HttpDeps): FastifyInstance {
-  const root = Fastify({ loggerInstance: deps.log.child({ module: 'http' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 64 * 1024 }) as unknown as FastifyInstance;
+  const root = Fastify({
+    loggerInstance: deps.log.child({ module: 'http' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 64 * 1024,
+    // Only named proxies: otherwise anyone could claim any address (throttling) or HTTPS (the Secure cookie) with a header.
+    trustProxy: deps.trustProxy ? deps.trustProxy : false,
+  }) as unknown as FastifyInstance;
   const { auth } = deps;
+  root.register(helmet, {
+    global: true,
+    contentSecurityPolicy: { useDefaults: false, directives: CSP_DIRECTIVES },
+    referrerPolicy: { policy: 'same-origin' },
+    xFrameOptions: { action: 'deny' },
+    strictTransportSecurity: false,
+  });
   root.setErrorHandler(httpErrorHandler);
   root.setNotFoundHandler(notFoundHandler);
   root.addHook('preValidation', rejectRepeatedQuery);

@@ -12,9 +12,12 @@
  *   POST /api/queue/windows/:id/sign-out       [supervisor, or the staff signed in there]
  *   POST /api/queue/windows/:id/serving        [supervisor, or the staff signed in there] the citizen is at the counter: service time starts
  *   GET  /api/queue/windows/:id/display        open: what the window's display shows the hall now
- *   POST /api/queue/tickets                    open (kiosk, phone), limited per address without a credential
- *                                              { item, priority, caseNo?, channel? } → number, people ahead, and the
- *                                              ticket's code and lookup URL (printed on the ticket)
+ *   POST /api/queue/tickets                    open (kiosk, phone) { item, priority, caseNo?, channel? } → number, people ahead,
+ *                                              and the ticket's code and lookup URL (printed on the ticket)
+ *                                              priority normal: anyone; elderly-disabled and appointment: a kiosk
+ *                                              API token or a supervisor's (appointments are not verified yet).
+ *                                              Limited per kiosk token, else per address; only a supervisor's
+ *                                              token is not. Cookies count for nothing here (a foreign page could send them).
  *   GET  /api/queue/tickets/:number?day=&code= [supervisor, technician] one ticket with its history; anyone else
  *                                              with the ticket's code: its state only (403 without, 404 for a wrong one)
  *   GET  /api/queue/hall                       open: the hall snapshot (the public waiting screen)
@@ -62,7 +65,7 @@ export function describeErrors(errors: ErrorObject[], context: string): { messag
 }
 
 export interface QueueRouteOptions {
-  /** Tickets per minute one address may issue without a credential (burst the same); 0: no limit. */
+  /** Tickets per minute from one address without a kiosk token, and for each kiosk token (burst the same); 0: no limit. */
   ticketsPerMinute: number;
   /** Key of the tickets' lookup codes (hub/queue/ticket-code.ts); without one, a random key that lasts until the process ends. */
   ticketKey?: Uint8Array;
@@ -192,12 +195,27 @@ export function queueRoutes(app: FastifyInstance, queue: QueueService, auth: Aut
         }),
       },
     }, async (req, reply) => {
-      // Credentials are not needed here; a request that carries valid ones is not limited.
-      if (options.ticketsPerMinute > 0 && !(await auth.session(auth.tokenOf(req)))) {
-        const wait = limiter.take(req.ip);
+      // Credentials are not needed here. Only an API token in Authorization counts (never the
+      // session cookie, which any page of the same site can make a browser send): its role decides
+      // the priority classes and the rate bucket.
+      const bearer = /^Bearer\s+\S/i.test(req.headers.authorization ?? '');
+      const user = bearer ? await auth.session(auth.tokenOf(req)) : undefined;
+      if (bearer && !user) return reply.code(401).send({ error: 'unauthorized', message: 'authorization: this token is not valid (expired or revoked); send none to take a normal ticket', field: 'headers.authorization' });
+      const role = user?.role;
+      const priorityIssuer = role === 'kiosk' || role === 'supervisor';
+      if (req.body.priority === 'appointment' && !priorityIssuer) {
+        return reply.code(403).send({ error: 'forbidden', field: 'body.priority', message: 'body.priority: appointment needs a verified appointment, and this hub does not verify appointments yet; only a kiosk token or a supervisor may issue one' });
+      }
+      if (req.body.priority === 'elderly-disabled' && !priorityIssuer) {
+        return reply.code(403).send({ error: 'forbidden', field: 'body.priority', message: 'body.priority: elderly-disabled tickets are issued at a kiosk with a kiosk token or by a supervisor; ask at the kiosk or the counter' });
+      }
+      if (options.ticketsPerMinute > 0 && role !== 'supervisor') {
+        // Each kiosk token has its own bucket; everyone else (no token, staff, technicians) shares their address's.
+        const kiosk = role === 'kiosk';
+        const wait = limiter.take(kiosk ? `kiosk ${user!.username}` : `addr ${req.ip}`);
         if (wait > 0) {
           return reply.code(429).header('retry-after', String(Math.ceil(wait / 1000)))
-            .send({ error: 'too-many-requests', message: `tickets: at most ${options.ticketsPerMinute} a minute from one address; try again in ${Math.ceil(wait / 1000)} s`, field: null });
+            .send({ error: 'too-many-requests', message: `tickets: at most ${options.ticketsPerMinute} a minute ${kiosk ? 'for this kiosk token' : 'from one address'}; try again in ${Math.ceil(wait / 1000)} s`, field: null });
         }
       }
       const issued = await queue.issueTicket(req.body);

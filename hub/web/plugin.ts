@@ -10,6 +10,9 @@
  *   GET /app/<file>       its scripts and styles (only files that exist under static/)
  *   GET /app/vendor/chart.umd.min.js
  *
+ * Every page answers with a strict Content-Security-Policy (hub/http/server.ts CSP_DIRECTIVES,
+ * style-src 'self'): no inline script or style, nothing from elsewhere, never in a frame.
+ *
  * Files are read once at start-up into memory with an ETag: the set is small and fixed, and a
  * request can never name a path outside it (no traversal to guard against).
  */
@@ -20,6 +23,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { cspFor } from '../http/server.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -74,9 +78,11 @@ export function dashboard(app: FastifyInstance, options: DashboardOptions = {}):
     return reply.type(a.type).send(a.body);
   };
 
+  // The dashboard has no inline script or style (dom.js sets styles through the CSSOM, which a CSP allows), so its policy is the strictest.
+  const strict = cspFor({ 'style-src': ["'self'"] });
   app.get('/', async (_request, reply) => reply.redirect('/app/'));
   app.get('/app', async (_request, reply) => reply.redirect('/app/'));
-  app.get('/app/', async (request, reply) => send(request, reply, files.get('index.html')));
-  app.get('/app/public', async (request, reply) => send(request, reply, files.get('public.html')));
-  app.get<{ Params: { '*': string } }>('/app/*', async (request, reply) => send(request, reply, files.get(request.params['*'])));
+  app.get('/app/', strict, async (request, reply) => send(request, reply, files.get('index.html')));
+  app.get('/app/public', strict, async (request, reply) => send(request, reply, files.get('public.html')));
+  app.get<{ Params: { '*': string } }>('/app/*', strict, async (request, reply) => send(request, reply, files.get(request.params['*'])));
 }

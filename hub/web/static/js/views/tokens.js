@@ -6,7 +6,7 @@ import { api } from '../api.js';
 import { t, fmtDateTime } from '../i18n.js';
 import { h, clear, table, card } from '../dom.js';
 
-const ROLES = ['technician', 'supervisor'];
+const ROLES = ['technician', 'supervisor', 'kiosk'];
 
 export function tokensView(el) {
   const list = h('div', { 'data-testid': 'tokens' });
