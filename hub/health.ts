@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import type { Logger } from 'pino';
 import type { Db, Migration } from './db/db.js';
 import { Condition } from './log.js';
+import type { Metrics } from './metrics.js';
 
 export interface HealthOptions {
   /** The folder whose file system holds the database. */
@@ -28,6 +29,7 @@ export interface HealthOptions {
   /** How often a failing hub tries its probe commit. */
   probeMs: number;
   now?: () => number;
+  metrics?: Pick<Metrics, 'diskFree' | 'diskLow' | 'commitsFailing'>;
 }
 
 export interface CommitState {
@@ -67,6 +69,7 @@ export class CommitHealth {
     if (!this.state.failing) return;
     this.condition.ok({ since: this.state.failingSince, failures: this.state.failures });
     this.state = { ...this.state, failing: false, failingSince: null, failures: 0 };
+    this.options.metrics?.commitsFailing.set(0);
     this.stopProbe();
   }
 
@@ -74,7 +77,10 @@ export class CommitHealth {
   failed(error: unknown): void {
     const at = this.now();
     const message = error instanceof Error ? error.message : String(error);
-    if (!this.state.failing) this.state = { ...this.state, failing: true, failingSince: at, failures: 0 };
+    if (!this.state.failing) {
+      this.state = { ...this.state, failing: true, failingSince: at, failures: 0 };
+      this.options.metrics?.commitsFailing.set(1);
+    }
     this.state.failures++;
     this.state.lastFailureAt = at;
     this.state.lastError = message.slice(0, 300);
@@ -98,6 +104,8 @@ export class CommitHealth {
     const full = freeBytes !== null && freeBytes < this.options.minFreeBytes;
     if (low) this.diskCondition.fail({ freeBytes, lowDiskBytes: this.options.lowDiskBytes });
     else this.diskCondition.ok({ freeBytes });
+    if (freeBytes !== null) this.options.metrics?.diskFree.set(freeBytes);
+    this.options.metrics?.diskLow.set(low ? 1 : 0);
     return { freeBytes, low, full };
   }
 
