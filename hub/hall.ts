@@ -19,6 +19,9 @@ import { dataPath, clustered } from './settings.js';
 import { Registry } from './devices/registry.js';
 import type { Link } from './mqtt/link.js';
 import { Ingest } from './ingest/ingest.js';
+import { CommitHealth } from './health.js';
+
+const MIB = 1024 * 1024;
 import { Downlink } from './downlink/downlink.js';
 import type { HttpDeps } from './http/server.js';
 import { ApiTokens } from './app/tokens.js';
@@ -52,6 +55,8 @@ export class HallRuntime {
   /** In a district: the hall's own routes, reached under /halls/<hall>/. */
   http: FastifyInstance | undefined;
   lastCheckpoint: Checkpoint | undefined;
+  /** Whether commits succeed, and the disk's room (hub/health.ts). */
+  commitHealth: CommitHealth | undefined;
   /** The hall's events, each after its commit (hub/bus.ts). */
   readonly bus: Bus;
   /** Features plugged in on the bus (hub/feature.ts): the built-in ones, then the hub options'. */
@@ -69,7 +74,11 @@ export class HallRuntime {
     const log = hub.log;
     this.ledger = new Ledger(db, { hall: this.spec.hall, hubKey: hub.key, checkpointFile: this.checkpointFile });
     await this.ledger.init();
-    await migrate(db, [...Registry.migrations, ...Ingest.migrations, ...Downlink.migrations, ...QueueService.migrations]);
+    await migrate(db, [...Registry.migrations, ...Ingest.migrations, ...Downlink.migrations, ...QueueService.migrations, ...CommitHealth.migrations]);
+    const h = hub.settings.health;
+    this.commitHealth = new CommitHealth(db, log.child({ module: 'health', hall: this.spec.hall }), {
+      dataDir: hub.settings.data, lowDiskBytes: h.lowDiskMb * MIB, minFreeBytes: h.minFreeMb * MIB, probeMs: h.probeMs, metrics: hub.metrics,
+    });
     this.queue = new QueueService({
       db, ledger: this.ledger, hall: this.spec.hall, now: hub.options.now ?? Date.now, log: log.child({ module: 'queue' }), bus: this.bus, policy: hub.settings.queue,
     });
@@ -132,7 +141,7 @@ export class HallRuntime {
     this.ingest = new Ingest({
       db: this.db, ledger: this.ledger, queue: this.queue, registry: this.registry, link, metrics: this.hub.metrics,
       log: this.hub.log.child({ module: 'ingest' }), site: this.spec.site, now: this.hub.options.now, bus: this.bus,
-      downlink: this.downlink, batchWindow: s.ingest.batchWindow, maxBatch: s.ingest.maxBatch,
+      downlink: this.downlink, batchWindow: s.ingest.batchWindow, maxBatch: s.ingest.maxBatch, health: this.commitHealth,
     });
   }
 
@@ -193,17 +202,19 @@ export class HallRuntime {
 
   async close(): Promise<void> {
     await this.stopFeatures();
+    this.commitHealth?.stop();
     this.downlink?.stop();
     await this.app?.stop().catch(() => undefined);
     await this.http?.close().catch(() => undefined);
     await this.db.close().catch(() => undefined);
   }
 
-  health(): Record<string, unknown> {
+  health(): { ready?: boolean; why?: string | null; [key: string]: unknown } {
     return {
       hall: this.spec.hall, site: this.spec.site,
       devices: this.registry?.list().length ?? 0, online: this.registry?.online().length ?? 0,
       inFlight: this.ingest?.inFlightCount() ?? 0, checkpoint: this.lastCheckpoint ?? null,
+      ...(this.commitHealth ? { ...this.commitHealth.ready(), commits: this.commitHealth.commits(), disk: this.commitHealth.disk() } : {}),
     };
   }
 }

@@ -158,8 +158,10 @@ export class Hub extends HubBase {
       dbOk = false;
     }
     const mqtt = this.link?.connected() ?? false;
-    const ok = this.state === 'running' && dbOk && mqtt;
-    return { ok, state: this.state, db: dbOk, mqtt, ...(this.hallRuntime?.health() ?? { site: this.settings.site, hall: this.settings.hall }) };
+    const hall = this.hallRuntime?.health();
+    // A SELECT answers on a full disk while every commit fails: ok also needs commits to succeed and room for them (hub/health.ts).
+    const ok = this.state === 'running' && dbOk && mqtt && hall?.ready !== false;
+    return { ok, state: this.state, db: dbOk, mqtt, ...(hall ?? { site: this.settings.site, hall: this.settings.hall }) };
   }
 
   /** Signs the chain's head (see HallRuntime.checkpoint). */

@@ -31,3 +31,59 @@ export async function settleLogged(sends: Promise<void>[], log: Logger, why: str
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
+
+/**
+ * A failing condition logged as an operator reads it, not once per failure: one line when it
+ * starts (with the first error), a summary every `intervalMs` while it lasts (how many failures
+ * since the last line), one line when it ends (how long, how many). An outage with a thousand
+ * resends writes a handful of lines.
+ */
+export class Condition {
+  private since: number | null = null;
+  private total = 0;
+  private sinceSummary = 0;
+  private lastLine = 0;
+  private readonly intervalMs: number;
+  private readonly level: 'error' | 'warn';
+  private readonly now: () => number;
+
+  constructor(private readonly log: Logger, readonly name: string, private readonly message: string, options: { intervalMs?: number; level?: 'error' | 'warn'; now?: () => number } = {}) {
+    this.intervalMs = options.intervalMs ?? 30_000;
+    this.level = options.level ?? 'error';
+    this.now = options.now ?? Date.now;
+  }
+
+  get active(): boolean {
+    return this.since !== null;
+  }
+
+  /** One more failure; logs only when the condition starts or a summary is due. */
+  fail(fields: Record<string, unknown> = {}): void {
+    const at = this.now();
+    this.total++;
+    this.sinceSummary++;
+    if (this.since === null) {
+      this.since = at;
+      this.lastLine = at;
+      this.sinceSummary = 0;
+      this.log[this.level]({ ...fields, condition: this.name, state: 'started' }, `${this.message} (started)`);
+      return;
+    }
+    if (at - this.lastLine >= this.intervalMs) {
+      this.log[this.level]({ ...fields, condition: this.name, state: 'ongoing', failures: this.sinceSummary, total: this.total, forMs: at - this.since },
+        `${this.message} (still, ${this.sinceSummary} more in ${Math.round((at - this.lastLine) / 1000)} s)`);
+      this.lastLine = at;
+      this.sinceSummary = 0;
+    }
+  }
+
+  /** The condition is over (if it was on): one line with its length and count. */
+  ok(fields: Record<string, unknown> = {}): void {
+    if (this.since === null) return;
+    const at = this.now();
+    this.log.info({ ...fields, condition: this.name, state: 'ended', total: this.total, forMs: at - this.since }, `${this.message} (ended after ${Math.round((at - this.since) / 1000)} s, ${this.total} failures)`);
+    this.since = null;
+    this.total = 0;
+    this.sinceSummary = 0;
+  }
+}

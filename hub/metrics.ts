@@ -39,6 +39,9 @@ export class Metrics {
       }
     },
   });
+  readonly diskFree = new Gauge({ name: 'sannuo_disk_free_bytes', help: 'Bytes free on the file system of the data folder', registers: [this.registry] });
+  readonly diskLow = new Gauge({ name: 'sannuo_disk_low', help: '1 while the data folder has less than health.lowDiskMb free', registers: [this.registry] });
+  readonly commitsFailing = new Gauge({ name: 'sannuo_commits_failing', help: '1 from the first failed commit until one succeeds again', registers: [this.registry] });
   readonly checkpoints = new Counter({ name: 'sannuo_checkpoints_total', help: 'Signed ledger checkpoints taken', registers: [this.registry] });
 
   constructor(options: { defaults?: boolean } = {}) {

@@ -24,6 +24,7 @@ export interface Settings {
   ingest: { batchWindow: number; maxBatch: number; intakeThread: 'external' | 'always' | 'never' };
   ledger: { checkpointInterval: number };
   timeSync: { interval: number };
+  health: { lowDiskMb: number; minFreeMb: number; probeMs: number };
   shutdown: { timeout: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; pretty: boolean };
   hallName: string;

@@ -124,10 +124,19 @@ export class Hall extends EventEmitter {
   readonly windows = new Map<string, WindowSim>();
   readonly citizens = new Map<string, Citizen>();
   readonly presses: CitizenPress[] = [];
-  readonly stats: HallStats = {
-    arrived: 0, issued: 0, issueFailed: 0, called: 0, served: 0, noShows: 0, recalls: 0, transfers: 0,
-    pauses: 0, rateViews: 0, pressed: 0, taken: 0, skipped: 0, offlinePresses: 0, faults: 0,
+  private readonly counts: Omit<HallStats, 'noShows' | 'recalls' | 'transfers' | 'pauses'> = {
+    arrived: 0, issued: 0, issueFailed: 0, called: 0, served: 0, rateViews: 0, pressed: 0, taken: 0, skipped: 0, offlinePresses: 0, faults: 0,
   };
+
+  /** What happened so far; recalls, no-shows, transfers and pauses are what the callers accepted (stored), not the presses. */
+  get stats(): HallStats {
+    const a = { recalls: 0, noShows: 0, transfers: 0, pauses: 0 };
+    for (const sim of this.windows.values()) {
+      const d = sim.display.accepted();
+      a.recalls += d.recalls; a.noShows += d.noShows; a.transfers += d.transfers; a.pauses += d.pauses;
+    }
+    return { ...this.counts, ...a };
+  }
   /** HTTP calls not yet answered (the virtual driver waits for them). */
   busy = 0;
   /** Bumped by every MQTT message in or out and every HTTP answer. */
@@ -282,7 +291,7 @@ export class Hall extends EventEmitter {
 
   private arrive(item: string): void {
     const n = ++this.citizenCount;
-    this.stats.arrived++;
+    this.counts.arrived++;
     const rng = Random.stream(this.scenario.seed, `citizen:${n}`);
     const b = this.scenario.behaviour;
     const noShow = rng.chance(b.noShow);
@@ -290,12 +299,12 @@ export class Hall extends EventEmitter {
     this.call(async () => {
       try {
         const ticket = await this.options.hub.issueTicket(item);
-        this.stats.issued++;
+        this.counts.issued++;
         this.citizens.set(ticket.number, { n, item, ticket: ticket.number, state: 'waiting', win: null, noShow, slow, rng, servedAt: null, decided: false });
         // Staff at idle windows look up when the queue screen shows someone new.
         for (const sim of this.windows.values()) if (sim.phase === 'idle' && sim.spec.items.includes(item)) this.later(sim, REACTION, () => this.decide(sim));
       } catch (error) {
-        this.stats.issueFailed++;
+        this.counts.issueFailed++;
         this.log.warn({ err: (error as Error).message, item }, 'citizen could not get a ticket');
       }
     });
@@ -377,7 +386,6 @@ export class Hall extends EventEmitter {
     }
     if (now >= sim.pauseDue && now < this.end) {
       sim.phase = 'paused';
-      this.stats.pauses++;
       this.press(sim, CALLER_KEYS.pause);
       const minutes = sim.rng.exponential(this.scenario.behaviour.pauseMinutes);
       this.later(sim, Math.max(30 * SECOND, minutes * 60 * SECOND), () => {
@@ -436,7 +444,7 @@ export class Hall extends EventEmitter {
   /** The display calls `ticket` here: the citizen comes (or is slow, or never comes). */
   private startTicket(sim: WindowSim, ticket: string): void {
     this.clearPlans(sim);
-    this.stats.called++;
+    this.counts.called++;
     sim.phase = 'waiting';
     sim.current = ticket;
     const b = this.scenario.behaviour;
@@ -451,7 +459,6 @@ export class Hall extends EventEmitter {
     // Slow, absent or unknown: recall once, then (if still nobody) no-show.
     this.later(sim, b.recallAfter * SECOND, () => {
       if (sim.current !== ticket || sim.phase !== 'waiting') return;
-      this.stats.recalls++;
       this.press(sim, CALLER_KEYS.recall);
       if (comes) {
         c!.slow = false;
@@ -459,7 +466,6 @@ export class Hall extends EventEmitter {
       } else {
         this.later(sim, b.noShowAfter * SECOND, () => {
           if (sim.current !== ticket || sim.phase !== 'waiting') return;
-          this.stats.noShows++;
           if (c && c.state === 'called') c.state = c.noShow ? 'gone' : 'waiting';
           sim.current = null;
           this.pressAndExpect(sim, CALLER_KEYS.noShow, 'finishing');
@@ -482,7 +488,6 @@ export class Hall extends EventEmitter {
     if (transfer) {
       this.later(sim, (seconds * SECOND) / 2, () => {
         if (sim.current !== c.ticket || sim.phase !== 'serving') return;
-        this.stats.transfers++;
         this.press(sim, CALLER_KEYS.transfer);
         this.later(sim, 1500, () => {
           c.state = 'waiting';
@@ -504,7 +509,7 @@ export class Hall extends EventEmitter {
       this.later(sim, 5 * SECOND, () => this.finish(sim, c));
       return;
     }
-    this.stats.served++;
+    this.counts.served++;
     c.state = 'done';
     c.servedAt = sim.spec.id;
     this.awaitRating(sim, c);
@@ -530,7 +535,7 @@ export class Hall extends EventEmitter {
   private onPad(sim: WindowSim, view: View): void {
     if (this.stopped) return;
     if (view.screen === 'rate' && view.ticket) {
-      this.stats.rateViews++;
+      this.counts.rateViews++;
       const c = this.citizens.get(view.ticket);
       if (c && c.state === 'done' && c.servedAt === sim.spec.id && !c.decided) this.decideRating(sim, c, view.ticket);
       return;
@@ -539,7 +544,7 @@ export class Hall extends EventEmitter {
       const p = sim.awaitingThanks;
       if (p.level === view.level) {
         p.taken = true;
-        this.stats.taken++;
+        this.counts.taken++;
         sim.awaitingThanks = undefined;
       }
     }
@@ -549,7 +554,7 @@ export class Hall extends EventEmitter {
     c.decided = true;
     const r = this.scenario.ratings;
     if (c.rng.chance(r.skip)) {
-      this.stats.skipped++;
+      this.counts.skipped++;
       return;
     }
     const level = Number(c.rng.weighted(r.levels)) as RatingLevel;
@@ -561,8 +566,8 @@ export class Hall extends EventEmitter {
       if (shown !== null && !(view && view.screen === 'rate' && view.ticket === shown)) return; // the request went away
       const press: CitizenPress = { citizen: c.n, ticket: c.ticket, win: sim.spec.id, pad: sim.pad.id, shown, level, reason, at: this.time.now(), taken: false };
       this.presses.push(press);
-      this.stats.pressed++;
-      if (shown === null) this.stats.offlinePresses++;
+      this.counts.pressed++;
+      if (shown === null) this.counts.offlinePresses++;
       sim.awaitingThanks = press;
       sim.pad.press(5 - level, this.scenario.devices.keyHold);
       if (reason) {
@@ -601,7 +606,7 @@ export class Hall extends EventEmitter {
   /** Injects one fault now. Returns what the targets held unacked at that moment. */
   async inject(fault: Partial<FaultSpec> & { kind: FaultSpec['kind'] }): Promise<{ devices: string[]; pending: number }> {
     const f: FaultSpec = { at: 0, device: '*', duration: 10, hours: 3, key: 0, ...fault };
-    this.stats.faults++;
+    this.counts.faults++;
     this.log.info({ fault: f }, 'fault');
     this.emit('fault', f);
     if (f.kind === 'brokerRestart' || f.kind === 'hubKill') {

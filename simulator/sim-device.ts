@@ -124,6 +124,19 @@ export class SimDevice {
     return this.hw.display.last;
   }
 
+  /**
+   * Caller actions the firmware took (stored in its outbox), over every power-on: what a press
+   * led to, not that a key was pressed (an offline caller refuses a transfer, a full flash any).
+   */
+  accepted(): { recalls: number; noShows: number; transfers: number; pauses: number } {
+    const c = this.device?.caller?.counters;
+    const a = this.acceptedBefore;
+    return { recalls: a.recalls + (c?.recalls ?? 0), noShows: a.noShows + (c?.noShows ?? 0), transfers: a.transfers + (c?.transfers ?? 0), pauses: a.pauses + (c?.pauses ?? 0) };
+  }
+
+  /** Counts of the Devices before the last power-on (each incarnation counts from zero). */
+  private acceptedBefore = { recalls: 0, noShows: 0, transfers: 0, pauses: 0 };
+
   /** Events in the outbox not yet settled by the hub. */
   pending(): number {
     if (!this.powered) return this.lastPending;
@@ -146,6 +159,7 @@ export class SimDevice {
       clear: (id: TimerId) => time.clear(id),
     };
     this.fence = alive;
+    if (this.device) this.acceptedBefore = this.accepted();
     const hw = { ...this.hw, timers };
     this.device = new Device(this.options.config, hw, { transferTargets: this.options.transferTargets ?? [], bootReason: this.incarnation === 1 ? "power-on" : "power-cut" });
     this.powered = true;

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Hub, type HubOptions } from '../hub/hub.js';
 import { loadSettings } from '../hub/settings.js';
-import { silentLogger } from '../hub/log.js';
+import { silentLogger, type Logger } from '../hub/log.js';
 import type { DeviceConfig } from '../firmware/core/config.js';
 import type { Role } from '../firmware/core/protocol.js';
 import { TEST_API_TOKEN } from './token.js';
@@ -42,16 +42,18 @@ export interface HubFixture {
 export interface StartOptions extends HubOptions {
   /** SANNUO_* variables the settings are read from (default none: only the overrides). */
   env?: Record<string, string>;
+  /** The hub's logger (default: silent). */
+  log?: Logger;
 }
 
 /** Starts a hub with `overrides` (settings keys, e.g. 'queue.callTimeout') over the test defaults. */
 export async function startHub(overrides: Record<string, unknown> = {}, data = fs.mkdtempSync(path.join(os.tmpdir(), 'sannuo-hub-')), options: StartOptions = {}): Promise<HubFixture> {
-  const { env = {}, ...hubOptions } = options;
+  const { env = {}, log = silentLogger(), ...hubOptions } = options;
   const settings = loadSettings({
     env,
     overrides: { data, 'mqtt.port': 0, 'http.port': 0, 'mqtt.host': '127.0.0.1', 'http.host': '127.0.0.1', 'api.token': TEST_API_TOKEN, ...overrides },
   });
-  const hub = new Hub(settings, silentLogger(), hubOptions);
+  const hub = new Hub(settings, log, hubOptions);
   await hub.start();
   const http = `http://127.0.0.1:${hub.httpPort}`;
   const mqtt = `mqtt://127.0.0.1:${hub.mqttPort}`;

@@ -168,10 +168,8 @@ export class District extends HubBase {
     const ok = this.state === 'running' && dbOk && mqtt;
     // Before the keeper runs (still starting), the same shape as a hall hub's.
     if (!this.keeper) return { ok, state: this.state, db: dbOk, mqtt, site: this.settings.site, hall: this.settings.hall };
-    return {
-      ok, state: this.state, db: dbOk, mqtt, hub: this.hubId,
-      halls: this.halls().map((h) => ({ ...h.health(), epoch: this.keeper?.holds(h.spec.hall)?.epoch ?? null })),
-    };
+    const halls = this.halls().map((h) => ({ ...h.health(), epoch: this.keeper?.holds(h.spec.hall)?.epoch ?? null }));
+    return { ok: ok && halls.every((h) => h.ready !== false), state: this.state, db: dbOk, mqtt, hub: this.hubId, halls };
   }
 
   async stop(): Promise<void> {

@@ -5,7 +5,7 @@
  */
 
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { mayReadHealth, publicHealth } from '../http/server.js';
+import { mayReadHealth, publicHealth, readiness } from '../http/server.js';
 import type { District } from './district.js';
 
 export function districtHttp(district: District): FastifyInstance {
@@ -33,6 +33,12 @@ export function districtHttp(district: District): FastifyInstance {
     let full = false;
     for (const h of district.halls()) if (!full && h.app) full = await mayReadHealth(h.app.auth, request);
     return reply.code(health.ok ? 200 : 503).send(full ? health : publicHealth(health));
+  });
+  app.get('/readyz', async (request, reply) => {
+    const health = await district.health();
+    let full = false;
+    for (const h of district.halls()) if (!full && h.app) full = await mayReadHealth(h.app.auth, request);
+    return reply.code(health.ok ? 200 : 503).send(readiness(health, full));
   });
   app.get('/metrics', async (_request, reply) => reply.type(district.metrics.registry.contentType).send(await district.metrics.text()));
   app.get('/api/halls', async () => ({

@@ -3,6 +3,7 @@
  * config push), ledger verification, API tokens, and the queue's and application's routes.
  *
  *   GET  /healthz                                open: { ok, state } only; [supervisor, technician] the full body
+ *   GET  /readyz                                 200 while commits succeed and there is room for them, else 503 (hub/health.ts)
  *   GET  /metrics                                open (Prometheus on the hall LAN)
  *   GET  /api/devices, GET /api/devices/:id      [supervisor, technician] one device also shows its desired config
  *   POST /api/devices                            [technician, supervisor] provision { role, win, id?, fw?, replace? }: answers the secret, once;
@@ -119,6 +120,12 @@ export function publicHealth(health: { ok: boolean; [key: string]: unknown }): {
   return { ok: health.ok, state: health.state };
 }
 
+/** What /readyz answers: ready or not; why, for signed-in people (an error text names internals). */
+export function readiness(health: { ok: boolean; [key: string]: unknown }, full: boolean): { ready: boolean; state?: unknown; why?: unknown } {
+  const why = health.ok ? null : (health.why ?? (health.state !== 'running' ? `hub is ${String(health.state)}` : !health.db ? 'database unreachable' : !health.mqtt ? 'MQTT link down' : 'not ready'));
+  return full ? { ready: health.ok, state: health.state, why } : { ready: health.ok, state: health.state };
+}
+
 /** A supervisor's or technician's session or API token (never throws: a failing database reads as none). */
 export async function mayReadHealth(auth: Pick<Auth, 'session' | 'tokenOf'>, request: import('fastify').FastifyRequest): Promise<boolean> {
   const user = await auth.session(auth.tokenOf(request)).catch(() => undefined);
@@ -155,6 +162,13 @@ export function createHttp(deps: HttpDeps): FastifyInstance {
       const health = await deps.health();
       const full = await mayReadHealth(auth, request);
       return reply.code(health.ok ? 200 : 503).send(full ? health : publicHealth(health));
+    });
+
+    // For a load balancer or a watchdog: 503 while commits fail or the disk is too full for them (hub/health.ts).
+    app.get('/readyz', async (request, reply) => {
+      const health = await deps.health();
+      const full = await mayReadHealth(auth, request);
+      return reply.code(health.ok ? 200 : 503).send(readiness(health, full));
     });
 
     app.get('/metrics', async (_request, reply) => {

@@ -30,6 +30,7 @@ import {
 } from '../../firmware/core/protocol.js';
 import { nodeHmac, type Registry } from '../devices/registry.js';
 import type { Metrics } from '../metrics.js';
+import type { CommitHealth } from '../health.js';
 import type { Link } from '../mqtt/link.js';
 import { LeaseLostError } from '../district/lease.js';
 import { NODE_TEXT } from '../text.js';
@@ -63,6 +64,35 @@ export interface IngestOptions {
   batchWindow: number;
   maxBatch: number;
   now?: () => number;
+  /** Hears each group's commit or failure: /readyz and the commit-failure log (hub/health.ts). */
+  health?: Pick<CommitHealth, 'committed' | 'failed'>;
+}
+
+/** What a group's transaction decided, counted into the metrics only once it has committed. */
+class Tally {
+  committed = new Map<string, number>();
+  refused = new Map<string, number>();
+  duplicates = 0;
+  readonly refusals: { dev: string; boot: number; seq: number; reason: string }[] = [];
+  reset(): void {
+    this.committed.clear();
+    this.refused.clear();
+    this.duplicates = 0;
+    this.refusals.length = 0;
+  }
+  apply(metrics: Metrics, log: Logger): void {
+    for (const [type, n] of this.committed) metrics.committed.inc({ type }, n);
+    for (const [reason, n] of this.refused) metrics.refused.inc({ reason }, n);
+    if (this.duplicates) metrics.duplicates.inc(this.duplicates);
+    for (const r of this.refusals) log.info(r, 'event refused and recorded');
+  }
+}
+
+/** A failure of the storage itself (a full disk, an I/O error): every event would fail alike, so retrying them one by one is no use. */
+export function isStorageFailure(error: unknown): boolean {
+  const code = String((error as { code?: unknown })?.code ?? '');
+  return code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR') || code === 'ENOSPC' || code === '53100' /* PostgreSQL disk_full */ || code === '58030' /* io_error */
+    || /database or disk is full|no space left on device/i.test(String((error as Error)?.message ?? ''));
 }
 
 type Numbered = Extract<DecodedEvent, { kind: 'event' } | { kind: 'refused' }>;
@@ -319,6 +349,7 @@ export class Ingest {
     try {
       outcomes = await this.commit(get);
       committed?.();
+      this.o.health?.committed();
     } catch (error) {
       const failed = get();
       this.o.metrics.commitFailures.inc();
@@ -329,10 +360,12 @@ export class Ingest {
         this.o.bus.emit('leaseFenced', { hall: error.hall });
         return;
       }
-      if (failed.length <= 1) {
-        // Left unacked: the device resends it, and a transient fault heals on its own.
-        if (failed.length) this.o.log.error({ err: error, dev: devOf(failed[0]), seq: seqOf(failed[0]) }, 'ingest: commit failed; event left unacked');
-        else this.o.log.error({ err: error }, 'ingest: commit failed');
+      // Logged by the health's condition (once when commits start failing, then a summary per
+      // interval, once when they work again), not one line per event per resend.
+      if (this.o.health) this.o.health.failed(error);
+      if (failed.length <= 1 || isStorageFailure(error)) {
+        // Left unacked: the devices resend, and a transient fault heals on its own.
+        if (!this.o.health) this.o.log.error({ err: error, events: failed.length }, 'ingest: commit failed; events left unacked');
         return;
       }
       // One bad event must not hold back the others: commit them one by one.
@@ -377,7 +410,8 @@ export class Ingest {
 
   private async commit(get: () => Numbered[]): Promise<Outcome[]> {
     const { db, ledger, queue, registry } = this.o;
-    return db.tx(async (tx) => {
+    const tally = new Tally();
+    const result = await db.tx(async (tx) => {
       const batch = get();
       const outcomes: Outcome[] = [];
       if (!batch.length) return outcomes;
@@ -388,15 +422,14 @@ export class Ingest {
       // so what is gathered goes in before each queue event.
       const entries: LedgerEntry[] = [];
       const appendGathered = async () => { if (entries.length) await ledger.append(tx, entries.splice(0)); };
-      // Counted once per type per group: a labelled counter's lookup per event adds up.
-      const committedByType = new Map<string, number>();
+      tally.reset(); // a retried transaction body counts afresh
       for (const d of batch) {
         const dev = devOf(d), boot = bootOf(d), seq = seqOf(d);
         const k = key(dev, boot, seq);
         const earlier = inBatch.get(k);
         if (earlier) {
           outcomes.push({ ...earlier, effects: [], type: undefined });
-          this.o.metrics.duplicates.inc();
+          tally.duplicates++;
           continue;
         }
         const prior = stored.get(k);
@@ -404,10 +437,10 @@ export class Ingest {
         const bound = prior ? null : marks.bound(dev, boot, seq);
         if (prior) {
           outcome = { dev, boot, seq, verdict: prior.verdict, reason: prior.reason, effects: [] };
-          this.o.metrics.duplicates.inc();
+          tally.duplicates++;
         } else if (bound) {
           const reason = `${bound.code}: ${bound.message}`;
-          await this.recordRefusal(tx, entries, dev, boot, seq, reason, d.line, at, bound.code);
+          await this.recordRefusal(tx, entries, tally, dev, boot, seq, reason, d.line, at, bound.code);
           outcome = { dev, boot, seq, verdict: 'refused', reason, effects: [] };
           if (!bound.mark) {
             marks.flagRefusedUnmarked(dev, boot);
@@ -417,7 +450,7 @@ export class Ingest {
           }
         } else if (d.kind === 'refused') {
           const reason = `${d.error.code}: ${d.error.message}`;
-          await this.recordRefusal(tx, entries, dev, boot, seq, reason, d.line, at, codeLabel(d.error.code));
+          await this.recordRefusal(tx, entries, tally, dev, boot, seq, reason, d.line, at, codeLabel(d.error.code));
           outcome = { dev, boot, seq, verdict: 'refused', reason, effects: [] };
         } else {
           const event = d.event;
@@ -431,12 +464,12 @@ export class Ingest {
           }
           if (applied.verdict === 'refused') {
             const reason = applied.reason ?? 'refused by the queue';
-            await this.recordRefusal(tx, entries, dev, boot, seq, reason, d.line, at, reasonLabel(reason));
+            await this.recordRefusal(tx, entries, tally, dev, boot, seq, reason, d.line, at, reasonLabel(reason));
             outcome = { dev, boot, seq, verdict: 'refused', reason, effects: [] };
           } else {
             outcome = { dev, boot, seq, verdict: 'committed', reason: null, effects: applied.effects, type: event.type };
             if (event.type === 'rating') { outcome.level = event.body.level; outcome.win = event.body.win; }
-            committedByType.set(event.type, (committedByType.get(event.type) ?? 0) + 1);
+            tally.committed.set(event.type, (tally.committed.get(event.type) ?? 0) + 1);
           }
         }
         marks.add(dev, boot, seq);
@@ -445,18 +478,20 @@ export class Ingest {
       }
       await appendGathered();
       await marks.save(tx);
-      for (const [type, n] of committedByType) this.o.metrics.committed.inc({ type }, n);
       return outcomes;
     });
+    // Counted once committed (and once per type per group: a labelled counter's lookup per event adds up).
+    tally.apply(this.o.metrics, this.o.log);
+    return result;
   }
 
   /** The refusals row now; its ledger row joins `entries`, appended in order with the rest. */
-  private async recordRefusal(tx: Db, entries: LedgerEntry[], dev: string, boot: number, seq: number, reason: string, line: string, at: number, label: string): Promise<void> {
+  private async recordRefusal(tx: Db, entries: LedgerEntry[], tally: Tally, dev: string, boot: number, seq: number, reason: string, line: string, at: number, label: string): Promise<void> {
     const sha256 = createHash('sha256').update(line).digest('hex');
     await tx.run('INSERT INTO refusals (dev, boot, seq, reason, sha256, at) VALUES ($1, $2, $3, $4, $5, $6)', [dev, boot, seq, reason, sha256, at]);
     entries.push({ kind: 'refusal', dev, boot, seq, at, body: { reason, sha256 } });
-    this.o.metrics.refused.inc({ reason: label });
-    this.o.log.info({ dev, boot, seq, reason }, 'event refused and recorded');
+    tally.refused.set(label, (tally.refused.get(label) ?? 0) + 1);
+    tally.refusals.push({ dev, boot, seq, reason });
   }
 
   /** The bus hears what this group committed (duplicates, resent, are not news). */

@@ -73,3 +73,21 @@ describe('a simulated hall under virtual time against an in-process hub', () => 
     expect(other.content).not.toEqual(first.content);
   });
 });
+
+test('the hall counts the caller actions the devices took, not the presses: equal to the ledger through Wi-Fi drops and a full flash', async () => {
+  const displays = ['W01-dsp', 'W02-dsp', 'W03-dsp'];
+  const faults = [];
+  for (let at = 120; at < 1500; at += 97) faults.push({ at, kind: 'wifiDrop', device: displays[at % 3], duration: 40 });
+  for (let at = 300; at < 1500; at += 311) faults.push({ at, kind: 'flashFull', device: displays[(at + 1) % 3], duration: 30 });
+  const scenario = parseScenario({ ...SCENARIO, seed: 77, behaviour: { recall: 0.3, noShow: 0.2, transfer: 0.3, pausePerHour: 4, pauseMinutes: 1 }, faults });
+  const run = await runOnce(scenario);
+  expect(run.pending).toBe(0);
+  const byType = new Map<string, number>();
+  for (const line of run.content) {
+    const type = JSON.parse(line)[3] as string;
+    byType.set(type, (byType.get(type) ?? 0) + 1);
+  }
+  expect(run.stats.transfers).toBeGreaterThan(0);
+  expect({ recalls: run.stats.recalls, noShows: run.stats.noShows, transfers: run.stats.transfers, pauses: run.stats.pauses })
+    .toEqual({ recalls: byType.get('recall') ?? 0, noShows: byType.get('noShow') ?? 0, transfers: byType.get('transfer') ?? 0, pauses: byType.get('pause') ?? 0 });
+});

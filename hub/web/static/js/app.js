@@ -27,7 +27,7 @@ const VIEWS = [
   { id: 'tokens', nav: 'nav.tokens', roles: ['supervisor'], make: tokensView },
 ];
 
-const state = { user: null, current: null, timer: null, lastOk: null, failing: false };
+const state = { user: null, current: null, timer: null, lastOk: null, failing: false, health: null };
 const $ = (id) => document.getElementById(id);
 
 function viewsFor(user) {
@@ -39,12 +39,31 @@ function renderLive() {
   if (!state.user) { el.textContent = ''; return; }
   el.className = `live ${state.failing ? 'lost' : 'ok'}`;
   el.textContent = state.failing ? t('live.lost') : `${t('live.ok')} · ${t('live.updated')} ${fmtTime(state.lastOk)}`;
+  // The hub's own trouble, before it bites: commits failing, or the disk running out.
+  const warn = clear($('hub-warning'));
+  const hh = state.health;
+  const mb = (b) => Math.floor(b / 1048576);
+  if (hh?.commits?.failing) warn.append(h('span', { 'data-testid': 'warn-commits' }, t('warn.commits')));
+  if (hh?.disk?.low) warn.append(h('span', { 'data-testid': 'warn-disk' }, `${t('warn.disk')} (${mb(hh.disk.freeBytes)} MB)`));
+  warn.hidden = !warn.childElementCount;
+}
+
+/** The hub's full health, for the people who may read it (supervisors, technicians). */
+async function readHealth() {
+  if (!state.user || !['supervisor', 'technician'].includes(state.user.role)) { state.health = null; return; }
+  try {
+    const res = await fetch('/healthz', { credentials: 'same-origin', headers: { accept: 'application/json' } });
+    state.health = await res.json();
+  } catch {
+    state.health = null;
+  }
 }
 
 async function refresh() {
   const current = state.current;
   if (!current) return;
   try {
+    await readHealth();
     await current.instance.refresh();
     if (state.current !== current) return;
     state.lastOk = Date.now();
