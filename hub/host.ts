@@ -6,7 +6,7 @@
 
 import fs from 'node:fs';
 import os from 'node:os';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Db } from './db/db.js';
@@ -58,6 +58,12 @@ export abstract class HubBase implements HallHost {
     return this.hubKey;
   }
 
+  /** Client id and session kind of one of the hub's connections to an external broker (settings mqtt.persistentSession). */
+  protected sessionOf(name: string): { clientId: string; persistent: boolean } {
+    const persistent = this.settings.mqtt.persistentSession;
+    return { clientId: hubClientId(name, persistent ? this.hubKey : undefined), persistent };
+  }
+
   advertisedBroker() {
     const s = this.settings;
     return { host: s.mqtt.advertisedHost, port: advertisedPort(s, this.mqttPort), tls: s.mqtt.tls };
@@ -94,9 +100,15 @@ export function loadHubKey(file: string): Uint8Array {
   return new Uint8Array(key);
 }
 
-/** The hub's MQTT client ids carry random bytes: a guessable one could be taken over (the embedded broker and Mosquitto with use_username_as_clientid also tie ids to users). */
-export function hubClientId(name: string): string {
-  return `sannuo-hub-${name}-${randomBytes(6).toString('hex')}`;
+/**
+ * The hub's MQTT client ids are not guessable, or one could be taken over (the embedded broker
+ * and Mosquitto with use_username_as_clientid also tie ids to users). With a persistent session
+ * (mqtt.persistentSession), the id must also survive a restart of the hub, or each start would
+ * leave a session behind: then it is an HMAC of the name under the hub key.
+ */
+export function hubClientId(name: string, persistentKey?: Uint8Array): string {
+  const tag = persistentKey ? createHmac('sha256', persistentKey).update(`mqtt-client-id:${name}`).digest('hex').slice(0, 12) : randomBytes(6).toString('hex');
+  return `sannuo-hub-${name}-${tag}`;
 }
 
 /** The hub's id in a district: settings, or <hostname>-<pid>. */

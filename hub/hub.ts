@@ -95,7 +95,7 @@ export class Hub extends HubBase {
 
     this.link = this.broker
       ? new LocalLink(this.broker.instance(), (held) => this.broker?.holdDevices(held), log.child({ module: 'mqtt' }))
-      : new HubLink({ url: this.mqttUrl, ...this.identity, clientId: hubClientId(s.hall), log: log.child({ module: 'mqtt' }) });
+      : new HubLink({ url: this.mqttUrl, ...this.identity, ...this.sessionOf(s.hall), log: log.child({ module: 'mqtt' }) });
     await connectRetrying(this.link, !this.broker && s.mosquitto.write);
     hall.attach(this.link);
     this.ingest = hall.ingest;
@@ -125,7 +125,7 @@ export class Hub extends HubBase {
       return key ? [[dev, key]] : [];
     };
     // Its own user name: Mosquitto ties client ids to user names (hub/devices/registry.ts intakeUsername).
-    const start = { url: this.mqttUrl, username: intakeUsername(this.identity.username), password: this.identity.password, clientId: hubClientId(`${s.hall}-intake`), site: s.site, logLevel: s.log.level };
+    const start = { url: this.mqttUrl, username: intakeUsername(this.identity.username), password: this.identity.password, ...this.sessionOf(`${s.hall}-intake`), site: s.site, logLevel: s.log.level };
     await connectRetrying({
       connect: async () => {
         const intake = new IntakeThread(start, hall.ingest, this.metrics, this.log.child({ module: 'intake' }));

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { mosquittoBrokerLines } from '../hub/mqtt/mosquitto.js';
 
 export const MOSQUITTO = '/usr/sbin/mosquitto';
 
@@ -48,6 +49,8 @@ export interface RunningMosquitto {
   log(): string;
   /** SIGHUP: re-read password and ACL files. */
   reload(): void;
+  /** A clean stop (its persistence saved), `downMs` of silence, and the same broker on the same port again. */
+  restart(downMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -55,7 +58,7 @@ export interface RunningMosquitto {
  * `prepare(filesDir)` must write passwd and acl into filesDir before the broker starts (the
  * hub's writeMosquittoFiles does).
  */
-export async function startMosquitto(prepare: (filesDir: string) => void | Promise<void>, options: { usernameAsClientId?: boolean } = {}): Promise<RunningMosquitto> {
+export async function startMosquitto(prepare: (filesDir: string) => void | Promise<void>, options: { usernameAsClientId?: boolean; persistentSession?: boolean } = {}): Promise<RunningMosquitto> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sannuo-mosquitto-'));
   fs.chmodSync(dir, 0o755);
   const filesDir = path.join(dir, 'files');
@@ -75,29 +78,37 @@ export async function startMosquitto(prepare: (filesDir: string) => void | Promi
   fs.writeFileSync(conf, [
     `listener ${port} 127.0.0.1`,
     'allow_anonymous false',
-    // As deploy/mosquitto/mosquitto.conf: a client id is its user name, so one device's
-    // credentials cannot take over another client's session.
-    ...(options.usernameAsClientId ?? true ? ['use_username_as_clientid true'] : []),
+    // What the hub needs of its broker, as deploy/mosquitto/mosquitto.conf has it (hub/mqtt/mosquitto.ts).
+    ...mosquittoBrokerLines({ persistenceDir: runDir, autosaveSeconds: 1, persistentSession: options.persistentSession })
+      .filter((l) => (options.usernameAsClientId ?? true) || l !== 'use_username_as_clientid true'),
     `password_file ${path.join(filesDir, 'passwd')}`,
     `acl_file ${path.join(filesDir, 'acl')}`,
     `pid_file ${pidFile}`,
-    'persistence false',
     'log_dest stderr',
     'log_type error', 'log_type warning', 'log_type notice', 'log_type information',
-    'max_inflight_messages 100',
-    'max_queued_messages 100000',
-    // Nagle off on client sockets: without it an ack waits for the peer's delayed ACK (40 ms).
-    'set_tcp_nodelay true',
     ...(root ? ['user mosquitto'] : []),
     '',
   ].join('\n'), { mode: 0o644 });
   let output = '';
-  const child: ChildProcess = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d) => { output += d; });
-  child.stderr!.on('data', (d) => { output += d; });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  try {
+  let child!: ChildProcess;
+  let exited!: Promise<void>;
+  const launch = async () => {
+    child = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.on('data', (d) => { output += d; });
+    child.stderr!.on('data', (d) => { output += d; });
+    exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     await Promise.race([waitForPort(port), exited.then(() => { throw new Error(`mosquitto exited at start:\n${output}`); })]);
+  };
+  // A clean stop: SIGTERM, so Mosquitto saves its persistence file (sessions, queued messages).
+  const halt = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+  try {
+    await launch();
   } catch (error) {
     child.kill('SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
@@ -107,13 +118,13 @@ export async function startMosquitto(prepare: (filesDir: string) => void | Promi
     port, url: `mqtt://127.0.0.1:${port}`, dir, pidFile, filesDir,
     log: () => output,
     reload: () => { child.kill('SIGHUP'); },
+    restart: async (downMs = 0) => {
+      await halt();
+      if (downMs) await new Promise((r) => setTimeout(r, downMs));
+      await launch();
+    },
     stop: async () => {
-      if (child.exitCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await halt();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -88,7 +88,7 @@ export class District extends HubBase {
       await this.leases.heartbeat(); // listed in the hubs table, so every hub's files name this one
       await this.mosquitto.write();
     }
-    this.link = new HubLink({ url: this.mqttUrl, ...linkIdentity, clientId: hubClientId(this.hubId), log: log.child({ module: 'mqtt' }) });
+    this.link = new HubLink({ url: this.mqttUrl, ...linkIdentity, ...this.sessionOf(this.hubId), log: log.child({ module: 'mqtt' }) });
     await connectRetrying(this.link, s.mosquitto.write);
     // Messages of a hall this hub does not hold (any more) are dropped: its devices resend them
     // to the holder.

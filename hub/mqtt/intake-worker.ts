@@ -24,7 +24,7 @@ const log = pino({ level: start.logLevel, base: { module: 'intake' } });
 // A long keepalive: this connection only receives, and while the main thread holds it (a
 // backlog) it reads nothing, PINGRESP included; a broker that goes away still closes the socket.
 const INTAKE_KEEPALIVE = 300; // seconds
-const link = new HubLink({ url: start.url, username: start.username, password: start.password, clientId: start.clientId, log, keepalive: INTAKE_KEEPALIVE });
+const link = new HubLink({ url: start.url, username: start.username, password: start.password, clientId: start.clientId, persistent: start.persistent, log, keepalive: INTAKE_KEEPALIVE });
 
 let batch: IntakeBatch = { verified: [], raw: [] };
 let flushScheduled = false;

@@ -26,7 +26,7 @@ import type { Metrics } from '../metrics.js';
 import { toHex } from '../../firmware/core/utf8.js';
 
 /** workerData of the intake thread. */
-export interface IntakeStart { url: string; username: string; password: string; clientId: string; site: string; logLevel: string }
+export interface IntakeStart { url: string; username: string; password: string; clientId: string; persistent: boolean; site: string; logLevel: string }
 /** Main → worker. */
 export type IntakeControl =
   | { kind: 'keys'; keys: [string, string][] }

@@ -9,11 +9,15 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 
 /**
- * The hub subscribes at QoS 0. Its sessions are clean, so a QoS 1 message the broker has not
- * seen PUBACKed is dropped with the session when the hub's connection goes anyway: QoS 1
- * would buy no delivery guarantee, only a PUBACK per event and the broker's in-flight store.
- * Exactly-once rests on the devices, which resend until the hub's signed ack arrives; the
- * backpressure (hold) still works, by not reading the socket.
+ * The hub subscribes at QoS 0: exactly-once rests on the devices, which resend until the hub's
+ * signed ack arrives, so QoS 1 would buy only a PUBACK per event and the broker's in-flight
+ * store; the backpressure (hold) works by not reading the socket.
+ *
+ * Its session may persist (LinkOptions.persistent): then a broker that keeps sessions across
+ * its own restart (Mosquitto's persistence) and queues QoS 0 for a disconnected persistent
+ * client (queue_qos0_messages) holds the devices' events while the hub reconnects. Without it,
+ * the pads that reconnect first after a broker restart publish to no subscriber, and wait their
+ * ack timeout (10 s) to send again.
  */
 const SUBSCRIPTION_QOS = 0;
 
@@ -27,6 +31,8 @@ export interface LinkOptions {
   log: Logger;
   /** Seconds between keepalive pings (default 30). */
   keepalive?: number;
+  /** Keep the session (clean: false) under a client id stable across restarts (see persistentClientId). */
+  persistent?: boolean;
   /** Retained message left if the hub vanishes (e.g. hub status offline). */
   will?: { topic: string; payload: string; retain: boolean };
 }
@@ -66,7 +72,7 @@ export class HubLink implements Link {
     const { url, username, password, clientId, log, will } = this.options;
     const client = mqtt.connect(url, {
       username, password, clientId,
-      clean: true,
+      clean: !this.options.persistent,
       reconnectPeriod: 1000, // milliseconds
       connectTimeout: 10_000, // milliseconds
       keepalive: this.options.keepalive ?? 30, // seconds
@@ -103,7 +109,7 @@ export class HubLink implements Link {
       (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
       coalesceWrites(client.stream as unknown as Corkable);
       log.info({ url: redact(url) }, 'hub connected to MQTT broker');
-      // clean sessions: subscribe again on every (re)connect
+      // subscribe again on every (re)connect: a clean session forgot them, a kept one does no harm
       if (this.subscriptions.size) client.subscribe([...this.subscriptions], { qos: SUBSCRIPTION_QOS }, (error) => { if (error) log.error({ err: error }, 'subscribe failed'); });
     });
     client.on('reconnect', () => log.warn({ url: redact(url) }, 'hub reconnecting to MQTT broker'));

@@ -159,3 +159,32 @@ export function hasMosquittoPasswd(): boolean {
     return false;
   }
 }
+
+/**
+ * What the broker must do for the hub, in mosquitto.conf lines (deploy/mosquitto/mosquitto.conf
+ * and the tests' broker both carry them; tests/hub/mqtt/mosquitto.test.ts checks the former):
+ * - client ids are user names, so one device's credentials cannot take over another's session;
+ * - sessions persist across a broker restart, and QoS 0 messages queue for a disconnected
+ *   persistent client: the events pads send while the hub's session reconnects wait for it
+ *   (with mqtt.persistentSession on the hub) instead of going to no subscriber;
+ * - a session left by a hub that is gone for good expires;
+ * - room for a hall's burst after an outage; Nagle off for small acks.
+ */
+export function mosquittoBrokerLines(options: { persistenceDir: string; autosaveSeconds?: number; persistentSession?: boolean }): string[] {
+  const session = options.persistentSession ?? true;
+  return [
+    'use_username_as_clientid true',
+    ...(session
+      ? [
+        'persistence true',
+        `persistence_location ${options.persistenceDir.endsWith('/') ? options.persistenceDir : options.persistenceDir + '/'}`,
+        `autosave_interval ${options.autosaveSeconds ?? 60}`,
+        'queue_qos0_messages true',
+        'persistent_client_expiration 1d',
+      ]
+      : ['persistence false']),
+    'max_inflight_messages 100',
+    'max_queued_messages 100000',
+    'set_tcp_nodelay true',
+  ];
+}

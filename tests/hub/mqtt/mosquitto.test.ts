@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { mosquittoHash, mosquittoVerify, aclFileText, writeMosquittoFiles, mosquittoTexts } from '../../../hub/mqtt/mosquitto.js';
+import { mosquittoHash, mosquittoVerify, aclFileText, writeMosquittoFiles, mosquittoTexts, mosquittoBrokerLines } from '../../../hub/mqtt/mosquitto.js';
 
 const source = {
   list: () => [{ id: 'pad-1' }, { id: 'disp-1' }] as never,
@@ -53,4 +53,15 @@ test('one writer for a district too: every hub user the whole topic root, each d
   for (const u of ['$hub', '$hub.a', '$hub.b']) expect(acl).toContain(`user ${u}\ntopic readwrite sannuo/v1/#\n`);
   expect(acl).toContain('user pad-2\ntopic write sannuo/v1/hz-02/pad-2/evt\ntopic write sannuo/v1/hz-02/pad-2/state\ntopic read sannuo/v1/hz-02/pad-2/cmd\ntopic read sannuo/v1/hz-02/pad-2/ack');
   expect(acl).not.toContain('$hub-intake');
+});
+
+test('deploy/mosquitto.conf carries every line the hub needs of its broker (persistent sessions, QoS 0 queued, client id = user)', () => {
+  const conf = fs.readFileSync(path.join(__dirname, '../../../deploy/mosquitto/mosquitto.conf'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const keyOf = (l: string) => l.split(/\s+/)[0];
+  const have = new Map(conf.map((l) => [keyOf(l), l]));
+  for (const line of mosquittoBrokerLines({ persistenceDir: '/mosquitto/data', autosaveSeconds: 60 })) {
+    // The folder is the deployment's own; every other line as the hub writes it for its tests.
+    if (keyOf(line) === 'persistence_location') expect(have.get('persistence_location')).toMatch(/^persistence_location \/\S+\/$/);
+    else expect(have.get(keyOf(line))).toBe(line);
+  }
 });
