@@ -21,10 +21,22 @@ export function createLogger(options: LogOptions = {}): Logger {
   return pino({ level, base: { app: 'sannuo-hub' } });
 }
 
-/** Waits for every publish; each failure is a warning saying why it does no harm (`why`). Never rejects. */
+const publishConditions = new WeakMap<Logger, Map<string, Condition>>();
+
+/**
+ * Waits for every publish; failures are a warning saying why they do no harm (`why`), logged as
+ * a condition (once when publishes start failing, a summary while they do, once when one
+ * succeeds again), not a line per message through a broker outage. Never rejects.
+ */
 export async function settleLogged(sends: Promise<void>[], log: Logger, why: string): Promise<void> {
   const results = await Promise.allSettled(sends);
-  for (const r of results) if (r.status === 'rejected') log.warn({ err: String(r.reason) }, why);
+  let byWhy = publishConditions.get(log);
+  if (!byWhy) publishConditions.set(log, (byWhy = new Map()));
+  let condition = byWhy.get(why);
+  if (!condition) byWhy.set(why, (condition = new Condition(log, 'publish-failing', why, { level: 'warn' })));
+  let failed = 0;
+  for (const r of results) if (r.status === 'rejected') { failed++; condition.fail({ err: String(r.reason) }); }
+  if (!failed && results.length) condition.ok();
 }
 
 /** A logger that writes nothing, for library use and tests that assert on state instead. */
