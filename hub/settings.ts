@@ -17,7 +17,7 @@ export interface Settings {
   db: string;
   broker: string;
   cluster: { halls: string[]; register: string[]; hubId: string; leaseTtl: number; renewInterval: number; pollInterval: number; maxHalls: number };
-  mqtt: { host: string; port: number; hubUser: string; advertisedHost: string; advertisedPort: number; tls: boolean; maxPacketBytes: number; maxConnectionsPerAddress: number };
+  mqtt: { host: string; port: number; hubUser: string; advertisedHost: string; advertisedPort: number; tls: boolean; tlsListener: { host: string; port: number; cert: string; key: string }; maxPacketBytes: number; maxConnectionsPerAddress: number };
   mosquitto: { write: boolean; dir: string; pidFile: string; user: string };
   http: { host: string; port: number };
   api: { token: string; tokenRole: 'supervisor' | 'technician'; ticketsPerMinute: number };

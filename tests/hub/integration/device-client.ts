@@ -36,8 +36,10 @@ export class TestDevice {
     return topicFor(this.site, this.config.id, channel);
   }
 
-  async connect(url: string, password = this.password): Promise<void> {
+  /** `tls`: more MQTT.js options, e.g. the CA to pin for mqtts. */
+  async connect(url: string, password = this.password, tls: Pick<mqtt.IClientOptions, 'ca' | 'rejectUnauthorized' | 'servername'> = {}): Promise<void> {
     const client = mqtt.connect(url, {
+      ...tls,
       username: this.config.id, password, clientId: this.config.id,
       reconnectPeriod: 300, connectTimeout: 5000, clean: true,
       will: { topic: this.topic('state'), payload: Buffer.from(this.state(false)), qos: 1, retain: true },
