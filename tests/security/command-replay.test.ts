@@ -11,7 +11,10 @@ import { SimDevice } from '../../simulator/sim-device.js';
 import { MemoryFlash } from '../../simulator/flash.js';
 import { VirtualTime } from '../../simulator/virtual-time.js';
 import { parseDeviceConfig, type DeviceConfig } from '../../firmware/core/config.js';
-import { topicFor } from '../../firmware/core/protocol.js';
+import { deriveSigningKey, encodeCommand, topicFor } from '../../firmware/core/protocol.js';
+import { Device } from '../../firmware/core/device.js';
+import { fromHex, utf8Encode } from '../../firmware/core/utf8.js';
+import { createSimHardware, hmacSha256, MemoryStorage } from '../../simulator/hardware.js';
 import { hubMqttPassword } from '../../hub/devices/registry.js';
 import { startVirtualHub, type TestHub } from '../simulator/support.js';
 
@@ -103,3 +106,44 @@ test('a command captured before a reboot is refused after it; fresh commands aft
   expect(rebooted.commandMark.writes).toBeLessThanOrEqual(2);
   expect(rebooted.commandMark.failures).toBe(0);
 }, 60_000);
+
+test('the replay mark: written rarely, kept per signing key, and a failing storage does not silence the device', () => {
+  const time = new VirtualTime(1_800_000_000_000);
+  const hw = createSimHardware({ time });
+  const make = (secret: string) => {
+    const parsed = parseDeviceConfig({ id: 'pad-unit', role: 'pad', site: 'site1', win: 'W1', secret });
+    if (Array.isArray(parsed)) throw new Error(JSON.stringify(parsed));
+    const device = new Device(parsed, hw);
+    const key = deriveSigningKey(fromHex(secret)!, hmacSha256);
+    const send = (t: number, volume: number) => device.onMessage(topicFor('site1', 'pad-unit', 'cmd'),
+      utf8Encode(encodeCommand({ v: 1, dev: 'pad-unit', t, type: 'config', body: { rateTimeout: null, unsolicited: null, volume, idleText: null } }, key, hmacSha256) as string));
+    return { device, send };
+  };
+  const t0 = time.now();
+  const a = make('5a'.repeat(32));
+  // One command every 2 s for 5 minutes: 150 commands, a mark write per 30 s of hub time.
+  for (let i = 0; i < 150; i++) a.send(t0 + i * 2_000, i % 10);
+  expect(a.device.commandMark.writes).toBeLessThanOrEqual(11);
+  expect(hw.storage.writes).toBe(a.device.commandMark.writes);
+  expect(hw.storage.get('cmdMark')).toMatch(/^\d+ [0-9a-f]{8}$/);
+  // Rebooted: the last command before the reboot (within half a window of the mark) is refused.
+  const b = make('5a'.repeat(32));
+  b.send(t0 + 149 * 2_000 - 61_000, 3);
+  expect(b.device.rejections.replay).toBe(1);
+  b.send(t0 + 149 * 2_000 + 1_000, 4);
+  expect(b.device.remoteSettings().volume).toBe(4);
+  // Re-keyed (a new secret): the old key's mark means nothing, the first command is taken.
+  const c = make('77'.repeat(32));
+  c.send(t0, 2);
+  expect(c.device.rejections.replay ?? 0).toBe(0);
+  expect(c.device.remoteSettings().volume).toBe(2);
+  // A storage that fails: the command still acts, the failure is counted and tried again next time.
+  hw.storage.set = () => { throw new Error('nvs: no space'); };
+  c.send(t0 + 120_000, 5);
+  expect(c.device.remoteSettings().volume).toBe(5);
+  expect(c.device.commandMark.failures).toBe(1);
+  expect(c.device.lastRejection).toMatch(/command mark not stored: nvs: no space/);
+  // Preference's limits hold in the simulator too.
+  expect(() => new MemoryStorage().set('a-key-longer-than-15', '1')).toThrow(/expected 1–15/);
+  expect(() => new MemoryStorage().set('k', 'x'.repeat(4001))).toThrow(/more than 4000 bytes/);
+});
