@@ -19,10 +19,13 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { HubProcess } from '../support/hub-process.js';
 import { freePort, startMosquitto, type RunningMosquitto } from '../support/mosquitto.js';
 import { writeMosquittoFiles, NO_DEVICES } from '../../hub/mqtt/mosquitto.js';
 import { TestDevice, waitFor } from '../hub/integration/device-client.js';
+import { startHub } from '../hub/integration/hub-fixture.js';
 import type { DeviceConfig } from '../../firmware/core/config.js';
 import { openSqlite } from '../../hub/db/sqlite.js';
 
@@ -371,4 +374,26 @@ test('MQTT fuzz against Mosquitto: the hub stays up and bounded, devices keep co
   const brokerPid = () => { try { return Number(fs.readFileSync(m.pidFile, 'utf8').trim()) || undefined; } catch { return undefined; } };
   await runFuzz({ name: 'Mosquitto', mqttPort: m.port, hub, brokerPid, stop: () => m.stop() }, SEED + 1);
   expect(m.log()).not.toMatch(/Segmentation|Out of memory/i);
+});
+
+test('no memory kept per fuzzed connection: the embedded broker\'s heap after full collections stays level', async () => {
+  // The RSS bound above allows for garbage; this measures what survives a collection.
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const heap = () => { gc(); gc(); return process.memoryUsage().heapUsed; };
+  const f = await startHub();
+  cleanup.push(() => f.stop());
+  const pad = await f.provision('pad', 'W9', 'pad-fz');
+  const fuzzer = new Fuzzer(SEED + 2, { ids: ['pad-fz', 'pad-none'], hubUser: '$hub', site: 'site1', fuzzId: 'pad-fz', fuzzPassword: new TestDevice(pad).password });
+  const run = async (n: number) => {
+    let i = 0;
+    await Promise.all(Array.from({ length: CONCURRENT }, async () => { while (i++ < n) await fuzzer.once(f.hub.mqttPort); }));
+    await new Promise((r) => setTimeout(r, 3_500)); // lingering sockets and their 3 s timers end
+  };
+  await run(500); // warm: code, caches and pools
+  const before = heap();
+  await run(4_000);
+  const after = heap();
+  console.info(`in-process embedded broker: heap after full GC ${(before / 1048576).toFixed(1)} MiB → ${(after / 1048576).toFixed(1)} MiB over ${fuzzer.stats.connections} fuzzed connections`);
+  expect(after - before).toBeLessThan(8 * 1024 * 1024); // < 2 KiB a connection
 });
