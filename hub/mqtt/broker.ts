@@ -305,16 +305,20 @@ export class EmbeddedBroker {
       const t = this.options.tls!;
       this.tlsServer = tls.createServer({ ...tlsFiles, minVersion: 'TLSv1.2', handshakeTimeout: TLS_HANDSHAKE_TIMEOUT });
       // The address limit counts TCP connections, before any handshake work.
+      const turnedAway = new WeakSet<net.Socket>();
       this.tlsServer.on('connection', (raw: net.Socket) => {
         raw.setNoDelay(true);
-        if (admit(raw)) this.sockets.add(raw);
+        if (!admit(raw)) return void turnedAway.add(raw);
+        this.sockets.add(raw);
         raw.on('close', () => this.sockets.delete(raw));
       });
       this.tlsServer.on('secureConnection', (socket: tls.TLSSocket) => serve(socket));
       this.tlsServer.on('tlsClientError', (error, socket) => {
-        // A plain-TCP client on this port, a wrong protocol, a handshake that timed out.
-        metrics.brokerRefused.inc({ reason: 'tls-handshake' });
-        log.debug({ address: socket.remoteAddress, err: error.message }, 'broker refused: TLS handshake failed');
+        // A plain-TCP client on this port, a wrong protocol, a handshake that timed out (one
+        // turned away by the address limit was counted as that already).
+        const raw = (socket as unknown as { _parent?: net.Socket })._parent; // Node keeps the TCP socket under a TLSSocket there
+        if (raw && turnedAway.has(raw)) return;
+        refuse('tls-handshake', { address: socket.remoteAddress, err: error.message.slice(0, 200) });
       });
       this.tlsPort = await listen(this.tlsServer, t.port, t.host || this.options.host);
       log.info({ port: this.tlsPort, host: t.host || this.options.host }, 'embedded MQTT broker listening for MQTT over TLS');
