@@ -314,6 +314,7 @@ async function runFuzz(broker: Broker, seed: number): Promise<void> {
   expect(health).toMatchObject({ ok: true, mqtt: true });
   expect(healthFailures).toBe(0);
   expect(growth).toBeLessThan(RSS_BOUND);
+  if (brokerBaseline) expect(brokerMaxRss - brokerBaseline).toBeLessThan(RSS_BOUND);
   expect(fuzzer.stats.connections).toBeGreaterThan(300);
   // Every whole slice of the fuzz saw legitimate commits.
   expect(slices.slice(0, -1).every((n) => n > 0)).toBe(true);
@@ -373,7 +374,11 @@ test('MQTT fuzz against Mosquitto: the hub stays up and bounded, devices keep co
   await hub.start();
   const brokerPid = () => { try { return Number(fs.readFileSync(m.pidFile, 'utf8').trim()) || undefined; } catch { return undefined; } };
   await runFuzz({ name: 'Mosquitto', mqttPort: m.port, hub, brokerPid, stop: () => m.stop() }, SEED + 1);
-  expect(m.log()).not.toMatch(/Segmentation|Out of memory/i);
+  // Mosquitto itself stays up. (It turns away a packet declaring more than it will allocate as
+  // "disconnected due to out of memory", with its RSS level: that is a refusal, not a fault.)
+  const pid = brokerPid();
+  expect(pid && process.kill(pid, 0)).toBe(true);
+  expect(m.log()).not.toMatch(/Segmentation|Assertion|Error:/);
 });
 
 test('no memory kept per fuzzed connection: the embedded broker\'s heap after full collections stays level', async () => {
