@@ -17,7 +17,7 @@ export interface Settings {
   db: string;
   broker: string;
   cluster: { halls: string[]; register: string[]; hubId: string; leaseTtl: number; renewInterval: number; pollInterval: number; maxHalls: number };
-  mqtt: { host: string; port: number; hubUser: string; advertisedHost: string; advertisedPort: number; tls: boolean; maxPacketBytes: number; maxConnectionsPerAddress: number; persistentSession: boolean };
+  mqtt: { host: string; port: number; hubUser: string; advertisedHost: string; advertisedPort: number; tls: boolean; tlsListener: { host: string; port: number; cert: string; key: string }; maxPacketBytes: number; maxConnectionsPerAddress: number; persistentSession: boolean };
   mosquitto: { write: boolean; dir: string; pidFile: string; user: string };
   http: { host: string; port: number; secureCookies: 'auto' | 'always' | 'never'; trustProxy: string };
   api: { token: string; tokenRole: 'supervisor' | 'technician'; ticketsPerMinute: number };

@@ -7,7 +7,7 @@
 
 import { hmac as nobleHmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import type { Clock, Display, Flash, Hardware, Health, Keys, Sound, Timers, Tone, Transport, View } from '../firmware/core/hardware.js';
+import { storageProblem, type Clock, type Display, type Flash, type Hardware, type Health, type Keys, type Sound, type Storage, type Timers, type Tone, type Transport, type View } from '../firmware/core/hardware.js';
 import type { Hmac } from '../firmware/core/protocol.js';
 import { MemoryFlash } from './flash.js';
 import type { VirtualTime } from './virtual-time.js';
@@ -198,6 +198,25 @@ export class SimHealth implements Health {
   }
 }
 
+/**
+ * Storage (firmware/core/hardware.ts) in memory: what Preference is on the device. It lives in
+ * the SimHardware, which a SimDevice keeps across its power cycles, so values outlive a reboot.
+ * The same limits as Preference, so a key too long for the device fails here too.
+ */
+export class MemoryStorage implements Storage {
+  readonly values = new Map<string, string>();
+  writes = 0;
+  get(key: string): string | undefined {
+    return this.values.get(key);
+  }
+  set(key: string, value: string): void {
+    const problem = storageProblem(key, value);
+    if (problem) throw new Error(problem);
+    this.writes++;
+    this.values.set(key, value);
+  }
+}
+
 // ---------------------------------------------------------------- a whole device
 
 export interface SimHardware extends Hardware {
@@ -209,6 +228,7 @@ export interface SimHardware extends Hardware {
   sound: SimSound;
   transport: SimTransport;
   health: SimHealth;
+  storage: MemoryStorage;
 }
 
 export interface SimHardwareOptions {
@@ -221,6 +241,8 @@ export interface SimHardwareOptions {
   flash?: Flash;
   flashBytes?: number; // bytes
   hmac?: Hmac;
+  /** Defaults to an empty MemoryStorage. */
+  storage?: MemoryStorage;
   seed?: number;
   keys?: number;
   historyCap?: number;
@@ -239,6 +261,7 @@ export function createSimHardware(options: SimHardwareOptions): SimHardware {
     transport: new SimTransport(),
     health: new SimHealth(),
     hmac: options.hmac ?? hmacSha256,
+    storage: options.storage ?? new MemoryStorage(),
     random: seededRandom(options.seed ?? 1),
   };
 }

@@ -30,6 +30,8 @@ export interface ConnectOptions {
   connectTimeout?: number;
   /** A retained offline state as last will, as the firmware sets (default true). */
   will?: boolean;
+  /** For mqtts: the CA to pin, and the like. */
+  tls?: Pick<mqtt.IClientOptions, 'ca' | 'rejectUnauthorized' | 'servername'>;
 }
 
 export class FakeDevice {
@@ -73,6 +75,7 @@ export class FakeDevice {
   /** Connects (clean session, like the firmware) and subscribes to its ack and cmd topics, again after every reconnect. */
   async connect(url: string, options: ConnectOptions = {}): Promise<void> {
     const client = mqtt.connect(url, {
+      ...options.tls,
       username: this.id, password: options.password ?? this.password, clientId: this.id,
       reconnectPeriod: options.reconnectPeriod ?? 300, connectTimeout: options.connectTimeout ?? 5000, clean: true,
       // Subscribed again by hand below, as the firmware does; MQTT.js's own would double it.

@@ -9,6 +9,15 @@
  * forged, replayed or misdirected one is counted (by reason) and ignored; onMessage never throws.
  * Replays: a command whose hub time is more than `replayWindow` older than the newest command
  * seen is refused, and a `time` command older than the last one applied never moves the clock.
+ * The newest command time outlives a reboot (Storage, key `cmdMark`), so a command captured
+ * before a power cut is not accepted after it. Not on every command: the mark is written only
+ * when a command is more than half a replay window newer than the stored one, and after a
+ * reboot the newest is taken as stored + half a window. That is never below the true newest, so
+ * the window after a reboot refuses at least what it would have refused without one; a fresh
+ * command (hub time ≥ stored) still passes with half a window of hub clock skew to spare. A
+ * busy window writes at most once per 30 s of hub time. The mark carries a fingerprint of the
+ * signing key: re-keying a device (a new secret) starts a fresh mark, which is also the way
+ * out if a hub with a wrong clock ever signed commands far in the future.
  *
  * State: the retained `state` message (online, role, window, fw, battery, RSSI, heap, uptime in
  * seconds, events pending in the outbox) is published on connect and every `statePeriod`; the
@@ -29,7 +38,7 @@ import {
   topicFor, validateEvent, type AnyDeviceEvent, type AnyHubCommand, type CommandBodies, type DeviceState, type EventBodies, type EventType, type Role,
 } from './protocol.js';
 import { Uplink, type UplinkOptions } from './uplink.js';
-import { fromHex } from './utf8.js';
+import { fromHex, toHex, utf8Encode } from './utf8.js';
 
 export interface DeviceOptions {
   /** Where the caller's transfer key may send a ticket (see caller.ts). */
@@ -60,6 +69,8 @@ export const DEVICE_DEFAULTS = {
   statePeriod: 60_000, // milliseconds
   replayWindow: 60_000, // milliseconds
   outboxFile: 'outbox',
+  /** Storage key (≤ 15 characters, Preference) of the command replay mark. */
+  commandMarkKey: 'cmdMark',
 };
 
 /** Coarse bands: a state event is written when one of them changes, not on every wobble. */
@@ -86,6 +97,8 @@ export class Device {
   lastRejection: string | undefined;
   /** Events written to the outbox, and emits it refused. */
   readonly emitted = { ok: 0, full: 0, invalid: 0 };
+  /** Writes of the command replay mark to Storage, and the ones that failed. */
+  readonly commandMark = { writes: 0, failures: 0 };
 
   private readonly config: DeviceConfig;
   private readonly hw: Hardware;
@@ -103,6 +116,9 @@ export class Device {
   private started = false;
   private rejected = 0;
   private newestCommand = -Infinity;
+  /** The command time last written to Storage (see the header: replays across a reboot). */
+  private storedCommandMark = -Infinity;
+  private readonly markFingerprint: string;
   private lastTime = -Infinity;
 
   constructor(config: DeviceConfig, hardware: Hardware, options: DeviceOptions = {}) {
@@ -124,6 +140,8 @@ export class Device {
     this.settings = { rateTimeout: checked.rateTimeout, unsolicited: checked.unsolicited, volume: checked.volume, idleText: checked.idleText };
     this.statePeriod = positive('statePeriod', options.statePeriod, DEVICE_DEFAULTS.statePeriod);
     this.replayWindow = positive('replayWindow', options.replayWindow, DEVICE_DEFAULTS.replayWindow);
+    this.markFingerprint = toHex(hardware.hmac(this.key, utf8Encode('sannuo command mark')).subarray(0, 4));
+    this.restoreCommandMark();
     this.clock = new ClockOffset(hardware.clock, options.clock);
     this.outbox = new Outbox(hardware.flash, { file: DEVICE_DEFAULTS.outboxFile, capacity: checked.outboxBytes });
     this.uplink = new Uplink(this.outbox, hardware, { ...options.uplink, topic: this.topics.evt });
@@ -259,8 +277,38 @@ export class Device {
     if (command.t < this.newestCommand - this.replayWindow) {
       return this.reject('replay', `${command.type} command from ${command.t} is older than the newest seen (${this.newestCommand}) by more than ${this.replayWindow} ms`);
     }
+    // Stored before the command acts: a power cut right after applying it must not leave it replayable.
+    if (command.t > this.storedCommandMark + this.replayWindow / 2) this.storeCommandMark(command.t);
     if (command.t > this.newestCommand) this.newestCommand = command.t;
     this.apply(command);
+  }
+
+  /** After a reboot: the newest command seen is at most half a window past the stored mark. */
+  private restoreCommandMark(): void {
+    let value: string | undefined;
+    try {
+      value = this.hw.storage.get(DEVICE_DEFAULTS.commandMarkKey);
+    } catch {
+      value = undefined;
+    }
+    const m = value === undefined ? null : /^(-?\d{1,16}) ([0-9a-f]{8})$/.exec(value);
+    // Another key's mark (the device was re-keyed) or an unreadable one: start afresh.
+    if (!m || m[2] !== this.markFingerprint) return;
+    this.storedCommandMark = Number(m[1]);
+    this.newestCommand = this.storedCommandMark + this.replayWindow / 2;
+  }
+
+  private storeCommandMark(t: number): void {
+    try {
+      this.hw.storage.set(DEVICE_DEFAULTS.commandMarkKey, `${t} ${this.markFingerprint}`);
+      this.storedCommandMark = t;
+      this.commandMark.writes++;
+    } catch (error) {
+      // The command still acts (a display that stops updating is worse than this low-severity
+      // replay); the mark is tried again with the next command.
+      this.commandMark.failures++;
+      this.lastRejection = `storage: command mark not stored: ${String((error as Error)?.message ?? error)}`;
+    }
   }
 
   private apply(command: AnyHubCommand): void {

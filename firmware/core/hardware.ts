@@ -6,6 +6,7 @@
  */
 
 import type { Hmac, RatingLevel, BadRatingReason } from './protocol.js';
+import { utf8Encode } from './utf8.js';
 
 /** Milliseconds since the epoch by the device's own clock (uncorrected). */
 export interface Clock {
@@ -48,6 +49,28 @@ export class FlashFullError extends Error {
     super(message);
     this.name = 'FlashFullError';
   }
+}
+
+/**
+ * A few small values that outlive a reboot, e.g. the command replay mark (device.ts). Preference
+ * (NVS) on Moddable: set() is atomic (after a power cut the old or the new value is read) and
+ * wear-levelled, but each set is a flash write, so callers write rarely. The simulator keeps
+ * them in memory across its power cycles and enforces the same limits.
+ */
+export interface Storage {
+  get(key: string): string | undefined;
+  /** Throws when the key or value breaks STORAGE_LIMITS or the medium fails. */
+  set(key: string, value: string): void;
+}
+
+/** Moddable's Preference limits: keys (and domains) of at most 15 characters, values of at most 4000 bytes. */
+export const STORAGE_LIMITS = { keyChars: 15, valueBytes: 4000 } as const;
+
+/** Why `key`/`value` would not fit in Preference, or undefined when they do. */
+export function storageProblem(key: string, value?: string): string | undefined {
+  if (!/^[A-Za-z0-9_.-]+$/.test(key) || key.length > STORAGE_LIMITS.keyChars) return `storage key "${key.slice(0, 40)}": expected 1–${STORAGE_LIMITS.keyChars} of A–Z a–z 0–9 _ . -`;
+  if (value !== undefined && utf8Encode(value).length > STORAGE_LIMITS.valueBytes) return `storage value for "${key}": more than ${STORAGE_LIMITS.valueBytes} bytes`;
+  return undefined;
 }
 
 /** What the device draws. The simulator's browser view is drawn from exactly these calls. */
@@ -99,6 +122,8 @@ export interface Hardware {
   transport: Transport;
   health: Health;
   hmac: Hmac;
+  /** Small values kept across reboots (Preference on Moddable). */
+  storage: Storage;
   /** Uniform in [0, 1): backoff jitter, so a hall's devices do not retry in lockstep. */
   random(): number;
 }

@@ -15,6 +15,7 @@ import { TraceDisplay } from './display-trace.js';
 import { BoardHealth } from './health.js';
 import { nativeHmacSha256 } from './hmac.js';
 import { MqttTransport } from './transport-mqtt.js';
+import { PreferenceStorage } from './storage-preference.js';
 import type { Platform } from './platform-types.js';
 
 export interface BuiltHardware {
@@ -58,6 +59,7 @@ export function buildHardware(
     transport,
     health: new BoardHealth({ ...(platform.battery ? { battery: platform.battery } : {}), rssi: () => platform.network.rssi() }),
     hmac: nativeHmacSha256,
+    storage: new PreferenceStorage(),
     random,
   };
   return { hardware, transport };

@@ -7,6 +7,12 @@
  * Commands are signed with the device's key (protocol.ts encodeCommand) and published on
  * sannuo/v1/<site>/<dev>/cmd. Delivery is best effort: a display that missed one gets the
  * window's state again with the next change.
+ *
+ * A command's `t` is this hub's clock. Devices refuse one more than their replay window (60 s)
+ * older than the newest they have accepted, and keep that mark across reboots
+ * (firmware/core/device.ts), so a captured command cannot be replayed after a power cut. The
+ * flip side: a hub clock that once ran far ahead leaves devices deaf to it until it catches
+ * up, or until they are re-keyed (a new secret starts a fresh mark).
  */
 
 import type { Logger } from 'pino';

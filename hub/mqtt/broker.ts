@@ -2,11 +2,13 @@
  * The embedded broker: Aedes 1.x on a TCP server. Every device logs in as its id with the
  * password derived from its secret; the hub logs in as its own user. ACLs: a device publishes
  * only to its own evt and state topics and subscribes only to its own cmd and ack topics; the
- * hub may do anything. Refusals are counted by reason.
+ * hub may do anything. Refusals are counted by reason. With `tls` set it also serves MQTT over
+ * TLS on its own port (mqtts), with the same limits, checks and ACLs.
  */
 
 import fs from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import v8 from 'node:v8';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
@@ -15,6 +17,17 @@ import { intakeUsername, type Registry, type HubIdentity } from '../devices/regi
 import type { Metrics } from '../metrics.js';
 import { coalesceWrites, type Corkable } from './link.js';
 import { indexedRetainedPersistence } from './retained-index.js';
+import { SettingsError } from '../settings.js';
+
+/** The TLS listener's settings (mqtt.tlsListener): PEM file paths; empty cert and key: no TLS listener. */
+export interface BrokerTls {
+  /** '' listens on the plain listener's host. */
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  cert: string;
+  key: string;
+}
 
 export interface BrokerOptions {
   host: string;
@@ -31,6 +44,40 @@ export interface BrokerOptions {
   maxConnectionsPerAddress?: number;
   /** Tests only: count loopback connections against the limit too. */
   limitLoopback?: boolean;
+  /** MQTT over TLS on a second port; off when cert and key are empty. */
+  tls?: BrokerTls;
+}
+
+/** TLS handshakes that take longer are dropped: a stalled handshake holds a socket for nothing. */
+const TLS_HANDSHAKE_TIMEOUT = 10_000; // milliseconds
+
+/**
+ * The TLS listener's cert and key read from their files, or undefined when it is off. Every
+ * problem names its setting: a missing half, an unreadable file, a pair that does not load.
+ */
+export function loadBrokerTls(t: BrokerTls | undefined): { cert: Buffer; key: Buffer } | undefined {
+  if (!t || (!t.cert && !t.key)) return undefined;
+  const problems: string[] = [];
+  if (!t.cert) problems.push('mqtt.tlsListener.cert: empty, but mqtt.tlsListener.key is set; give both PEM files, or neither for no TLS listener');
+  if (!t.key) problems.push('mqtt.tlsListener.key: empty, but mqtt.tlsListener.cert is set; give both PEM files, or neither for no TLS listener');
+  if (problems.length) throw new SettingsError(problems);
+  const read = (name: 'cert' | 'key'): Buffer | undefined => {
+    try {
+      return fs.readFileSync(t[name]);
+    } catch (error) {
+      problems.push(`mqtt.tlsListener.${name}: cannot read ${t[name]}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      return undefined;
+    }
+  };
+  const cert = read('cert');
+  const key = read('key');
+  if (!cert || !key) throw new SettingsError(problems);
+  try {
+    tls.createSecureContext({ cert, key });
+  } catch (error) {
+    throw new SettingsError([`mqtt.tlsListener.cert, mqtt.tlsListener.key: ${t.cert} and ${t.key} are not a PEM certificate and its private key (${(error as Error).message})`]);
+  }
+  return { cert, key };
 }
 
 /** Default packet cap: the largest evt message (32 events of at most 1 KiB, 16 KiB in all) plus margin. */
@@ -105,8 +152,11 @@ function authError(message: string, returnCode: number): AuthenticateError {
 export class EmbeddedBroker {
   private aedes: Aedes | undefined;
   private server: net.Server | undefined;
+  private tlsServer: tls.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
   port = 0;
+  /** The TLS listener's port, 0 when there is none. */
+  tlsPort = 0;
 
   constructor(private readonly options: BrokerOptions) {}
 
@@ -125,6 +175,8 @@ export class EmbeddedBroker {
 
   async start(): Promise<number> {
     const { registry, metrics, log, hub } = this.options;
+    // Before anything listens: a TLS setting that cannot work stops the start, naming the setting.
+    const tlsFiles = loadBrokerTls(this.options.tls);
     const refuse = (reason: string, detail: Record<string, unknown>) => {
       metrics.brokerRefused.inc({ reason });
       log.warn({ ...detail, reason }, 'broker refused');
@@ -197,14 +249,15 @@ export class EmbeddedBroker {
     const maxPacket = this.options.maxPacketBytes ?? MAX_PACKET_BYTES;
     const maxPerAddress = this.options.maxConnectionsPerAddress ?? MAX_CONNECTIONS_PER_ADDRESS;
     const perAddress = new Map<string, number>();
-    this.server = net.createServer({ noDelay: true }, (socket) => {
+    /** Counts a TCP connection against its address; false (and closed) when over the limit. */
+    const admit = (socket: net.Socket): boolean => {
       const address = socket.remoteAddress ?? '';
       if (maxPerAddress > 0 && (this.options.limitLoopback || !isLoopback(address))) {
         const count = (perAddress.get(address) ?? 0) + 1;
         if (count > maxPerAddress) {
           refuse('too-many-connections', { address, limit: maxPerAddress });
           socket.destroy();
-          return;
+          return false;
         }
         perAddress.set(address, count);
         socket.once('close', () => {
@@ -213,6 +266,11 @@ export class EmbeddedBroker {
           else perAddress.delete(address);
         });
       }
+      return true;
+    };
+    /** An admitted connection (plain, or TLS after its handshake) handed to Aedes behind the size guard. */
+    const serve = (socket: net.Socket) => {
+      const address = socket.remoteAddress ?? '';
       // Aedes reads with conn.read(null) and buffers a packet until it is whole, so a declared
       // 250 MB packet would be held in memory; its length is checked here, before the parser.
       const guard = new PacketSizeGuard(maxPacket);
@@ -233,15 +291,38 @@ export class EmbeddedBroker {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
       aedes.handle(socket);
+    };
+    this.server = net.createServer({ noDelay: true }, (socket) => { if (admit(socket)) serve(socket); });
+    // A deep accept queue: after a power cut every device of the hall reconnects at once, and
+    // with Node's default (511) the overflow is refused and retried a second later.
+    const listen = (server: net.Server, port: number, host: string) => new Promise<number>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port, host, backlog: 4096 }, () => { server.off('error', reject); resolve((server.address() as net.AddressInfo).port); });
     });
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
-      // A deep accept queue: after a power cut every device of the hall reconnects at once, and
-      // with Node's default (511) the overflow is refused and retried a second later.
-      this.server!.listen({ port: this.options.port, host: this.options.host, backlog: 4096 }, () => resolve());
-    });
-    this.port = (this.server.address() as net.AddressInfo).port;
+    this.port = await listen(this.server, this.options.port, this.options.host);
     log.info({ port: this.port, host: this.options.host }, 'embedded MQTT broker listening');
+    if (tlsFiles) {
+      const t = this.options.tls!;
+      this.tlsServer = tls.createServer({ ...tlsFiles, minVersion: 'TLSv1.2', handshakeTimeout: TLS_HANDSHAKE_TIMEOUT });
+      // The address limit counts TCP connections, before any handshake work.
+      const turnedAway = new WeakSet<net.Socket>();
+      this.tlsServer.on('connection', (raw: net.Socket) => {
+        raw.setNoDelay(true);
+        if (!admit(raw)) return void turnedAway.add(raw);
+        this.sockets.add(raw);
+        raw.on('close', () => this.sockets.delete(raw));
+      });
+      this.tlsServer.on('secureConnection', (socket: tls.TLSSocket) => serve(socket));
+      this.tlsServer.on('tlsClientError', (error, socket) => {
+        // A plain-TCP client on this port, a wrong protocol, a handshake that timed out (one
+        // turned away by the address limit was counted as that already).
+        const raw = (socket as unknown as { _parent?: net.Socket })._parent; // Node keeps the TCP socket under a TLSSocket there
+        if (raw && turnedAway.has(raw)) return;
+        refuse('tls-handshake', { address: socket.remoteAddress, err: error.message.slice(0, 200) });
+      });
+      this.tlsPort = await listen(this.tlsServer, t.port, t.host || this.options.host);
+      log.info({ port: this.tlsPort, host: t.host || this.options.host }, 'embedded MQTT broker listening for MQTT over TLS');
+    }
     // SANNUO_DEBUG_MEMORY=<file>: a JSON line per second of where the memory is (off by default;
     // for finding what holds memory in a reconnect storm).
     const memoryFile = process.env.SANNUO_DEBUG_MEMORY;
@@ -317,13 +398,14 @@ export class EmbeddedBroker {
   }
 
   async stop(): Promise<void> {
-    const server = this.server;
+    const servers = [this.server, this.tlsServer].filter((x): x is net.Server => !!x);
     const aedes = this.aedes;
     if (this.memoryTimer) clearInterval(this.memoryTimer);
     this.server = undefined;
+    this.tlsServer = undefined;
     this.aedes = undefined;
-    if (server) {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    if (servers.length) {
+      const closed = Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
       for (const socket of this.sockets) socket.destroy();
       await closed;
     }

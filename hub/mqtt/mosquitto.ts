@@ -168,7 +168,8 @@ export function hasMosquittoPasswd(): boolean {
  *   persistent client: the events pads send while the hub's session reconnects wait for it
  *   (with mqtt.persistentSession on the hub) instead of going to no subscriber;
  * - a session left by a hub that is gone for good expires;
- * - room for a hall's burst after an outage; Nagle off for small acks.
+ * - no packet larger than the protocol needs (64 KiB), a hall's burst after an outage room,
+ *   Nagle off for small acks.
  */
 export function mosquittoBrokerLines(options: { persistenceDir: string; autosaveSeconds?: number; persistentSession?: boolean }): string[] {
   const session = options.persistentSession ?? true;
@@ -183,6 +184,8 @@ export function mosquittoBrokerLines(options: { persistenceDir: string; autosave
         'persistent_client_expiration 1d',
       ]
       : ['persistence false']),
+    // As the embedded broker's mqtt.maxPacketBytes: the protocol's largest message is 32 events of 1 KiB.
+    'max_packet_size 65536',
     'max_inflight_messages 100',
     'max_queued_messages 100000',
     'set_tcp_nodelay true',
