@@ -36,6 +36,7 @@ import type { Ledger } from '../ledger/ledger.js';
 import type { Bus } from '../bus.js';
 import { queueMigrations } from './schema.js';
 import { ticketById, type TicketRow } from './lookup.js';
+import { ELIGIBLE, WAITING, displayBody, itemOut, itemRow, num, numOrNull, setupOf, snapshotOf, staffOut, staffRow, waitingAt, windowInfo, windowRow, windowsFor, type ItemRow, type StaffRow, type WindowRow } from './views.js';
 import { Ratings } from '../ratings/ratings.js';
 import { queueRoutes, type QueueRouteOptions } from './routes.js';
 import type { Auth } from '../app/auth.js';
@@ -64,23 +65,6 @@ export interface QueueDeps {
   ratings?: Ratings;
 }
 
-// ---------------------------------------------------------------- rows
-
-interface WindowRow { id: string; name: string; paused: number; pause_reason: string | null; current_ticket: string | null; staff: string | null }
-interface ItemRow { code: string; name: string; department: string; prefix: string; limit_days: number }
-interface StaffRow { id: string; name: string; department: string; win: string | null; signed_in_at: number | null }
-
-/** PostgreSQL returns BIGINT as text; SQLite as a number. */
-function num(value: unknown): number {
-  return typeof value === 'number' ? value : Number(value);
-}
-function numOrNull(value: unknown): number | null {
-  return value === null || value === undefined ? null : num(value);
-}
-
-const WAITING = `status IN ('waiting', 'transferred')`;
-/** Today's waiting tickets a window may call: transferred to it by name, or for an item it serves. */
-const ELIGIBLE = `day = $1 AND ${WAITING} AND (target_win = $2 OR (target_win IS NULL AND item IN (SELECT item FROM queue_window_items WHERE win = $2)))`;
 const CALL_ORDER = 'ORDER BY lane, class_rank, order_key';
 
 export class QueueService {
@@ -137,7 +121,7 @@ export class QueueService {
       return refused(`${event.type}: device ${device.id} is a ${device.role}; only a window's display (the caller keys) may ${event.type}`);
     }
     if (win !== device.win) return refused(`${event.type}: device ${device.id} is installed at window ${device.win}, not ${win}`);
-    const w = await this.windowRow(tx, win);
+    const w = await windowRow(tx, win);
     if (!w) return refused(`${event.type}: window ${win} is not set up in this hall`);
     const at = Math.min(event.t, this.now());
     switch (event.type) {
@@ -153,7 +137,7 @@ export class QueueService {
 
   private async call(tx: Db, w: WindowRow, bodyStaff: string | null, at: number): Promise<Applied> {
     if (w.paused) return refused(`call: window ${w.id} is paused; resume before calling the next ticket`);
-    if (bodyStaff !== null && !(await this.staffRow(tx, bodyStaff))) return refused(`call: staff ${bodyStaff} is not registered in this hall`);
+    if (bodyStaff !== null && !(await staffRow(tx, bodyStaff))) return refused(`call: staff ${bodyStaff} is not registered in this hall`);
     const staff = bodyStaff ?? w.staff;
     if (!staff) return refused(`call: no staff is signed in at window ${w.id}; sign in before calling`);
     const current = w.current_ticket ? await this.ticketRow(tx, w.current_ticket) : undefined;
@@ -177,7 +161,7 @@ export class QueueService {
         [next.id, w.id, staff, t, addHistory(next, { at: t, what: 'called', win: w.id, staff })]);
     }
     await tx.run(`UPDATE queue_windows SET current_ticket = $2, updated_at = $3 WHERE id = $1`, [w.id, next ? next.id : null, at]);
-    effects.push(...await this.displays(tx, next ? await this.windowsFor(tx, next) : [], w.id, next !== undefined));
+    effects.push(...await this.displays(tx, next ? await windowsFor(tx, next) : [], w.id, next !== undefined));
     effects.push({ kind: 'hall' });
     this.log.debug({ win: w.id, finished: current?.number ?? null, called: next?.number ?? null }, 'call');
     return committed(effects);
@@ -210,7 +194,7 @@ export class QueueService {
         [ticket.id, t, count, addHistory(ticket, noShowEntry)]);
     }
     await tx.run(`UPDATE queue_windows SET current_ticket = NULL, updated_at = $2 WHERE id = $1`, [w.id, at]);
-    const others = back ? await this.windowsFor(tx, ticket) : [];
+    const others = back ? await windowsFor(tx, ticket) : [];
     return committed([...await this.displays(tx, others, w.id, false), { kind: 'hall' }]);
   }
 
@@ -221,10 +205,10 @@ export class QueueService {
     let department = ticket.department;
     if (body.toWin !== null) {
       if (body.toWin === w.id) return refused(`transfer: ticket ${ticket.number} is already at window ${w.id}`);
-      if (!(await this.windowRow(tx, body.toWin))) return refused(`transfer: window ${body.toWin} is not set up in this hall`);
+      if (!(await windowRow(tx, body.toWin))) return refused(`transfer: window ${body.toWin} is not set up in this hall`);
     } else if (body.toItem !== null) {
       if (body.toItem === ticket.item) return refused(`transfer: ticket ${ticket.number} is already for item ${ticket.item}`);
-      const target = await this.itemRow(tx, body.toItem);
+      const target = await itemRow(tx, body.toItem);
       if (!target) return refused(`transfer: service item ${body.toItem} is not set up in this hall`);
       item = target.code;
       department = target.department;
@@ -240,7 +224,7 @@ export class QueueService {
       [ticket.id, item, department, body.toWin, lane, order, history]);
     await tx.run(`UPDATE queue_windows SET current_ticket = NULL, updated_at = $2 WHERE id = $1`, [w.id, at]);
     const moved = { ...ticket, item, target_win: body.toWin };
-    return committed([...await this.displays(tx, await this.windowsFor(tx, moved), w.id, false), { kind: 'hall' }]);
+    return committed([...await this.displays(tx, await windowsFor(tx, moved), w.id, false), { kind: 'hall' }]);
   }
 
   private async pause(tx: Db, w: WindowRow, reason: string | null, at: number): Promise<Applied> {
@@ -266,28 +250,9 @@ export class QueueService {
 
   /** What a window's display shows now. */
   async displayFor(win: string, db: Db = this.db, chime = false): Promise<CommandBodies['display']> {
-    const w = await this.windowRow(db, win);
+    const w = await windowRow(db, win);
     if (!w) throw new QueueError(404, `window ${win} is not set up in this hall`, 'win');
-    return this.displayBody(db, w, chime);
-  }
-
-  private async displayBody(db: Db, w: WindowRow, chime: boolean): Promise<CommandBodies['display']> {
-    const waiting = await this.waitingAt(db, w.id, this.dayOf(this.now()));
-    const ticket = w.current_ticket ? await this.ticketRow(db, w.current_ticket) : undefined;
-    const item = ticket ? await this.itemRow(db, ticket.item) : undefined;
-    let status: string;
-    if (num(w.paused)) status = 'paused';
-    else if (ticket) status = ticket.status === 'serving' ? 'serving' : num(ticket.recall_count) > 0 ? 'recalled' : 'called';
-    else status = w.staff ? 'idle' : 'closed';
-    return {
-      win: w.id,
-      ticket: ticket ? ticket.number : null,
-      status,
-      item: item ? item.name : ticket ? ticket.item : null,
-      waiting,
-      text: num(w.paused) ? w.pause_reason : null,
-      chime,
-    };
+    return displayBody(db, w, this.dayOf(this.now()), chime);
   }
 
   /** Display effects for the acting window (first, with or without chime) and every other window whose line changed. */
@@ -297,22 +262,10 @@ export class QueueService {
     for (const win of acting ? [acting, ...others] : others) {
       if (seen.has(win)) continue;
       seen.add(win);
-      const w = await this.windowRow(db, win);
-      if (w) out.push({ kind: 'display', win, body: await this.displayBody(db, w, chime && win === acting) });
+      const w = await windowRow(db, win);
+      if (w) out.push({ kind: 'display', win, body: await displayBody(db, w, this.dayOf(this.now()), chime && win === acting) });
     }
     return out;
-  }
-
-  /** Windows whose waiting count includes this ticket while it waits. */
-  private async windowsFor(db: Db, ticket: Pick<TicketRow, 'item' | 'target_win'>): Promise<string[]> {
-    if (ticket.target_win) return [ticket.target_win];
-    const rows = await db.all<{ win: string }>(`SELECT win FROM queue_window_items WHERE item = $1 ORDER BY win`, [ticket.item]);
-    return rows.map((r) => r.win);
-  }
-
-  private async waitingAt(db: Db, win: string, day: string): Promise<number> {
-    const row = await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM queue_tickets WHERE ${ELIGIBLE}`, [day, win]);
-    return row ? num(row.n) : 0;
   }
 
   // ================================================================ HTTP-facing API
@@ -347,13 +300,13 @@ export class QueueService {
   async putWindow(input: { id: string; name: string; items: string[] }): Promise<WindowInfo> {
     return this.change(async (tx) => {
       for (let i = 0; i < input.items.length; i++) {
-        if (!(await this.itemRow(tx, input.items[i]))) throw new QueueError(400, `items[${i}]: service item ${input.items[i]} is not set up in this hall`, `items[${i}]`);
+        if (!(await itemRow(tx, input.items[i]))) throw new QueueError(400, `items[${i}]: service item ${input.items[i]} is not set up in this hall`, `items[${i}]`);
       }
       await tx.run(`INSERT INTO queue_windows (id, name, paused, updated_at) VALUES ($1, $2, 0, $3)
         ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at`, [input.id, input.name, this.now()]);
       await tx.run(`DELETE FROM queue_window_items WHERE win = $1`, [input.id]);
       for (const item of new Set(input.items)) await tx.run(`INSERT INTO queue_window_items (win, item) VALUES ($1, $2)`, [input.id, item]);
-      return { result: (await this.windowInfo(tx, input.id))!, effects: [...await this.displays(tx, [], input.id, false), { kind: 'hall' }] };
+      return { result: (await windowInfo(tx, input.id))!, effects: [...await this.displays(tx, [], input.id, false), { kind: 'hall' }] };
     });
   }
 
@@ -365,37 +318,37 @@ export class QueueService {
       await tx.run(`INSERT INTO queue_staff (id, name, department, updated_at) VALUES ($1, $2, $3, $4)
         ON CONFLICT (id) DO UPDATE SET name = excluded.name, department = excluded.department, updated_at = excluded.updated_at`,
         [s.id, s.name, s.department, this.now()]);
-      return { result: staffOut((await this.staffRow(tx, s.id))!), effects: [] };
+      return { result: staffOut((await staffRow(tx, s.id))!), effects: [] };
     });
   }
 
   /** Signs a staff member in at a window; they are bound to every service the window gives until they sign out. */
   async signIn(win: string, staff: string): Promise<WindowInfo> {
     return this.change(async (tx) => {
-      if (!(await this.windowRow(tx, win))) throw new QueueError(404, `window ${win} is not set up in this hall`, 'win');
-      if (!(await this.staffRow(tx, staff))) throw new QueueError(400, `staff: ${staff} is not registered in this hall`, 'staff');
+      if (!(await windowRow(tx, win))) throw new QueueError(404, `window ${win} is not set up in this hall`, 'win');
+      if (!(await staffRow(tx, staff))) throw new QueueError(400, `staff: ${staff} is not registered in this hall`, 'staff');
       const touched = await this.signInTx(tx, staff, win, this.now());
-      return { result: (await this.windowInfo(tx, win))!, effects: [...await this.displays(tx, touched, win, false), { kind: 'hall' }] };
+      return { result: (await windowInfo(tx, win))!, effects: [...await this.displays(tx, touched, win, false), { kind: 'hall' }] };
     });
   }
 
   async signOut(win: string): Promise<WindowInfo> {
     return this.change(async (tx) => {
-      const w = await this.windowRow(tx, win);
+      const w = await windowRow(tx, win);
       if (!w) throw new QueueError(404, `window ${win} is not set up in this hall`, 'win');
       if (!w.staff) throw new QueueError(409, `window ${win}: nobody is signed in`, 'win');
       const at = this.now();
       await tx.run(`UPDATE queue_staff SET win = NULL, signed_in_at = NULL, updated_at = $2 WHERE id = $1`, [w.staff, at]);
       await tx.run(`UPDATE queue_windows SET staff = NULL, updated_at = $2 WHERE id = $1`, [win, at]);
       await this.ledger.append(tx, [{ kind: 'staff', dev: null, boot: null, seq: null, at, body: { hall: this.hall, action: 'sign-out', staff: w.staff, win } }]);
-      return { result: (await this.windowInfo(tx, win))!, effects: [...await this.displays(tx, [], win, false), { kind: 'hall' }] };
+      return { result: (await windowInfo(tx, win))!, effects: [...await this.displays(tx, [], win, false), { kind: 'hall' }] };
     });
   }
 
   /** Returns the windows whose display changed (the staff member's previous window). */
   private async signInTx(tx: Db, staff: string, win: string, at: number): Promise<string[]> {
-    const s = (await this.staffRow(tx, staff))!;
-    const w = (await this.windowRow(tx, win))!;
+    const s = (await staffRow(tx, staff))!;
+    const w = (await windowRow(tx, win))!;
     const touched: string[] = [];
     if (s.win && s.win !== win) {
       await tx.run(`UPDATE queue_windows SET staff = NULL, updated_at = $2 WHERE id = $1 AND staff = $3`, [s.win, at, staff]);
@@ -411,7 +364,7 @@ export class QueueService {
   /** The staff's counter software marks the citizen present: service time runs from now. */
   async startService(win: string): Promise<Ticket> {
     return this.change(async (tx) => {
-      const w = await this.windowRow(tx, win);
+      const w = await windowRow(tx, win);
       if (!w) throw new QueueError(404, `window ${win} is not set up in this hall`, 'win');
       const ticket = w.current_ticket ? await this.ticketRow(tx, w.current_ticket) : undefined;
       if (!ticket) throw new QueueError(409, `window ${win}: no ticket is called there`, 'win');
@@ -426,7 +379,7 @@ export class QueueService {
   /** Takes a ticket (kiosk, phone or counter): the number, and how many are ahead for the same item. */
   async issueTicket(input: { item: string; priority: PriorityClass; caseNo?: string | null; channel?: IssueChannel }): Promise<IssuedTicket> {
     return this.change(async (tx) => {
-      const item = await this.itemRow(tx, input.item);
+      const item = await itemRow(tx, input.item);
       if (!item) throw new QueueError(400, `item: service item ${input.item} is not set up in this hall`, 'item');
       if (PRIORITY_CLASSES.indexOf(input.priority) < 0) throw new QueueError(400, `priority: expected one of ${PRIORITY_CLASSES.join(', ')}`, 'priority');
       const at = this.now();
@@ -442,7 +395,7 @@ export class QueueService {
         [id, day, number, item.code, item.department, input.priority, rank, input.caseNo ?? null, input.channel ?? 'kiosk', LANE_REGULAR, order, at, JSON.stringify(history)]);
       const ahead = await tx.get<{ n: number }>(`SELECT COUNT(*) AS n FROM queue_tickets WHERE day = $1 AND ${WAITING} AND target_win IS NULL AND item = $2
         AND (lane < $3 OR (lane = $3 AND class_rank < $4) OR (lane = $3 AND class_rank = $4 AND order_key < $5))`, [day, item.code, LANE_REGULAR, rank, order]);
-      const effects = [...await this.displays(tx, await this.windowsFor(tx, { item: item.code, target_win: null }), null, false), { kind: 'hall' } as Effect];
+      const effects = [...await this.displays(tx, await windowsFor(tx, { item: item.code, target_win: null }), null, false), { kind: 'hall' } as Effect];
       return { result: { id, number, item: item.code, priority: input.priority, ahead: ahead ? num(ahead.n) : 0, issuedAt: at }, effects };
     });
   }
@@ -464,73 +417,25 @@ export class QueueService {
   }
 
   async setup(): Promise<{ departments: Department[]; items: ServiceItem[]; windows: WindowInfo[]; staff: Staff[] }> {
-    const departments = await this.db.all<Department>(`SELECT id, name FROM queue_departments ORDER BY id`);
-    const items = (await this.db.all<ItemRow>(`SELECT * FROM queue_items ORDER BY code`)).map(itemOut);
-    const windows: WindowInfo[] = [];
-    for (const w of await this.db.all<{ id: string }>(`SELECT id FROM queue_windows ORDER BY id`)) windows.push((await this.windowInfo(this.db, w.id))!);
-    const staff = (await this.db.all<StaffRow>(`SELECT * FROM queue_staff ORDER BY id`)).map(staffOut);
-    return { departments, items, windows, staff };
+    return setupOf(this.db);
   }
 
   /** The hall at a glance: each window's number and status, waiting per item, average waits. */
   async snapshot(): Promise<HallSnapshot> {
     const at = this.now();
-    const day = this.dayOf(at);
-    const windows: HallSnapshot['windows'] = [];
-    for (const w of await this.db.all<WindowRow>(`SELECT * FROM queue_windows ORDER BY id`)) {
-      const d = await this.displayBody(this.db, w, false);
-      windows.push({ id: w.id, name: w.name, status: d.status, ticket: d.ticket, item: d.item, staff: w.staff, waiting: d.waiting, paused: num(w.paused) === 1 });
-    }
-    const perItem = await this.db.all<{ item: string; waiting: number; wait_sum: number | null; called: number }>(`SELECT item,
-      SUM(CASE WHEN ${WAITING} THEN 1 ELSE 0 END) AS waiting,
-      SUM(CASE WHEN called_at IS NOT NULL THEN called_at - issued_at ELSE 0 END) AS wait_sum,
-      SUM(CASE WHEN called_at IS NOT NULL THEN 1 ELSE 0 END) AS called
-      FROM queue_tickets WHERE day = $1 GROUP BY item`, [day]);
-    const byItem = new Map(perItem.map((r) => [r.item, r]));
-    let waiting = 0;
-    let waitSum = 0;
-    let called = 0;
-    const items: HallSnapshot['items'] = [];
-    for (const item of (await this.db.all<ItemRow>(`SELECT * FROM queue_items ORDER BY code`))) {
-      const r = byItem.get(item.code);
-      const c = r ? num(r.called) : 0;
-      const s = r ? num(r.wait_sum ?? 0) : 0;
-      const wt = r ? num(r.waiting) : 0;
-      waiting += wt;
-      waitSum += s;
-      called += c;
-      items.push({ code: item.code, name: item.name, department: item.department, waiting: wt, avgWaitMs: c ? Math.round(s / c) : null });
-    }
-    return { at, day, waiting, avgWaitMs: called ? Math.round(waitSum / called) : null, windows, items };
+    return snapshotOf(this.db, at, this.dayOf(at));
   }
 
   // ================================================================ helpers
+
+  private ticketRow(db: Db, id: string): Promise<TicketRow | undefined> {
+    return ticketById(db, id);
+  }
 
   private async nextCounter(tx: Db, day: string, name: string): Promise<number> {
     await tx.run(`INSERT INTO queue_counters (day, name, last) VALUES ($1, $2, 0) ON CONFLICT (day, name) DO NOTHING`, [day, name]);
     const row = await tx.get<{ last: number }>(`UPDATE queue_counters SET last = last + 1 WHERE day = $1 AND name = $2 RETURNING last`, [day, name]);
     return num(row!.last);
-  }
-
-  private windowRow(db: Db, id: string): Promise<WindowRow | undefined> {
-    return db.get<WindowRow>(`SELECT * FROM queue_windows WHERE id = $1`, [id]);
-  }
-  private ticketRow(db: Db, id: string): Promise<TicketRow | undefined> {
-    return ticketById(db, id);
-  }
-  private itemRow(db: Db, code: string): Promise<ItemRow | undefined> {
-    return db.get<ItemRow>(`SELECT * FROM queue_items WHERE code = $1`, [code]);
-  }
-  private staffRow(db: Db, id: string): Promise<StaffRow | undefined> {
-    return db.get<StaffRow>(`SELECT * FROM queue_staff WHERE id = $1`, [id]);
-  }
-
-  private async windowInfo(db: Db, id: string): Promise<WindowInfo | undefined> {
-    const w = await this.windowRow(db, id);
-    if (!w) return undefined;
-    const items = await db.all<{ item: string }>(`SELECT item FROM queue_window_items WHERE win = $1 ORDER BY item`, [id]);
-    const current = w.current_ticket ? await this.ticketRow(db, w.current_ticket) : undefined;
-    return { id: w.id, name: w.name, items: items.map((r) => r.item), paused: num(w.paused) === 1, pauseReason: w.pause_reason, staff: w.staff, current: current ? current.number : null };
   }
 
   private async ticketOut(db: Db, r: TicketRow): Promise<Ticket> {
@@ -565,12 +470,6 @@ function addHistory(t: TicketRow, ...entries: TicketHistoryEntry[]): string {
   return JSON.stringify(history);
 }
 
-function itemOut(r: ItemRow): ServiceItem {
-  return { code: r.code, name: r.name, department: r.department, prefix: r.prefix, limitDays: num(r.limit_days) };
-}
-function staffOut(r: StaffRow): Staff {
-  return { id: r.id, name: r.name, department: r.department, win: r.win, signedInAt: numOrNull(r.signed_in_at) };
-}
 function checkPolicy(p: QueuePolicy): QueuePolicy {
   const bad = (key: string, what: string) => { throw new Error(`queue policy: ${key}: ${what}`); };
   if (!Number.isInteger(p.noShowReturns) || p.noShowReturns < 0) bad('noShowReturns', 'expected an integer ≥ 0');
