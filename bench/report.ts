@@ -27,7 +27,7 @@ import { Ledger } from '../hub/ledger/ledger.js';
 import { QueueService, DEFAULT_POLICY } from '../hub/queue/service.js';
 import { Ratings } from '../hub/ratings/ratings.js';
 import { AppService } from '../hub/app/service.js';
-import { parsePeriod, type Source } from '../hub/app/figures.js';
+import { parsePeriod, type Source } from '../hub/ratings/figures.js';
 import { buildReport, type Report } from '../hub/app/report.js';
 import { rebuildRollup, ROLLUP_COUNTS } from '../hub/ratings/rollup.js';
 import { startPostgres, type PostgresServer } from '../support/postgres.js';

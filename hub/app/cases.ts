@@ -66,7 +66,7 @@ export interface StaffCase {
   steps?: { n: number; day: string; step: string; note: string | null }[];
 }
 
-/** The part of a ledger 'rating' body (hub/queue/service.ts Rating, plus channel) a case needs. */
+/** The part of a ledger 'rating' body (hub/queue/types.ts Rating, recorded by hub/ratings/) a case needs. */
 export interface RatingRecord { id: string; ticket: string | null; number: string | null; level: number; reason: string | null; channel?: string; win: string | null; staff: string | null; item: string | null; department: string | null; t: number; bound?: string }
 
 const WATERMARK = 'cases.ledgerRow';
@@ -167,8 +167,7 @@ export class Cases {
         // Up to the head as seen inside this transaction: later rows wait for the next sync.
         const head = (await ledger.head(tx)).row;
         if (head <= after) return false;
-        const rows = await tx.all<{ row: number; body: string }>(`SELECT "row", body FROM ledger WHERE hall = $1 AND "row" > $2 AND "row" <= $3 AND kind = 'rating'
-          ORDER BY "row" LIMIT ${SYNC_PAGE}`, [ledger.hall, after, head]);
+        const rows = await ledger.rowsAfter(tx, 'rating', after, head, SYNC_PAGE);
         opened += (await this.openFromRatings(tx, rows.map((r) => JSON.parse(r.body) as RatingRecord))).length;
         const last = rows.length === SYNC_PAGE ? num(rows[rows.length - 1].row) : head;
         await tx.run('INSERT INTO app_state (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value', [WATERMARK, last]);
@@ -186,6 +185,13 @@ export class Cases {
       n: num(s.n), at: num(s.at), step: s.step as string, by: s.by_user as string | null, note: s.note as string | null, assignee: s.assignee as string | null, due: numOrNull(s.due),
     }));
     return c;
+  }
+
+  /** The cases of a service item's ratings in [from, to), oldest first (for a report's worst items). */
+  async ofItem(item: string, from: number, to: number, limit: number): Promise<Pick<Case, 'id' | 'level' | 'reason' | 'win' | 'status' | 'outcome' | 'ratedAt'>[]> {
+    const list = await this.deps.db.all<Record<string, string | number | null>>(`SELECT id, level, reason, win, status, outcome, rated_at FROM app_cases
+      WHERE item = $1 AND rated_at >= $2 AND rated_at < $3 ORDER BY rated_at LIMIT ${Math.max(1, Math.floor(limit))}`, [item, from, to]);
+    return list.map((c) => ({ id: c.id as string, level: Number(c.level), reason: c.reason as string | null, win: c.win as string | null, status: c.status as Case['status'], outcome: c.outcome as string | null, ratedAt: Number(c.rated_at) }));
   }
 
   async list(filter: { status?: string; overdue?: boolean; staff?: string; department?: string; from?: number; to?: number; limit?: number } = {}): Promise<Case[]> {

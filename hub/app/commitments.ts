@@ -21,7 +21,7 @@ import type { Db } from '../db/db.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { WorkingCalendar } from './calendar.js';
 import { AppError, num, numOrNull, toCsv } from './http-util.js';
-import { monthsOf, parsePeriod, type Period } from './figures.js';
+import { monthsOf, parsePeriod, type Period } from '../ratings/figures.js';
 import { departmentExists, finishedCases, itemLimits, itemOf } from '../queue/lookup.js';
 import { ratingCountsPerDay } from '../ratings/ratings.js';
 

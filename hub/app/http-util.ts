@@ -8,14 +8,8 @@ import { HttpError } from '../http/errors.js';
 
 /** The application's errors are the hub's one HTTP error (hub/http/errors.ts). */
 export { HttpError as AppError } from '../http/errors.js';
-
-/** PostgreSQL returns BIGINT and aggregates as text; SQLite as numbers. */
-export function num(value: unknown): number {
-  return typeof value === 'number' ? value : value === null || value === undefined ? 0 : Number(value);
-}
-export function numOrNull(value: unknown): number | null {
-  return value === null || value === undefined ? null : num(value);
-}
+/** Number columns as read from either engine (hub/db/db.ts). */
+export { num, numOrNull } from '../db/db.js';
 
 type FieldType = 'string' | 'string?' | 'number' | 'number?' | 'integer' | 'integer?' | 'boolean' | 'boolean?' | 'object' | 'object?' | 'array' | 'array?';
 

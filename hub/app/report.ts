@@ -10,7 +10,7 @@ import PDFDocument from 'pdfkit';
 import { existsSync } from 'node:fs';
 import type { Db } from '../db/db.js';
 import type { Cases, Case } from './cases.js';
-import { figuresOf, groupedCounts, rollUp, total, trend, type Figures, type Period, type Source } from './figures.js';
+import { figuresOf, groupedCounts, rollUp, total, trend, type Figures, type Period, type Source } from '../ratings/figures.js';
 import { toCsv } from './http-util.js';
 import { setupNames } from '../queue/lookup.js';
 
@@ -51,11 +51,7 @@ export async function buildReport(db: Db, cases: Cases, period: Period, options:
     .sort((a, b) => (b.figures.badRate ?? 0) - (a.figures.badRate ?? 0) || b.figures.bad - a.figures.bad).slice(0, options.worstItems ?? 5);
   const worstItems: Report['worstItems'] = [];
   for (const w of worst) {
-    const list = await db.all<Record<string, string | number | null>>(`SELECT id, level, reason, win, status, outcome, rated_at FROM app_cases WHERE item = $1 AND rated_at >= $2 AND rated_at < $3 ORDER BY rated_at LIMIT 50`, [w.id, period.from, period.to]);
-    worstItems.push({
-      item: w.id, name: w.name, figures: w.figures,
-      cases: list.map((c) => ({ id: c.id as string, level: Number(c.level), reason: c.reason as string | null, win: c.win as string | null, status: c.status as Case['status'], outcome: c.outcome as string | null, ratedAt: Number(c.rated_at) })),
-    });
+    worstItems.push({ item: w.id, name: w.name, figures: w.figures, cases: await cases.ofItem(w.id, period.from, period.to, 50) });
   }
   return {
     kind: KINDS[period.kind],

@@ -54,7 +54,7 @@ import { Channels } from './channels.js';
 import type { Ratings } from '../ratings/ratings.js';
 import { ticketById } from '../queue/lookup.js';
 import { checkCommitment, Commitments, type Commitment } from './commitments.js';
-import { figuresOf, groupedCounts, parsePeriod, rollUp, type Dimension } from './figures.js';
+import { figuresOf, groupedCounts, parsePeriod, rollUp, type Dimension } from '../ratings/figures.js';
 import { AppError, num, parseBody } from './http-util.js';
 import { appMigrations } from './schema.js';
 import { buildReport, reportCsv, reportPdf } from './report.js';

@@ -39,6 +39,16 @@ export interface Migration {
  * A FIFO lock shared by the adapters: `run` calls execute one at a time, in call order.
  * A failed call releases the lock like a successful one.
  */
+/** A number column as read: PostgreSQL returns BIGINT (and SUM, COUNT) as text, SQLite a number; NULL (an empty SUM) is 0. */
+export function num(value: unknown): number {
+  return typeof value === 'number' ? value : value === null || value === undefined ? 0 : Number(value);
+}
+
+/** A nullable number column: null stays null. */
+export function numOrNull(value: unknown): number | null {
+  return value === null || value === undefined ? null : num(value);
+}
+
 export class SerialQueue {
   private tail: Promise<unknown> = Promise.resolve();
   private waiting = 0;

@@ -15,7 +15,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { memoSql, powerOfTwoChunks, valuesPlaceholders, type Db, type Migration } from '../db/db.js';
 import { migrate } from '../db/migrate.js';
-import type { LedgerEntry } from '../seams.js';
+import type { LedgerEntry, LedgerKind } from '../seams.js';
 
 export type { LedgerEntry, LedgerKind } from '../seams.js';
 
@@ -157,6 +157,12 @@ export class Ledger {
   }
 
   /** Signs the chain's head and writes it to checkpointFile (tmp, fsync, rename), returning it. */
+  /** Rows of one kind after `after` up to `upTo` (inclusive), in chain order, at most `limit`: a reader's catch-up from its watermark. */
+  async rowsAfter(db: Db, kind: LedgerKind, after: number, upTo: number, limit: number): Promise<{ row: number; body: string }[]> {
+    return db.all<{ row: number; body: string }>(`SELECT "row", body FROM ledger WHERE hall = $1 AND "row" > $2 AND "row" <= $3 AND kind = $4
+      ORDER BY "row" LIMIT ${Math.max(1, Math.floor(limit))}`, [this.hall, after, upTo, kind]);
+  }
+
   async checkpoint(): Promise<Checkpoint> {
     const head = await this.head();
     const unsigned = { hall: this.hall, row: head.row, hash: head.hash, at: this.now() };

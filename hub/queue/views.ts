@@ -8,18 +8,14 @@ import type { CommandBodies } from '../../firmware/core/protocol.js';
 import type { Db } from '../db/db.js';
 import { ticketById, type TicketRow } from './lookup.js';
 import type { Department, HallSnapshot, ServiceItem, Staff, WindowInfo } from './types.js';
+import { num, numOrNull } from '../db/db.js';
+
+export { num, numOrNull };
 
 export interface WindowRow { id: string; name: string; paused: number; pause_reason: string | null; current_ticket: string | null; staff: string | null }
 export interface ItemRow { code: string; name: string; department: string; prefix: string; limit_days: number }
 export interface StaffRow { id: string; name: string; department: string; win: string | null; signed_in_at: number | null }
 
-/** PostgreSQL returns BIGINT as text; SQLite as a number. */
-export function num(value: unknown): number {
-  return typeof value === 'number' ? value : Number(value);
-}
-export function numOrNull(value: unknown): number | null {
-  return value === null || value === undefined ? null : num(value);
-}
 
 export const WAITING = `status IN ('waiting', 'transferred')`;
 /** Today's waiting tickets a window may call: transferred to it by name, or for an item it serves. */

@@ -26,6 +26,7 @@ import { itemName, servicesFinishedAt, ticketById, type TicketRow } from '../que
 import { HttpError } from '../http/errors.js';
 import { userOf, type Auth } from '../app/auth.js';
 import type { Bus } from '../bus.js';
+import { num, numOrNull } from '../db/db.js';
 
 export interface RatingsDeps {
   db: Db;
@@ -94,12 +95,6 @@ CREATE TRIGGER queue_ratings_no_change BEFORE UPDATE OR DELETE ON queue_ratings
 FOR EACH ROW EXECUTE FUNCTION queue_ratings_append_only()`;
 }
 
-function num(value: unknown): number {
-  return typeof value === 'number' ? value : Number(value);
-}
-function numOrNull(value: unknown): number | null {
-  return value === null || value === undefined ? null : num(value);
-}
 function refused(reason: string): Applied {
   return { verdict: 'refused', reason, effects: [] };
 }

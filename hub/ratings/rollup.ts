@@ -28,10 +28,8 @@
 
 import type { Logger } from 'pino';
 import type { Db, Migration } from '../db/db.js';
+import { num } from '../db/db.js';
 
-function num(value: unknown): number {
-  return typeof value === 'number' ? value : Number(value);
-}
 
 export const DAY = 86_400_000; // milliseconds
 export const ROLLUP_OFFSET = 'rollup.offsetMs';

@@ -14,7 +14,7 @@ import { openSqlite } from '../../../hub/db/sqlite.js';
 import { openPostgres } from '../../../hub/db/postgres.js';
 import { QueueService } from '../../../hub/queue/service.js';
 import { AppService } from '../../../hub/app/service.js';
-import { groupedCounts, parsePeriod, rollUp, trend, type GroupRow, type Period } from '../../../hub/app/figures.js';
+import { groupedCounts, parsePeriod, rollUp, trend, type GroupRow, type Period } from '../../../hub/ratings/figures.js';
 import { buildReport } from '../../../hub/app/report.js';
 import { ensureRollup, rebuildRollup, rollupOffset, ROLLUP_COUNTS } from '../../../hub/ratings/rollup.js';
 import { AppHall } from './harness.js';

@@ -12,10 +12,11 @@
  */
 
 import type { Db } from '../db/db.js';
-import { AppError, num } from './http-util.js';
-import { DAY, ROLLUP_COUNTS, ROLLUP_DIMS, rollupOffset } from '../ratings/rollup.js';
-import { ratingCountsByGroup, ratingCountsPerDay } from '../ratings/ratings.js';
+import { HttpError as AppError } from '../http/errors.js';
+import { DAY, ROLLUP_COUNTS, ROLLUP_DIMS, rollupOffset } from './rollup.js';
+import { ratingCountsByGroup, ratingCountsPerDay } from './ratings.js';
 import { serviceCountsByGroup, serviceCountsPerDay } from '../queue/lookup.js';
+import { num } from '../db/db.js';
 
 export interface Period { kind: 'month' | 'quarter' | 'year' | 'range'; label: string; from: number; to: number }
 
@@ -111,6 +112,7 @@ function addRow(c: Counts, r: Record<string, unknown>): void {
   c.waitMs += num(r.wait_ms); c.waits += num(r.waits);
   c.serviceMs += num(r.service_ms); c.services += num(r.services);
 }
+
 
 export type Dimension = 'department' | 'win' | 'staff' | 'item';
 
