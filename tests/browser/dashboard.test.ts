@@ -351,3 +351,23 @@ test('public view: no sign-in, published commitments and the exposure board', as
   await screenshot(page, 'public');
   await page.close();
 });
+
+test('the hub says when commits fail: a warning on the supervisor\'s dashboard, gone when they succeed again', async () => {
+  const page = await signIn('admin');
+  const warning = page.locator('[data-testid=hub-warning]');
+  await page.locator('[data-testid=hall-windows]').waitFor();
+  expect(await warning.isHidden()).toBe(true);
+  // As an ingest group that failed on a full disk reports it (hub/health.ts). The probe commit
+  // that would find the disk fine again fails too while its table is away, so the failure lasts.
+  const runtime = hall.hub.halls()[0];
+  await runtime.db.exec('ALTER TABLE health_probe RENAME TO health_probe_away');
+  runtime.commitHealth!.failed(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }));
+  await page.locator('[data-testid=warn-commits]').waitFor({ timeout: 10_000 });
+  expect(await warning.textContent()).toContain('数据无法写入');
+  expect((await (await fetch(`${hall.url}/readyz`)).json())).toEqual({ ready: false, state: 'running' });
+  // Back: the probe commits, and the warning goes by itself.
+  await runtime.db.exec('ALTER TABLE health_probe_away RENAME TO health_probe');
+  await warning.waitFor({ state: 'hidden', timeout: 10_000 });
+  expect((await fetch(`${hall.url}/readyz`)).status).toBe(200);
+  await page.close();
+});
