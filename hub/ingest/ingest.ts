@@ -20,18 +20,18 @@
  * acked as refused, so one bad event never stalls a device.
  */
 
-import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Db, Migration } from '../db/db.js';
-import { eventKey as key, eventMarksMigration, GroupMarks, refusalReasons } from './event-marks.js';
+import { eventMarksMigration } from './event-marks.js';
 import {
   decodeEventPayload, decodeState, encodeAck, eventOf, isProtocolError, parseTopic, topicFor,
-  PROTOCOL_VERSION, TOPIC_ROOT, type AckItem, type DecodedEvent, type Verdict,
+  PROTOCOL_VERSION, TOPIC_ROOT, type AckItem,
 } from '../../firmware/core/protocol.js';
 import { nodeHmac, type Registry } from '../devices/registry.js';
 import type { Metrics } from '../metrics.js';
 import type { CommitHealth } from '../health.js';
-import { codeLabel, isStorageFailure, reasonLabel, Tally } from './counting.js';
+import { codeLabel, isStorageFailure, Tally } from './counting.js';
+import { bootOf, decideGroup, devOf, seqOf, type Numbered, type Outcome } from './group.js';
 
 export { METRIC_LABELS, SEQ_REFUSALS, codeLabel, reasonLabel, isStorageFailure } from './counting.js';
 import type { Link } from '../mqtt/link.js';
@@ -40,13 +40,11 @@ import { NODE_TEXT } from '../text.js';
 import { outsideTransactions } from '../root-context.js';
 import type { Bus } from '../bus.js';
 import { settleLogged } from '../log.js';
-import type { Applied, Effect, EventApplier, LedgerAppender, LedgerEntry } from '../seams.js';
+import type { EventApplier, LedgerAppender } from '../seams.js';
 import type { Downlink } from '../downlink/downlink.js';
 
 export type { Applied, Effect, EventApplier, LedgerAppender, LedgerEntry } from '../seams.js';
 
-/** Events the queue acts on; boot and state are recorded in the ledger only. */
-const QUEUE_EVENTS = new Set(['call', 'recall', 'noShow', 'transfer', 'pause', 'resume', 'rating']);
 /** Caller keys: someone waits at the window for the display, so these skip the batch window. */
 const PROMPT_EVENTS = new Set(['call', 'recall', 'noShow', 'transfer', 'pause', 'resume']);
 
@@ -71,8 +69,6 @@ export interface IngestOptions {
   health?: Pick<CommitHealth, 'committed' | 'failed'>;
 }
 
-type Numbered = Extract<DecodedEvent, { kind: 'event' } | { kind: 'refused' }>;
-interface Outcome { dev: string; boot: number; seq: number; verdict: Verdict; reason: string | null; effects: Effect[]; type?: string; level?: number; win?: string | null }
 
 const ACKS_PER_MESSAGE = 64; // keeps one ack line well under MAX_DOWNLINK_BYTES
 
@@ -332,117 +328,13 @@ export class Ingest {
     await published;
   }
 
-  /** The batch's marks, and the stored verdicts of those events of it decided already. */
-  private async storedVerdicts(tx: Db, batch: Numbered[]): Promise<{ marks: GroupMarks; stored: Map<string, { verdict: Verdict; reason: string | null }> }> {
-    const marks = await GroupMarks.load(tx, batch.map((d) => [devOf(d), bootOf(d)]));
-    const decided: { dev: string; boot: number; seq: number }[] = [];
-    // Undecided seqs of a flagged row may have been refused unmarked (SeqMarks.bound): looked up too.
-    const maybe: { dev: string; boot: number; seq: number }[] = [];
-    for (const d of batch) {
-      const dev = devOf(d), boot = bootOf(d), seq = seqOf(d);
-      if (marks.decided(dev, boot, seq)) decided.push({ dev, boot, seq });
-      else if (marks.flagged(dev, boot)) maybe.push({ dev, boot, seq });
-    }
-    const stored = new Map<string, { verdict: Verdict; reason: string | null }>();
-    if (!decided.length && !maybe.length) return { marks, stored };
-    const refused = await refusalReasons(tx, decided.concat(maybe));
-    for (const { dev, boot, seq } of decided) {
-      const k = key(dev, boot, seq);
-      const reason = refused.get(k);
-      stored.set(k, reason === undefined ? { verdict: 'committed', reason: null } : { verdict: 'refused', reason });
-    }
-    for (const { dev, boot, seq } of maybe) {
-      const k = key(dev, boot, seq);
-      const reason = refused.get(k);
-      if (reason !== undefined) stored.set(k, { verdict: 'refused', reason });
-    }
-    return { marks, stored };
-  }
-
+  /** One group's transaction (hub/ingest/group.ts); its tally is counted only once it committed. */
   private async commit(get: () => Numbered[]): Promise<Outcome[]> {
-    const { db, ledger, queue, registry } = this.o;
     const tally = new Tally();
-    const result = await db.tx(async (tx) => {
-      const batch = get();
-      const outcomes: Outcome[] = [];
-      if (!batch.length) return outcomes;
-      const at = this.now();
-      const { marks, stored } = await this.storedVerdicts(tx, batch);
-      const inBatch = new Map<string, Outcome>();
-      // Ledger rows are appended together, in event order; the queue appends rows of its own,
-      // so what is gathered goes in before each queue event.
-      const entries: LedgerEntry[] = [];
-      const appendGathered = async () => { if (entries.length) await ledger.append(tx, entries.splice(0)); };
-      tally.reset(); // a retried transaction body counts afresh
-      for (const d of batch) {
-        const dev = devOf(d), boot = bootOf(d), seq = seqOf(d);
-        const k = key(dev, boot, seq);
-        const earlier = inBatch.get(k);
-        if (earlier) {
-          outcomes.push({ ...earlier, effects: [], type: undefined });
-          tally.duplicates++;
-          continue;
-        }
-        const prior = stored.get(k);
-        let outcome: Outcome;
-        const bound = prior ? null : marks.bound(dev, boot, seq);
-        if (prior) {
-          outcome = { dev, boot, seq, verdict: prior.verdict, reason: prior.reason, effects: [] };
-          tally.duplicates++;
-        } else if (bound) {
-          const reason = `${bound.code}: ${bound.message}`;
-          await this.recordRefusal(tx, entries, tally, dev, boot, seq, reason, d.line, at, bound.code);
-          outcome = { dev, boot, seq, verdict: 'refused', reason, effects: [] };
-          if (!bound.mark) {
-            marks.flagRefusedUnmarked(dev, boot);
-            inBatch.set(k, outcome);
-            outcomes.push(outcome);
-            continue;
-          }
-        } else if (d.kind === 'refused') {
-          const reason = `${d.error.code}: ${d.error.message}`;
-          await this.recordRefusal(tx, entries, tally, dev, boot, seq, reason, d.line, at, codeLabel(d.error.code));
-          outcome = { dev, boot, seq, verdict: 'refused', reason, effects: [] };
-        } else {
-          const event = d.event;
-          // The signed text is the event's canonical JSON (checked at decode), i.e. JSON.stringify(event).
-          entries.push({ kind: 'event', dev, boot, seq, at, body: event, bodyText: signedText(d.line) });
-          let applied: Applied = { verdict: 'committed', reason: null, effects: [] };
-          if (QUEUE_EVENTS.has(event.type)) {
-            await appendGathered();
-            const device = registry.get(dev)!;
-            applied = await queue.applyEvent(tx, event, { id: device.id, role: device.role, win: device.win, bound: device.bound });
-          }
-          if (applied.verdict === 'refused') {
-            const reason = applied.reason ?? 'refused by the queue';
-            await this.recordRefusal(tx, entries, tally, dev, boot, seq, reason, d.line, at, reasonLabel(reason));
-            outcome = { dev, boot, seq, verdict: 'refused', reason, effects: [] };
-          } else {
-            outcome = { dev, boot, seq, verdict: 'committed', reason: null, effects: applied.effects, type: event.type };
-            if (event.type === 'rating') { outcome.level = event.body.level; outcome.win = event.body.win; }
-            tally.committed.set(event.type, (tally.committed.get(event.type) ?? 0) + 1);
-          }
-        }
-        marks.add(dev, boot, seq);
-        inBatch.set(k, outcome);
-        outcomes.push(outcome);
-      }
-      await appendGathered();
-      await marks.save(tx);
-      return outcomes;
-    });
+    const outcomes = await this.o.db.tx((tx) => decideGroup(tx, get(), tally, { ledger: this.o.ledger, queue: this.o.queue, registry: this.o.registry, at: this.now() }));
     // Counted once committed (and once per type per group: a labelled counter's lookup per event adds up).
     tally.apply(this.o.metrics, this.o.log);
-    return result;
-  }
-
-  /** The refusals row now; its ledger row joins `entries`, appended in order with the rest. */
-  private async recordRefusal(tx: Db, entries: LedgerEntry[], tally: Tally, dev: string, boot: number, seq: number, reason: string, line: string, at: number, label: string): Promise<void> {
-    const sha256 = createHash('sha256').update(line).digest('hex');
-    await tx.run('INSERT INTO refusals (dev, boot, seq, reason, sha256, at) VALUES ($1, $2, $3, $4, $5, $6)', [dev, boot, seq, reason, sha256, at]);
-    entries.push({ kind: 'refusal', dev, boot, seq, at, body: { reason, sha256 } });
-    tally.refused.set(label, (tally.refused.get(label) ?? 0) + 1);
-    tally.refusals.push({ dev, boot, seq, reason });
+    return outcomes;
   }
 
   /** The bus hears what this group committed (duplicates, resent, are not news). */
@@ -503,12 +395,4 @@ export class Ingest {
   }
 }
 
-/** A verified line without its signature: `,"sig":"<64 hex>"` before the closing brace. */
-function signedText(line: string): string {
-  return line.slice(0, line.length - SIGNATURE_SUFFIX) + '}';
-}
-const SIGNATURE_SUFFIX = ',"sig":"'.length + 64 + '"}'.length;
 
-function devOf(d: Numbered): string { return d.kind === 'event' ? d.event.dev : d.dev; }
-function bootOf(d: Numbered): number { return d.kind === 'event' ? d.event.boot : d.boot; }
-function seqOf(d: Numbered): number { return d.kind === 'event' ? d.event.seq : d.seq; }
