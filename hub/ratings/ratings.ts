@@ -305,10 +305,10 @@ const LEVEL_COUNTS = `SUM(CASE WHEN level = 1 THEN 1 ELSE 0 END) AS l1, SUM(CASE
       SUM(CASE WHEN level = 3 THEN 1 ELSE 0 END) AS l3, SUM(CASE WHEN level = 4 THEN 1 ELSE 0 END) AS l4,
       SUM(CASE WHEN level = 5 THEN 1 ELSE 0 END) AS l5, SUM(CASE WHEN bound <> 'unbound' THEN 1 ELSE 0 END) AS bound`;
 
-/** Ratings given in [from, to), level counts per (window, staff, item, department). */
+/** Ratings given in [from, to), level counts per (window, staff, item, department); unbound ones count nowhere. */
 export function ratingCountsByGroup(db: Db, from: number, to: number): Promise<Record<string, unknown>[]> {
   return db.all(`SELECT win, staff, item, department, ${LEVEL_COUNTS}
-    FROM queue_ratings WHERE t >= $1 AND t < $2 GROUP BY win, staff, item, department`, [from, to]);
+    FROM queue_ratings WHERE t >= $1 AND t < $2 AND bound <> 'unbound' GROUP BY win, staff, item, department`, [from, to]);
 }
 
 /** Ratings given in [from, to), level counts per hall-local day number `d` (of one department, and item, if given). */
@@ -319,7 +319,7 @@ export function ratingCountsPerDay(db: Db, from: number, to: number, offMs: numb
   if (scope.department) { params.push(scope.department); where += ` AND department = $${params.length}`; }
   if (scope.item) { params.push(scope.item); where += ` AND item = $${params.length}`; }
   return db.all(`SELECT (t + ${offMs}) / ${DAY} AS d, COUNT(*) AS n, ${LEVEL_COUNTS}
-    FROM queue_ratings WHERE t >= $1 AND t < $2${where} GROUP BY (t + ${offMs}) / ${DAY}`, params);
+    FROM queue_ratings WHERE t >= $1 AND t < $2 AND bound <> 'unbound'${where} GROUP BY (t + ${offMs}) / ${DAY}`, params);
 }
 
 /** A level is 1..5; a bad rating (1..2) needs a reason, and any reason given is one of the list. */

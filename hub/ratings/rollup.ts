@@ -55,8 +55,8 @@ CREATE TABLE app_rollup (
 const DIMS_SQL = `(SELECT 'department' AS dim UNION ALL SELECT 'win' UNION ALL SELECT 'staff' UNION ALL SELECT 'item')`;
 const keyOf = (r: string) => `CASE d.dim WHEN 'department' THEN COALESCE(${r}.department, '') WHEN 'win' THEN COALESCE(${r}.win, '') WHEN 'staff' THEN COALESCE(${r}.staff, '') ELSE COALESCE(${r}.item, '') END`;
 const flag = (cond: string) => `CASE WHEN ${cond} THEN 1 ELSE 0 END`;
-/** Count expressions of one rating row r (served and times are the tickets'). */
-const ratingCounts = (r: string) => [1, 2, 3, 4, 5].map((l) => flag(`${r}.level = ${l}`)).concat(flag(`${r}.bound <> 'unbound'`), '0', '0', '0', '0', '0');
+/** Count expressions of one rating row r (served and times are the tickets'). A rating bound to no service ('unbound', kept from hubs before such ratings were refused) counts for nothing. */
+const ratingCounts = (r: string) => [1, 2, 3, 4, 5].map((l) => flag(`${r}.level = ${l} AND ${r}.bound <> 'unbound'`)).concat(flag(`${r}.bound <> 'unbound'`), '0', '0', '0', '0', '0');
 /** Count expressions of one finished ticket row t, times sign (+1 added, -1 taken away). */
 const ticketCounts = (t: string, sign: string) => ['0', '0', '0', '0', '0', '0', sign,
   `${sign} * (CASE WHEN ${t}.called_at > ${t}.issued_at THEN ${t}.called_at - ${t}.issued_at ELSE 0 END)`, `${sign} * ${flag(`${t}.called_at IS NOT NULL`)}`,
@@ -64,15 +64,26 @@ const ticketCounts = (t: string, sign: string) => ['0', '0', '0', '0', '0', '0',
 const counted = (t: string) => `${t}.status = 'done' AND ${t}.finished_at IS NOT NULL`;
 const cols = ROLLUP_COUNTS.join(', ');
 
+function sqliteInsert(r: string, time: string, counts: string[]): string {
+  const upsert = ` ON CONFLICT (day, dim, department, key) DO UPDATE SET ${ROLLUP_COUNTS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`;
+  return `INSERT INTO app_rollup (day, dim, department, key, ${cols})
+  SELECT (${r}.${time} + s.value) / ${DAY}, d.dim, COALESCE(${r}.department, ''), ${keyOf(r)}, ${counts.join(', ')}
+  FROM app_state s, ${DIMS_SQL} d WHERE s.name = '${ROLLUP_OFFSET}'${upsert};`;
+}
+
+function sqliteRatingTrigger(): string {
+  return `CREATE TRIGGER app_rollup_rating AFTER INSERT ON queue_ratings BEGIN
+  ${sqliteInsert('NEW', 't', ratingCounts('NEW'))}
+END`;
+}
+
 function sqliteTriggers(): string {
   const upsert = ` ON CONFLICT (day, dim, department, key) DO UPDATE SET ${ROLLUP_COUNTS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`;
   const insert = (r: string, time: string, counts: string[]) => `INSERT INTO app_rollup (day, dim, department, key, ${cols})
   SELECT (${r}.${time} + s.value) / ${DAY}, d.dim, COALESCE(${r}.department, ''), ${keyOf(r)}, ${counts.join(', ')}
   FROM app_state s, ${DIMS_SQL} d WHERE s.name = '${ROLLUP_OFFSET}'${upsert};`;
   return `
-CREATE TRIGGER app_rollup_rating AFTER INSERT ON queue_ratings BEGIN
-  ${insert('NEW', 't', ratingCounts('NEW'))}
-END;
+${sqliteRatingTrigger()};
 CREATE TRIGGER app_rollup_ticket_insert AFTER INSERT ON queue_tickets WHEN ${counted('NEW')} BEGIN
   ${insert('NEW', 'finished_at', ticketCounts('NEW', '1'))}
 END;
@@ -83,6 +94,34 @@ END;
 CREATE TRIGGER app_rollup_ticket_delete AFTER DELETE ON queue_tickets WHEN ${counted('OLD')} BEGIN
   ${insert('OLD', 'finished_at', ticketCounts('OLD', '-1'))}
 END`;
+}
+
+function postgresAggregate(source: string): string {
+  const upsert = `ON CONFLICT (day, dim, department, key) DO UPDATE SET ${ROLLUP_COUNTS.map((c) => `${c} = a.${c} + excluded.${c}`).join(', ')}`;
+  return `INSERT INTO app_rollup AS a (day, dim, department, key, ${cols})
+    SELECT x.day, d.dim, COALESCE(x.department, ''), ${keyOf('x')}, ${ROLLUP_COUNTS.map((c) => `SUM(x.${c})`).join(', ')}
+    FROM (${source}) x CROSS JOIN ${DIMS_SQL} d
+    GROUP BY x.day, d.dim, COALESCE(x.department, ''), ${keyOf('x')}
+    ${upsert};`;
+}
+
+function postgresRatingRows(): string {
+  return `SELECT (r.t + offset_ms) / ${DAY} AS day, r.department, r.win, r.staff, r.item,
+      ${ratingCounts('r').map((e, i) => `${e} AS ${ROLLUP_COUNTS[i]}`).join(', ')} FROM new_rows r`;
+}
+
+/** The rating trigger's function again, as app/004 makes it, under CREATE OR REPLACE. */
+function postgresRatingFunction(): string {
+  return `
+CREATE OR REPLACE FUNCTION app_rollup_ratings() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE offset_ms BIGINT;
+BEGIN
+  SELECT value INTO offset_ms FROM app_state WHERE name = '${ROLLUP_OFFSET}';
+  IF offset_ms IS NULL THEN RETURN NULL; END IF;
+  ${postgresAggregate(postgresRatingRows())}
+  RETURN NULL;
+END
+$fn$`;
 }
 
 /**
@@ -110,8 +149,7 @@ BEGIN
 END
 $fn$`;
   return [
-    fn('app_rollup_ratings', aggregate(`SELECT (r.t + offset_ms) / ${DAY} AS day, r.department, r.win, r.staff, r.item,
-      ${ratingCounts('r').map((e, i) => `${e} AS ${ROLLUP_COUNTS[i]}`).join(', ')} FROM new_rows r`)),
+    fn('app_rollup_ratings', aggregate(postgresRatingRows())),
     `CREATE TRIGGER app_rollup_rating AFTER INSERT ON queue_ratings REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION app_rollup_ratings()`,
     fn('app_rollup_tickets_insert', aggregate(ticketRows('new_rows', '1'))),
     `CREATE TRIGGER app_rollup_ticket_insert AFTER INSERT ON queue_tickets REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION app_rollup_tickets_insert()`,
@@ -135,6 +173,13 @@ export const reportIndexMigration: Migration = { id: 'app/003-report-indexes', s
 
 export const rollupMigrations: Migration[] = [
   { id: 'app/004-rollup', sql: (dialect) => `${table};\n${dialect === 'sqlite' ? sqliteTriggers() : postgresTriggers()}` },
+  {
+    // Ratings kept 'unbound' (before such pad ratings were refused) count for nothing now: the
+    // rating trigger again, and the rollup rebuilt at the next start (ensureRollup finds no offset).
+    id: 'ratings/002-rollup-bound-only',
+    sql: (dialect) => `${dialect === 'sqlite' ? `DROP TRIGGER IF EXISTS app_rollup_rating;\n${sqliteRatingTrigger()}` : postgresRatingFunction()};
+DELETE FROM app_state WHERE name = '${ROLLUP_OFFSET}'`,
+  },
 ];
 
 /**
