@@ -77,7 +77,7 @@ export function caseRoutes(app: FastifyInstance, ctx: AppContext): void {
     }, async (request) => {
       const b = request.body;
       await visible(request, request.params.id);
-      return { case: await cases.advance(request.params.id, step, userOf(request), { note: b.note, reached: b.reached ?? undefined, reopen: b.reopen ?? undefined }) };
+      return { case: await cases.advance(request.params.id, step, userOf(request), { note: b.note, reached: b.reached as boolean | undefined, reopen: b.reopen as boolean | undefined }) };
     });
   }
   app.post<{ Params: { id: string }; Body: { assignee: string; note?: string | null } }>('/api/app/cases/:id/assign', {
