@@ -85,10 +85,14 @@ export function describeValidation(errors: ErrorObject[], context: string): { me
   return { message: `${context}${path}: ${message}`, field: path ? path.slice(1) : context };
 }
 
+/** Our Ajv: no coercion, nothing removed; strict false, as OpenAPI's own keywords (description, example) sit in the same schemas. */
+export function strictAjv(options: { allErrors?: boolean } = {}): Ajv {
+  return new Ajv({ allErrors: options.allErrors ?? false, coerceTypes: false, useDefaults: true, removeAdditional: false, strict: false, verbose: true });
+}
+
 /** Validates the routes of `scope` (and of the scopes it registers) with our Ajv; failures name their field. */
 export function useJsonSchemas(scope: FastifyInstance): void {
-  // strict false: OpenAPI's own keywords (description, example) sit in the same schemas.
-  const ajv = new Ajv({ allErrors: false, coerceTypes: false, useDefaults: true, removeAdditional: false, strict: false, verbose: true });
+  const ajv = strictAjv();
   scope.setValidatorCompiler(({ schema }) => ajv.compile(schema));
   scope.setSchemaErrorFormatter((errors, context) => {
     const { message, field } = describeValidation(errors as ErrorObject[], context);
