@@ -18,7 +18,7 @@
  *   /api/app/commitments..., /api/app/online-cases  commitments-routes.ts
  *   /api/app/rating-link, suggestions, exposures, panel                   channels-routes.ts
  *   /public, /api/public/..., /r/:token (the phone rating page)           public-routes.ts
- *   /api/ratings/...                                hub/ratings/ratings.ts
+ *   /api/app/ratings/unbound...                     hub/ratings/ratings.ts
  */
 
 import { createHmac } from 'node:crypto';

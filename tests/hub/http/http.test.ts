@@ -69,6 +69,8 @@ test('a body the schema refuses is a 400 naming the field, with no type coercion
     ['POST', '/api/app/cases/nope/appeal/decision', { uphold: 'true', note: 'n' }, 'uphold', 'body.uphold: must be a boolean'],
     ['POST', '/api/app/commitments', { department: 'd', year: '2025', clause: 'c', title: 't', metric: 'm', measures: 'x', owner: 'o', deadline: '2025-01-01' }, 'year', 'body.year: must be an integer'],
     ['POST', '/api/app/online-cases', { cases: {} }, 'cases', 'body.cases: must be an array'],
+    ['POST', '/api/app/ratings/unbound/x/bind', { ticket: 5 }, 'ticket', 'body.ticket: must be a string'],
+    ['POST', '/api/app/ratings/unbound/x/bind', { ticket: 't', colour: 'red' }, 'colour', 'body.colour: is not a known field'],
     ['GET', '/api/app/figures?by=colour', undefined, 'by', 'querystring.by: must be one of department, win, staff, item'],
     ['GET', '/api/public/commitments?year=25', undefined, 'year', 'querystring.year: expected YYYY'],
     ['POST', '/api/devices/ghost/config', { volume: '3' }, 'body.volume', 'body.volume: expected 0–10'],
