@@ -73,6 +73,8 @@ export interface RemoteRule {
   /** How a value typed as text (the CLI's key=value) is read before the check. */
   kind: 'integer' | 'text';
   check(value: unknown): boolean;
+  /** The same rule as JSON Schema, for the hub's HTTP validation and its OpenAPI description; `check` stays the final word. */
+  schema: { type: 'integer'; minimum: number; maximum: number } | { type: 'string'; enum?: readonly string[]; maxLength?: number };
   message: string;
   /** A refusal of a value typed as text, where it says more than `message`. */
   textMessage?: string;
@@ -86,10 +88,11 @@ const intIn = (v: unknown, min: number, max: number) => Number.isInteger(v) && (
  * `config push` (cli/sannuo.ts) all read it.
  */
 export const REMOTE_SETTINGS: { readonly [K in keyof RemoteSettings]: RemoteRule } = {
-  rateTimeout: { kind: 'integer', check: (v) => intIn(v, 3000, 600_000), message: 'expected milliseconds between 3000 and 600000' },
-  unsolicited: { kind: 'text', check: (v) => UNSOLICITED_POLICIES.indexOf(v as UnsolicitedPolicy) >= 0, message: `expected one of ${UNSOLICITED_POLICIES.join(', ')}` },
-  volume: { kind: 'integer', check: (v) => intIn(v, 0, 10), message: 'expected 0–10', textMessage: 'expected an integer 0–10' },
-  idleText: { kind: 'text', check: (v) => typeof v === 'string' && v.length <= 100, message: 'expected text of at most 100 characters' },
+  rateTimeout: { kind: 'integer', check: (v) => intIn(v, 3000, 600_000), schema: { type: 'integer', minimum: 3000, maximum: 600_000 }, message: 'expected milliseconds between 3000 and 600000' },
+  unsolicited: { kind: 'text', check: (v) => UNSOLICITED_POLICIES.indexOf(v as UnsolicitedPolicy) >= 0, schema: { type: 'string', enum: UNSOLICITED_POLICIES }, message: `expected one of ${UNSOLICITED_POLICIES.join(', ')}` },
+  volume: { kind: 'integer', check: (v) => intIn(v, 0, 10), schema: { type: 'integer', minimum: 0, maximum: 10 }, message: 'expected 0–10', textMessage: 'expected an integer 0–10' },
+  // maxLength counts code points, `check` UTF-16 units: the firmware's check is the stricter, and final.
+  idleText: { kind: 'text', check: (v) => typeof v === 'string' && v.length <= 100, schema: { type: 'string', maxLength: 100 }, message: 'expected text of at most 100 characters' },
 };
 
 /** The remote settings' keys, in the config command's order. */

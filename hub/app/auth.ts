@@ -8,14 +8,10 @@
  * stored, so a copied database opens no session. A token travels as the HttpOnly, SameSite=Strict
  * cookie `sannuo_session` (the dashboard) or as `Authorization: Bearer <token>` (scripts).
  *
- *   POST /api/auth/login     { username, password } → { token, user, expiresAt } and the cookie
- *   POST /api/auth/logout
- *   GET  /api/auth/me
- *   POST /api/auth/password  { current, password }          (any signed-in user, own password)
- *   GET  /api/auth/users                                       (supervisor)
- *   PUT  /api/auth/users/:username { name, role, department?, staff?, password?, disabled? } (supervisor)
+ * The routes (/api/auth/login, logout, me, password, users) are in auth-routes.ts; password
+ * hashing in passwords.ts; the sign-in throttle's store in login-throttle.ts.
  *
- * Every protected route takes `preHandler: auth.requireRole(...)`: no valid session → 401, a
+ * Every protected route takes `onRequest: auth.requireRole(...)` (or preHandler): no valid session → 401, a
  * role not listed → 403, and the handler never runs, so nothing changes.
  *
  * Cross-site requests: a state-changing request (POST, PUT, PATCH, DELETE) that carries the
@@ -33,16 +29,18 @@
  * from any address that has not failed, and nobody can lock out the admin.
  */
 
-import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
-import rateLimit, { normalizeIP } from '@fastify/rate-limit';
 import type { Logger } from 'pino';
 import type { Db, Migration } from '../db/db.js';
 import type { Ledger } from '../ledger/ledger.js';
-import { AppError, num, parseBody } from './http-util.js';
-import { httpErrorHandler } from '../http/errors.js';
+import { AppError, num } from './http-util.js';
 import { departmentExists, staffExists } from '../queue/lookup.js';
+import { checkPassword, checkPasswordStrength, hashPassword } from './passwords.js';
+import { authRoutes } from './auth-routes.js';
+
+export { checkPassword, hashPassword } from './passwords.js';
 
 /** kiosk: a ticket machine's service account (an API token only); it may issue priority tickets and nothing else. */
 export type UserRole = 'supervisor' | 'head' | 'staff' | 'technician' | 'kiosk';
@@ -60,13 +58,7 @@ export interface User {
 }
 
 export const SESSION_COOKIE = 'sannuo_session';
-const SESSION_TTL = 12 * 3600_000; // milliseconds: one working day and a bit
-const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 } as const; // OWASP-recommended minimum for scrypt
-const LOGIN_FAILURES = 5; // failed sign-ins from one address for one name before it waits …
-const LOGIN_ADDRESS_FAILURES = 20; // … or from one address across names (password spraying)
-const LOGIN_DELAY = 60_000; // milliseconds: the first wait; each further attempt doubles it …
-const LOGIN_DELAY_MAX = 24 * 3600_000; // … up to this; a key that had to wait is remembered this long after its wait
-const LOGIN_WINDOW = 15 * 60_000; // failures short of a wait are forgotten this long after the last one
+export const SESSION_TTL = 12 * 3600_000; // milliseconds: one working day and a bit
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const USERNAME = /^[A-Za-z0-9_.-]{1,32}$/;
 
@@ -96,34 +88,8 @@ export const authMigrations: Migration[] = [
   },
 ];
 
-function scrypt(password: string, salt: Buffer, keylen: number, options: ScryptOptions): Promise<Buffer> {
-  return new Promise((resolve, reject) => scryptCb(password, salt, keylen, options, (err, key) => (err ? reject(err) : resolve(key))));
-}
-
-/** "scrypt$N$r$p$salt$hash" (base64url), so the cost can be raised later without breaking old hashes. */
-export async function hashPassword(password: string): Promise<string> {
-  const salt = randomBytes(16);
-  const key = await scrypt(password, salt, SCRYPT.keylen, { N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p, maxmem: 64 * 1024 * 1024 });
-  return ['scrypt', SCRYPT.N, SCRYPT.r, SCRYPT.p, salt.toString('base64url'), key.toString('base64url')].join('$');
-}
-
-export async function checkPassword(password: string, stored: string): Promise<boolean> {
-  const parts = stored.split('$');
-  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
-  const [N, r, p] = parts.slice(1, 4).map(Number);
-  const expected = Buffer.from(parts[5], 'base64url');
-  const key = await scrypt(password, Buffer.from(parts[4], 'base64url'), expected.length, { N, r, p, maxmem: 256 * N * r + 1024 * 1024 });
-  return key.length === expected.length && timingSafeEqual(key, expected);
-}
-
 function tokenHash(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
-}
-
-function checkPasswordStrength(password: unknown, field: string): string {
-  if (typeof password !== 'string' || password.length < 8) throw new AppError(400, `${field}: must be at least 8 characters`, field);
-  if (password.length > 200) throw new AppError(400, `${field}: must be at most 200 characters`, field);
-  return password;
 }
 
 interface UserRow { username: string; name: string; role: string; department: string | null; staff: string | null; hash: string; disabled: number }
@@ -169,54 +135,6 @@ export interface AuthOptions {
   secureCookies?: 'auto' | 'always' | 'never';
   /** The hub's public base URL (settings publicUrl): its origin is the hub's own, beside the request's Host. */
   publicUrl?: string;
-}
-
-interface Failures { count: number; until: number; forget: number }
-
-/**
- * A store for @fastify/rate-limit that counts sign-in failures on the hub's clock. Unlike the
- * plugin's LocalStore it keeps the doubled wait (LocalStore forgets a key one timeWindow after
- * it exceeded, whatever Retry-After said) and remembers a key across waits, so the wait grows
- * from one lock to the next. `current` is the failure count while the key waits, else at most
- * max, so the plugin's "current > max" means exactly "must wait now".
- */
-function failureStore(now: () => number, holder: { store?: { reset(key: string): void } }) {
-  return class FailureStore {
-    private readonly keys = new Map<string, Failures>();
-    constructor() {
-      holder.store = this;
-    }
-    private live(key: string): Failures | undefined {
-      const f = this.keys.get(key);
-      if (f && f.forget <= now()) this.keys.delete(key);
-      return f && f.forget > now() ? f : undefined;
-    }
-    incr(key: string, cb: (error: Error | null, result: { current: number; ttl: number }) => void, timeWindow: number, max: number): void {
-      const t = now();
-      const f = this.live(key) ?? { count: 0, until: 0, forget: 0 };
-      f.count++;
-      if (f.count > max) f.until = t + Math.min(LOGIN_DELAY_MAX, timeWindow * 2 ** Math.min(40, f.count - max - 1));
-      // Short of a wait, failures are forgotten after a quiet quarter hour; after one, for a day, so the next failure waits longer still.
-      f.forget = f.until > 0 ? Math.max(f.until, t) + LOGIN_DELAY_MAX : t + LOGIN_WINDOW;
-      this.keys.delete(key); // re-insert: the Map's order is then oldest first, for the bound below
-      this.keys.set(key, f);
-      if (this.keys.size > 100_000) this.keys.delete(this.keys.keys().next().value as string);
-      cb(null, this.result(f, max, t));
-    }
-    read(key: string, cb: (error: Error | null, result: { current: number; ttl: number }) => void, _timeWindow: number, max: number): void {
-      const f = this.live(key);
-      cb(null, f ? this.result(f, max, now()) : { current: 0, ttl: 0 });
-    }
-    reset(key: string): void {
-      this.keys.delete(key);
-    }
-    child(): this {
-      return this; // one store; the limiters' keys differ by prefix
-    }
-    private result(f: Failures, max: number, t: number): { current: number; ttl: number } {
-      return f.until > t ? { current: f.count, ttl: f.until - t } : { current: Math.min(f.count, max), ttl: 0 };
-    }
-  };
 }
 
 /** "scheme://host[:port]" of a URL, or null. */
@@ -379,7 +297,7 @@ export class Auth {
     return `origin ${from} is not this hub (${own.join(' or ')}): a signed-in browser may change things only from the hub's own pages`;
   }
 
-  private refuseCrossSite(request: FastifyRequest, reply: FastifyReply, why: string): FastifyReply {
+  refuseCrossSite(request: FastifyRequest, reply: FastifyReply, why: string): FastifyReply {
     request.log.warn({ method: request.method, url: request.url.split('?')[0], origin: request.headers.origin ?? null, referer: request.headers.referer ?? null }, 'cross-site request refused');
     return reply.code(403).send({ error: 'forbidden', message: `cross-site request refused: ${why}`, field: 'headers.origin' });
   }
@@ -405,77 +323,19 @@ export class Auth {
     return /^https:/i.test(this.deps.options.publicUrl ?? '') || request.protocol === 'https';
   }
 
-  private cookie(request: FastifyRequest, token: string, maxAgeSeconds: number): string {
+  /** The Set-Cookie value of a session (maxAge 0: the cookie is cleared). */
+  cookie(request: FastifyRequest, token: string, maxAgeSeconds: number): string {
     return `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${this.secureCookie(request) ? '; Secure' : ''}`;
   }
 
+  /** The sign-in routes (hub/app/auth-routes.ts), in a scope of their own. */
   routes(parent: FastifyInstance): void {
-    // A scope of its own, so the routes answer in the hub's one error shape wherever they are mounted.
-    parent.register(async (app) => {
-      app.setErrorHandler(httpErrorHandler);
-      const holder: { store?: { reset(key: string): void } } = {};
-      await app.register(rateLimit, { global: false, store: failureStore(this.deps.now, holder) as never });
-      const nameOf = (request: FastifyRequest) => {
-        const b = request.body as { username?: unknown } | null;
-        return typeof b?.username === 'string' ? b.username : '';
-      };
-      const pairKey = (request: FastifyRequest) => `pair ${normalizeIP(request.ip)} ${nameOf(request)}`;
-      // Only failures are counted (increment on a 401), so signing in often is never throttled.
-      const limiters = [
-        app.createRateLimit({ max: LOGIN_FAILURES - 1, timeWindow: LOGIN_DELAY, keyGenerator: pairKey }),
-        app.createRateLimit({ max: LOGIN_ADDRESS_FAILURES - 1, timeWindow: LOGIN_DELAY, keyGenerator: (request) => `addr ${normalizeIP(request.ip)}` }),
-      ];
-      app.post('/api/auth/login', async (request, reply) => {
-        // Signing a victim's browser in as someone else (login CSRF) is refused too.
-        const why = this.crossSite(request, true);
-        if (why) return this.refuseCrossSite(request, reply, why);
-        const b = parseBody(request.body, { username: 'string', password: 'string' });
-        const waiting = (await Promise.all(limiters.map((l) => l(request, { increment: false })))).some((l) => !l.isAllowed && l.isExceeded);
-        if (waiting) {
-          // An attempt while waiting counts as a failure: hammering makes the wait grow.
-          const after = await Promise.all(limiters.map((l) => l(request)));
-          const wait = Math.max(...after.map((l) => (!l.isAllowed && l.isExceeded ? l.ttlInSeconds : 0)));
-          request.log.warn({ ip: request.ip, username: b.username, wait }, 'sign-in throttled');
-          reply.header('retry-after', String(wait));
-          throw new AppError(429, `username: too many failed sign-ins from this address; try again in ${wait} s`, 'username');
-        }
-        let s: Awaited<ReturnType<Auth['login']>>;
-        try {
-          s = await this.login(b.username as string, b.password as string);
-        } catch (error) {
-          if (error instanceof AppError && error.status === 401) await Promise.all(limiters.map((l) => l(request)));
-          throw error;
-        }
-        holder.store?.reset(pairKey(request));
-        reply.header('set-cookie', this.cookie(request, s.token, Math.floor(SESSION_TTL / 1000)));
-        return s;
-      });
-      app.post('/api/auth/logout', async (request, reply) => {
-        const why = this.crossSite(request);
-        if (why) return this.refuseCrossSite(request, reply, why);
-        const token = this.tokenOf(request);
-        if (token) await this.logout(token);
-        reply.header('set-cookie', this.cookie(request, '', 0));
-        return { ok: true };
-      });
-      app.get('/api/auth/me', { preHandler: this.requireRole() }, async (request) => ({ user: userOf(request) }));
-      app.post('/api/auth/password', { preHandler: this.requireRole() }, async (request, reply) => {
-        const me = userOf(request);
-        const b = parseBody(request.body, { current: 'string', password: 'string' });
-        const row = await this.deps.db.get<UserRow>('SELECT * FROM app_users WHERE username = $1', [me.username]);
-        if (!row || !(await checkPassword(b.current as string, row.hash))) throw new AppError(400, 'current: the current password is wrong', 'current');
-        const user = await this.putUser({ ...me, password: b.password as string }, me.username);
-        return { user };
-      });
-      app.get('/api/auth/users', { preHandler: this.requireRole('supervisor') }, async () => ({ users: await this.users() }));
-      app.put<{ Params: { username: string } }>('/api/auth/users/:username', { preHandler: this.requireRole('supervisor') }, async (request, reply) => {
-        const b = parseBody(request.body, { name: 'string', role: 'string', department: 'string?', staff: 'string?', password: 'string?', disabled: 'boolean?' });
-        const user = await this.putUser({
-          username: request.params.username, name: b.name as string, role: b.role as UserRole, department: (b.department as string | undefined) ?? null,
-          staff: (b.staff as string | undefined) ?? null, password: b.password as string | undefined, disabled: (b.disabled as boolean | undefined) ?? false,
-        }, userOf(request).username);
-        return { user };
-      });
-    });
+    authRoutes(parent, this, this.deps.now);
+  }
+
+  /** Whether `password` is the user's current one. */
+  async isPassword(username: string, password: string): Promise<boolean> {
+    const row = await this.deps.db.get<UserRow>('SELECT * FROM app_users WHERE username = $1', [username]);
+    return row !== undefined && (await checkPassword(password, row.hash));
   }
 }

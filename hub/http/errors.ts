@@ -6,7 +6,9 @@
  * httpErrorHandler answers it, schema validation failures, a lost hall lease and the rest.
  */
 
+import type { ErrorObject } from 'ajv';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { describeValidation } from './validation.js';
 
 export type HttpStatus = 400 | 401 | 403 | 404 | 409 | 429;
 
@@ -35,7 +37,12 @@ export function httpErrorHandler(error: FastifyError & { field?: string | null; 
   if (error instanceof HttpError) return reply.code(error.status).send({ error: errorCode(error.status), message: error.message, field: error.field });
   // A hall whose lease this hub just lost refuses every write: "try again" (on the new holder), not "internal error".
   if (isLeaseLost(error)) return reply.code(503).header('retry-after', '1').send({ error: 'unavailable', message: error.message, field: null });
-  if (error.validation) return reply.code(400).send({ error: 'bad-request', message: error.message, field: error.field ?? null });
+  if (error.validation) {
+    // A scope with useJsonSchemas (hub/http/validation.ts) has named the field; fastify's own formatter has not.
+    if (error.field !== undefined) return reply.code(400).send({ error: 'bad-request', message: error.message, field: error.field });
+    const { message, field } = describeValidation(error.validation as ErrorObject[], error.validationContext ?? 'body');
+    return reply.code(400).send({ error: 'bad-request', message, field });
+  }
   if (error.statusCode && error.statusCode < 500) return reply.code(error.statusCode).send({ error: errorCode(error.statusCode), message: error.message, field: null });
   request.log.error({ err: error }, 'HTTP request failed');
   return reply.code(500).send({ error: 'internal', message: 'internal error; see the hub log', field: null });

@@ -36,12 +36,14 @@ import { RegistryError, type Actor, type Registry, type ProvisionRequest } from 
 import type { Metrics } from '../metrics.js';
 import { userOf, type Auth } from '../app/auth.js';
 import { TokenError, type ApiTokens } from '../app/tokens.js';
-import { parseDeviceConfig, REMOTE_SETTING_KEYS } from '../../firmware/core/config.js';
+import { parseDeviceConfig, REMOTE_SETTING_KEYS, REMOTE_SETTINGS } from '../../firmware/core/config.js';
 import type { CommandBodies } from '../../firmware/core/protocol.js';
 import { createRequire } from 'node:module';
 import swagger from '@fastify/swagger';
 import helmet from '@fastify/helmet';
+import type { ErrorObject } from 'ajv';
 import { httpErrorHandler, notFoundHandler, rejectRepeatedQuery } from './errors.js';
+import { describeValidation, paramsSchema, strictAjv } from './validation.js';
 
 /** What a config push may change: the firmware's remote settings (firmware/core/config.ts REMOTE_SETTINGS). */
 export const PUSHABLE_SETTINGS = REMOTE_SETTING_KEYS;
@@ -97,6 +99,31 @@ export const CSP_DIRECTIVES: Record<string, string[]> = {
 /** Route options for a page with its own policy: `app.get(url, cspFor({ 'style-src': ["'self'"] }), handler)`. */
 export function cspFor(overrides: Record<string, string[]>): { helmet: { contentSecurityPolicy: { useDefaults: false; directives: Record<string, string[]> } } } {
   return { helmet: { contentSecurityPolicy: { useDefaults: false, directives: { ...CSP_DIRECTIVES, ...overrides } } } };
+}
+
+/** A config push body as JSON Schema, from the firmware's rule set (REMOTE_SETTINGS): validation and the OpenAPI description. */
+export const CONFIG_PUSH_SCHEMA = {
+  type: 'object',
+  minProperties: 1,
+  additionalProperties: false,
+  properties: Object.fromEntries(REMOTE_SETTING_KEYS.map((key) => [key, { ...REMOTE_SETTINGS[key].schema, description: REMOTE_SETTINGS[key].message }])),
+} as const;
+
+/** A config push's schema failures in the words checkConfigChange uses: unknown keys first, then each value with its rule's message. */
+export function describeConfigErrors(errors: ErrorObject[], context: string): { message: string; field: string } {
+  if (context !== 'body') return describeValidation(errors, context);
+  const problems: string[] = [];
+  const ordered = [...errors.filter((e) => e.keyword === 'additionalProperties'), ...errors.filter((e) => e.keyword !== 'additionalProperties')];
+  for (const e of ordered) {
+    const key = e.instancePath.split('/')[1] as keyof typeof REMOTE_SETTINGS | undefined;
+    const problem = e.keyword === 'additionalProperties'
+      ? `body.${(e.params as { additionalProperty: string }).additionalProperty}: not a setting a config push can change; expected one of ${PUSHABLE_SETTINGS.join(', ')}`
+      : e.keyword === 'minProperties' ? `body: expected at least one of ${PUSHABLE_SETTINGS.join(', ')}`
+        : key && REMOTE_SETTINGS[key] ? `body.${key}: ${REMOTE_SETTINGS[key].message}`
+          : 'body: expected a JSON object of settings, e.g. {"rateTimeout": 45000}';
+    if (problems.indexOf(problem) < 0) problems.push(problem);
+  }
+  return { message: problems.join('; '), field: /^(body\.[A-Za-z]+|body)/.exec(problems[0])![1] };
 }
 
 /** Checks a config push body with the firmware's own rules (firmware/core/config.ts); every problem names its key. */
@@ -239,7 +266,18 @@ export function createHttp(deps: HttpDeps): FastifyInstance {
       }
     });
 
-    app.post<{ Params: { id: string } }>('/api/devices/:id/config', { onRequest: devicePeople }, async (request, reply) => {
+    // Every problem of a push at once (allErrors), as checkConfigChange reports them; the firmware's
+    // validator (checkConfigChange) stays the final check, for what the schema cannot say.
+    const configAjv = strictAjv({ allErrors: true });
+    app.post<{ Params: { id: string } }>('/api/devices/:id/config', {
+      onRequest: devicePeople,
+      schema: { params: paramsSchema('id'), body: CONFIG_PUSH_SCHEMA },
+      validatorCompiler: ({ schema }) => configAjv.compile(schema),
+      schemaErrorFormatter: (errors, context) => {
+        const { message, field } = describeConfigErrors(errors as ErrorObject[], context);
+        return Object.assign(new Error(message), { field });
+      },
+    }, async (request, reply) => {
       const d = deps.registry.get(request.params.id);
       if (!d) return reply.code(404).send({ error: 'not-found', message: `params.id: device ${request.params.id} is not provisioned`, field: 'params.id' });
       const change = checkConfigChange(request.body, d);

@@ -282,7 +282,8 @@ export class Ratings {
    * POST /api/app/ratings/unbound/:id/bind {ticket} [supervisor] bind one to a service of its window
    */
   routes(app: FastifyInstance, auth: Auth): void {
-    const supervisor = { preHandler: auth.requireRole('supervisor') };
+    // On request: the role is checked before the body is parsed or validated.
+    const supervisor = { onRequest: auth.requireRole('supervisor') };
     app.get<{ Querystring: { win?: string } }>('/api/app/ratings/unbound', {
       ...supervisor,
       schema: { querystring: { type: 'object', properties: { win: { type: 'string', maxLength: 64 } }, additionalProperties: false } },
