@@ -82,13 +82,19 @@ function aad(device: string): Buffer {
 export async function sealClearSecrets(db: Db, secrets: DeviceSecrets): Promise<number> {
   const clear = (await db.all<{ id: string; secret: string }>('SELECT id, secret FROM devices')).filter((r) => DeviceSecrets.isClear(r.secret));
   if (clear.length === 0) return 0;
-  // SQLite: zero the space the clear values leave, rather than leave them in the file's free space.
-  if (db.dialect === 'sqlite') await db.exec('PRAGMA secure_delete = ON');
-  return db.tx(async (tx) => {
-    let sealed = 0;
-    for (const r of clear) sealed += (await tx.run('UPDATE devices SET secret = $2 WHERE id = $1 AND secret = $3', [r.id, secrets.seal(r.id, r.secret), r.secret])).changes;
-    return sealed;
-  });
+  // SQLite: zero the space the clear values leave rather than keep them in the file's free
+  // space; for this transaction only (it costs on every delete).
+  const sqlite = db.dialect === 'sqlite';
+  if (sqlite) await db.exec('PRAGMA secure_delete = ON');
+  try {
+    return await db.tx(async (tx) => {
+      let sealed = 0;
+      for (const r of clear) sealed += (await tx.run('UPDATE devices SET secret = $2 WHERE id = $1 AND secret = $3', [r.id, secrets.seal(r.id, r.secret), r.secret])).changes;
+      return sealed;
+    });
+  } finally {
+    if (sqlite) await db.exec('PRAGMA secure_delete = OFF');
+  }
 }
 
 /** Opens every row's secret, or one error naming each device that did not open (the usual cause: another hub key). */
