@@ -203,6 +203,8 @@ export class EmbeddedBroker {
       if (who?.kind === 'device') {
         this.devices.add(client as Pausable);
         if (this.hubBackedUp || this.hubHolds) (client as Pausable).pause();
+        // Removed or re-keyed between its login and now, when dropIfRevoked could not find it yet.
+        this.dropIfRevoked(who.id);
       } else if (who?.kind === 'hub') this.watchHub(client);
     });
     this.options.bus?.on('deviceChanged', 'broker', ({ dev }) => this.dropIfRevoked(dev));
