@@ -17,6 +17,7 @@ import { AppService, appOptionsFromSettings } from './app/service.js';
 import { dashboard } from './web/plugin.js';
 import { dataPath, clustered } from './settings.js';
 import { Registry } from './devices/registry.js';
+import { DeviceSecrets } from './devices/secrets.js';
 import type { Link } from './mqtt/link.js';
 import { Ingest } from './ingest/ingest.js';
 import { CommitHealth } from './health.js';
@@ -82,7 +83,7 @@ export class HallRuntime {
     this.queue = new QueueService({
       db, ledger: this.ledger, hall: this.spec.hall, now: hub.options.now ?? Date.now, log: log.child({ module: 'queue' }), bus: this.bus, policy: hub.settings.queue,
     });
-    this.registry = new Registry(db, { site: this.spec.site, now: hub.options.now, broker: () => hub.advertisedBroker(), bus: this.bus, ledger: this.ledger });
+    this.registry = new Registry(db, { site: this.spec.site, now: hub.options.now, broker: () => hub.advertisedBroker(), bus: this.bus, ledger: this.ledger, secrets: new DeviceSecrets(hub.key) });
     await this.registry.init();
     await migrate(db, AppService.migrations);
     // Rating-link tokens: a key of their own, derived from the hub key, so a leaked link key says nothing of the hub's.

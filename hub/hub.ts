@@ -82,7 +82,7 @@ export class Hub extends HubBase {
 
     if (s.broker === 'embedded') {
       this.identity = { username: s.mqtt.hubUser, password: hubMqttPassword(this.hubKey) };
-      this.broker = new EmbeddedBroker({ host: s.mqtt.host, port: s.mqtt.port, site: s.site, hub: this.identity, registry: this.registry, metrics: this.metrics, log: log.child({ module: 'broker' }), maxPacketBytes: s.mqtt.maxPacketBytes, maxConnectionsPerAddress: s.mqtt.maxConnectionsPerAddress, tls: s.mqtt.tlsListener });
+      this.broker = new EmbeddedBroker({ host: s.mqtt.host, port: s.mqtt.port, site: s.site, hub: this.identity, registry: this.registry, metrics: this.metrics, log: log.child({ module: 'broker' }), maxPacketBytes: s.mqtt.maxPacketBytes, maxConnectionsPerAddress: s.mqtt.maxConnectionsPerAddress, tls: s.mqtt.tlsListener, bus: hall.bus });
       this.mqttPort = await this.broker.start();
       this.mqttUrl = `mqtt://127.0.0.1:${this.mqttPort}`;
     } else {

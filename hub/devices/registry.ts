@@ -12,6 +12,7 @@ import type { LedgerAppender } from '../seams.js';
 import { CONFIG_DEFAULTS, type DeviceConfig } from '../../firmware/core/config.js';
 import { deriveMqttPassword, deriveSigningKey, ROLES, type DeviceState, type Hmac, type Role } from '../../firmware/core/protocol.js';
 import { fromHex, toHex } from '../../firmware/core/utf8.js';
+import { openAll, sealClearSecrets, type DeviceSecrets } from './secrets.js';
 
 /** HMAC-SHA256 from Node's crypto: the hub has it natively, the firmware injects its own. */
 export const nodeHmac: Hmac = Object.assign(
@@ -28,7 +29,7 @@ export interface DeviceRecord {
   win: string;
   /** Firmware version given at provisioning; the running one is in health. */
   fw: string;
-  /** 64 hex digits. */
+  /** 64 hex digits (in memory; the devices table holds it sealed, hub/devices/secrets.ts). */
   secret: string;
   created: number;
   /**
@@ -83,6 +84,8 @@ export interface RegistryOptions {
   bus?: Bus;
   /** Each provisioning, re-keying, move, unbinding and removal is a ledger row of kind 'device'. */
   ledger: LedgerAppender;
+  /** Seals the secrets the devices table holds, with a key from the hub key. */
+  secrets: DeviceSecrets;
 }
 
 type DeviceAction = 'provision' | 'rekey' | 'move' | 'unbind' | 'remove';
@@ -128,11 +131,12 @@ export class Registry {
     this.now = options.now ?? Date.now;
   }
 
-  /** Loads every device of this site into the cache. */
+  /** Seals secrets still in clear, then loads every device of this site into the cache; a secret that does not open (another hub key) stops the start, naming the devices. */
   async init(): Promise<void> {
+    await sealClearSecrets(this.db, this.options.secrets);
     const rows = await this.db.all<Omit<DeviceRecord, 'created' | 'bound'> & { created: number | string; bound: number | string }>('SELECT id, role, site, win, fw, secret, created, bound FROM devices WHERE site = $1', [this.options.site]);
     this.devices.clear();
-    for (const row of rows) this.cache({ ...row, created: Number(row.created), bound: Number(row.bound) === 1 });
+    for (const row of openAll(rows, this.options.secrets)) this.cache({ ...row, created: Number(row.created), bound: Number(row.bound) === 1 });
   }
 
   private cache(record: DeviceRecord): Cached {
@@ -169,7 +173,7 @@ export class Registry {
       const old = await this.claimWindow(tx, 'provision', record, request.replace === true, actor);
       await tx.run(
         'INSERT INTO devices (id, role, site, win, fw, secret, created, bound) VALUES ($1, $2, $3, $4, $5, $6, $7, 1)',
-        [record.id, record.role, record.site, record.win, record.fw, record.secret, record.created],
+        [record.id, record.role, record.site, record.win, record.fw, this.options.secrets.seal(id, record.secret), record.created],
       );
       await this.record(tx, 'provision', record, actor, { fw: record.fw, replaced: old });
       return old;
@@ -185,7 +189,7 @@ export class Registry {
     const d = this.mustGet(id);
     const record: DeviceRecord = { ...d, secret: randomBytes(32).toString('hex') };
     await this.write(async (tx) => {
-      await tx.run('UPDATE devices SET secret = $2 WHERE id = $1', [id, record.secret]);
+      await tx.run('UPDATE devices SET secret = $2 WHERE id = $1', [id, this.options.secrets.seal(id, record.secret)]);
       await this.record(tx, 'rekey', record, actor);
     });
     this.cache(record);
@@ -254,8 +258,8 @@ export class Registry {
    */
   private async claimWindow(tx: Db, action: 'provision' | 'move', record: DeviceRecord, replace: boolean, actor: Actor): Promise<string | null> {
     if (record.role !== 'pad') return null;
-    const old = await tx.get<Omit<DeviceRecord, 'created' | 'bound'> & { created: number | string }>(
-      `SELECT id, role, site, win, fw, secret, created FROM devices WHERE site = $1 AND win = $2 AND role = 'pad' AND bound = 1 AND id <> $3`, [record.site, record.win, record.id]);
+    const old = await tx.get<Omit<DeviceRecord, 'created' | 'bound' | 'secret'> & { created: number | string }>(
+      `SELECT id, role, site, win, fw, created FROM devices WHERE site = $1 AND win = $2 AND role = 'pad' AND bound = 1 AND id <> $3`, [record.site, record.win, record.id]);
     if (!old) return null;
     if (!replace) {
       throw new RegistryError(`${action}: window ${record.win} already has a rating pad (${old.id}); a window has one. `
@@ -263,12 +267,12 @@ export class Registry {
     }
     if (actor.role !== 'supervisor') throw new RegistryError(`${action}: replace: only a supervisor may replace window ${record.win}'s pad (${old.id}); you are ${actor.role} ${actor.username}`, 403, 'body.replace');
     await tx.run('UPDATE devices SET bound = 0 WHERE id = $1', [old.id]);
-    await this.record(tx, 'unbind', { ...old, created: Number(old.created), bound: false }, actor, { replacedBy: record.id });
+    await this.record(tx, 'unbind', old, actor, { replacedBy: record.id });
     return old.id;
   }
 
   /** The ledger row of a device change: what, which device, where, and who; never the secret. */
-  private async record(tx: Db, action: DeviceAction, d: DeviceRecord, actor: Actor, extra: Record<string, unknown> = {}): Promise<void> {
+  private async record(tx: Db, action: DeviceAction, d: Pick<DeviceRecord, 'id' | 'role' | 'site' | 'win'>, actor: Actor, extra: Record<string, unknown> = {}): Promise<void> {
     await this.options.ledger.append(tx, [{
       kind: 'device', dev: d.id, boot: null, seq: null, at: this.now(),
       body: { action, dev: d.id, role: d.role, site: d.site, win: d.win, by: actor.username, byName: actor.name, byRole: actor.role, ...extra },

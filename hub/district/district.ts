@@ -24,6 +24,7 @@ import { LeaseMetrics, LeaseStore, fencedDb, hallDbUrl, type Taken } from './lea
 import { LeaseKeeper } from './keeper.js';
 import { districtHttp } from './http.js';
 import { DistrictMosquitto } from './mosquitto.js';
+import { DeviceSecrets } from '../devices/secrets.js';
 
 export class District extends HubBase {
   /** The shared database (public schema: leases, hubs); each hall has its own pool (HallRuntime.db). */
@@ -84,7 +85,7 @@ export class District extends HubBase {
     let linkIdentity = this.identity;
     if (s.mosquitto.write) {
       linkIdentity = { username: districtHubUsername(this.identity.username, this.hubId), password: this.identity.password };
-      this.mosquitto = new DistrictMosquitto(s, this.db, this.leases, this.hubId, this.identity, log);
+      this.mosquitto = new DistrictMosquitto(s, this.db, this.leases, this.hubId, this.identity, log, new DeviceSecrets(this.hubKey));
       await this.leases.heartbeat(); // listed in the hubs table, so every hub's files name this one
       await this.mosquitto.write();
     }

@@ -13,6 +13,7 @@ import { mosquittoTexts, reloadMosquitto, writeMosquittoTexts } from '../mqtt/mo
 import { HUBS, hallSchema, type LeaseStore } from './lease.js';
 import { deriveMqttPassword } from '../../firmware/core/protocol.js';
 import { fromHex } from '../../firmware/core/utf8.js';
+import { openAll, type DeviceSecrets } from '../devices/secrets.js';
 
 export class DistrictMosquitto {
   private print = '';
@@ -21,6 +22,8 @@ export class DistrictMosquitto {
   constructor(
     private readonly settings: Settings, private readonly db: Db, private readonly leases: LeaseStore,
     private readonly hubId: string, private readonly identity: HubIdentity, private readonly log: Logger,
+    /** The district's hubs share one hub key (deploy/: SANNUO_HUB_KEY), so any of them opens any hall's secrets. */
+    private readonly secrets: DeviceSecrets,
   ) {}
 
   write(): Promise<void> {
@@ -35,10 +38,11 @@ export class DistrictMosquitto {
       for (const lease of await this.leases.list()) {
         const rows = await this.db.all<DeviceRecord>(`SELECT id, role, site, win, fw, secret, created FROM ${hallSchema(lease.hall)}.devices ORDER BY id`)
           .catch(() => [] as DeviceRecord[]); // a hall never served yet has no tables
-        devices.push(...rows);
+        devices.push(...openAll(rows, this.secrets));
       }
     } catch (error) {
-      this.log.warn({ err: String(error) }, 'cannot read the district\'s devices for Mosquitto');
+      // The files stay as they were: written without a device, it could no longer log in.
+      this.log.error({ err: String(error) }, 'cannot read the district\'s devices for Mosquitto');
       return;
     }
     let hubs: string[];

@@ -3,12 +3,13 @@
  * password derived from its secret; the hub logs in as its own user. ACLs: a device publishes
  * only to its own evt and state topics and subscribes only to its own cmd and ack topics; the
  * hub may do anything. Refusals are counted by reason. With `tls` set it also serves MQTT over
- * TLS on its own port (mqtts), with the same limits, checks and ACLs.
+ * TLS on its own port (mqtts, hub/mqtt/broker-tls.ts), with the same limits, checks and ACLs.
+ * A device removed or re-keyed loses the connection it has, not only its next login.
  */
 
 import fs from 'node:fs';
 import net from 'node:net';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import v8 from 'node:v8';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
@@ -17,17 +18,10 @@ import { intakeUsername, type Registry, type HubIdentity } from '../devices/regi
 import type { Metrics } from '../metrics.js';
 import { coalesceWrites, type Corkable } from './link.js';
 import { indexedRetainedPersistence } from './retained-index.js';
-import { SettingsError } from '../settings.js';
+import type { Bus } from '../bus.js';
+import { createTlsListener, loadBrokerTls, type BrokerTls } from './broker-tls.js';
 
-/** The TLS listener's settings (mqtt.tlsListener): PEM file paths; empty cert and key: no TLS listener. */
-export interface BrokerTls {
-  /** '' listens on the plain listener's host. */
-  host: string;
-  /** 0 picks a free port. */
-  port: number;
-  cert: string;
-  key: string;
-}
+export { loadBrokerTls, type BrokerTls } from './broker-tls.js';
 
 export interface BrokerOptions {
   host: string;
@@ -46,38 +40,8 @@ export interface BrokerOptions {
   limitLoopback?: boolean;
   /** MQTT over TLS on a second port; off when cert and key are empty. */
   tls?: BrokerTls;
-}
-
-/** TLS handshakes that take longer are dropped: a stalled handshake holds a socket for nothing. */
-const TLS_HANDSHAKE_TIMEOUT = 10_000; // milliseconds
-
-/**
- * The TLS listener's cert and key read from their files, or undefined when it is off. Every
- * problem names its setting: a missing half, an unreadable file, a pair that does not load.
- */
-export function loadBrokerTls(t: BrokerTls | undefined): { cert: Buffer; key: Buffer } | undefined {
-  if (!t || (!t.cert && !t.key)) return undefined;
-  const problems: string[] = [];
-  if (!t.cert) problems.push('mqtt.tlsListener.cert: empty, but mqtt.tlsListener.key is set; give both PEM files, or neither for no TLS listener');
-  if (!t.key) problems.push('mqtt.tlsListener.key: empty, but mqtt.tlsListener.cert is set; give both PEM files, or neither for no TLS listener');
-  if (problems.length) throw new SettingsError(problems);
-  const read = (name: 'cert' | 'key'): Buffer | undefined => {
-    try {
-      return fs.readFileSync(t[name]);
-    } catch (error) {
-      problems.push(`mqtt.tlsListener.${name}: cannot read ${t[name]}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-      return undefined;
-    }
-  };
-  const cert = read('cert');
-  const key = read('key');
-  if (!cert || !key) throw new SettingsError(problems);
-  try {
-    tls.createSecureContext({ cert, key });
-  } catch (error) {
-    throw new SettingsError([`mqtt.tlsListener.cert, mqtt.tlsListener.key: ${t.cert} and ${t.key} are not a PEM certificate and its private key (${(error as Error).message})`]);
-  }
-  return { cert, key };
+  /** The hall's bus: on deviceChanged, a device's connection whose login no longer holds (removed, re-keyed) is closed. */
+  bus?: Bus;
 }
 
 /** Default packet cap: the largest evt message (32 events of at most 1 KiB, 16 KiB in all) plus margin. */
@@ -132,7 +96,8 @@ function isLoopback(address: string | undefined): boolean {
   return !!address && (address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.'));
 }
 
-type Identity = { kind: 'hub' } | { kind: 'device'; id: string };
+/** A device's identity keeps the password it logged in with, to tell when that login stops holding. */
+type Identity = { kind: 'hub' } | { kind: 'device'; id: string; password: Buffer };
 const identities = new WeakMap<Client, Identity>();
 /** Aedes's Client has pause()/resume() (stop/continue reading its socket); its types omit them. */
 type Pausable = Client & { pause(): void; resume(): void };
@@ -209,7 +174,7 @@ export class EmbeddedBroker {
           refuse('client-id-mismatch', { client: String(client.id).slice(0, 100), username });
           return done(authError('client id must be the device id', IDENTIFIER_REJECTED), false);
         }
-        identities.set(client, { kind: 'device', id: username });
+        identities.set(client, { kind: 'device', id: username, password: Buffer.from(password as Buffer) });
         done(null, true);
       },
       authorizePublish: (client, packet, done) => {
@@ -238,8 +203,11 @@ export class EmbeddedBroker {
       if (who?.kind === 'device') {
         this.devices.add(client as Pausable);
         if (this.hubBackedUp || this.hubHolds) (client as Pausable).pause();
+        // Removed or re-keyed between its login and now, when dropIfRevoked could not find it yet.
+        this.dropIfRevoked(who.id);
       } else if (who?.kind === 'hub') this.watchHub(client);
     });
+    this.options.bus?.on('deviceChanged', 'broker', ({ dev }) => this.dropIfRevoked(dev));
     this.aedes.on('clientDisconnect', (client) => { this.devices.delete(client as Pausable); });
     this.aedes.on('clientError', (client, error) => log.debug({ client: client.id, err: error.message }, 'broker client error'));
     this.aedes.on('connectionError', (client, error) => log.debug({ client: client?.id, err: error.message }, 'broker connection error'));
@@ -303,22 +271,9 @@ export class EmbeddedBroker {
     log.info({ port: this.port, host: this.options.host }, 'embedded MQTT broker listening');
     if (tlsFiles) {
       const t = this.options.tls!;
-      this.tlsServer = tls.createServer({ ...tlsFiles, minVersion: 'TLSv1.2', handshakeTimeout: TLS_HANDSHAKE_TIMEOUT });
-      // The address limit counts TCP connections, before any handshake work.
-      const turnedAway = new WeakSet<net.Socket>();
-      this.tlsServer.on('connection', (raw: net.Socket) => {
-        raw.setNoDelay(true);
-        if (!admit(raw)) return void turnedAway.add(raw);
-        this.sockets.add(raw);
-        raw.on('close', () => this.sockets.delete(raw));
-      });
-      this.tlsServer.on('secureConnection', (socket: tls.TLSSocket) => serve(socket));
-      this.tlsServer.on('tlsClientError', (error, socket) => {
-        // A plain-TCP client on this port, a wrong protocol, a handshake that timed out (one
-        // turned away by the address limit was counted as that already).
-        const raw = (socket as unknown as { _parent?: net.Socket })._parent; // Node keeps the TCP socket under a TLSSocket there
-        if (raw && turnedAway.has(raw)) return;
-        refuse('tls-handshake', { address: socket.remoteAddress, err: error.message.slice(0, 200) });
+      this.tlsServer = createTlsListener(tlsFiles, {
+        admit, serve, refuse,
+        track: (raw) => { this.sockets.add(raw); raw.on('close', () => this.sockets.delete(raw)); },
       });
       this.tlsPort = await listen(this.tlsServer, t.port, t.host || this.options.host);
       log.info({ port: this.tlsPort, host: t.host || this.options.host }, 'embedded MQTT broker listening for MQTT over TLS');
@@ -328,6 +283,19 @@ export class EmbeddedBroker {
     const memoryFile = process.env.SANNUO_DEBUG_MEMORY;
     if (memoryFile) this.memoryTimer = setInterval(() => this.sampleMemory(memoryFile), 1000).unref();
     return this.port;
+  }
+
+  /**
+   * Closes a device's connection once its login no longer holds: removed, or re-keyed (its
+   * password was derived from the old secret). A move or a config change leaves it connected.
+   */
+  private dropIfRevoked(dev: string): void {
+    const client = (this.aedes as unknown as { clients?: Record<string, Client> } | undefined)?.clients?.[dev];
+    const who = client && identities.get(client);
+    if (!client || who?.kind !== 'device' || this.options.registry.checkPassword(dev, who.password) === 'ok') return;
+    this.options.metrics.brokerRefused.inc({ reason: 'revoked' });
+    this.options.log.info({ dev, reason: this.options.registry.get(dev) ? 're-keyed' : 'removed' }, 'device credentials revoked: its MQTT connection is closed');
+    client.close();
   }
 
   private memoryTimer: NodeJS.Timeout | undefined;
@@ -401,6 +369,7 @@ export class EmbeddedBroker {
     const servers = [this.server, this.tlsServer].filter((x): x is net.Server => !!x);
     const aedes = this.aedes;
     if (this.memoryTimer) clearInterval(this.memoryTimer);
+    this.options.bus?.off('broker');
     this.server = undefined;
     this.tlsServer = undefined;
     this.aedes = undefined;

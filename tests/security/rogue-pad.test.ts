@@ -72,7 +72,9 @@ test('provision, re-key, move and removal are ledger rows with who did them, nev
   await fresh.send('boot', bootBody);
   await waitFor('pad-1 committed before removal', () => fresh.unacked.size === 0);
   await f.api('DELETE', '/api/devices/pad-1', undefined, tech);
-  await fresh.send('boot', bootBody);
+  // The broker now closes a removed device's connection (revoked-connection.test.ts), so this
+  // publish never completes: not awaited; nothing of it may be committed either way.
+  void fresh.send('boot', bootBody).catch(() => undefined);
   await new Promise((r) => setTimeout(r, 500));
   expect(fresh.verdict(2)).toBeUndefined();
   expect(await f.eventRows('pad-1')).toBe(1);
