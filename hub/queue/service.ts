@@ -28,22 +28,21 @@
 
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import {
-  BAD_RATING_MAX, type AnyDeviceEvent, type CommandBodies, type DeviceEvent, type Role, type Verdict,
-} from '../../firmware/core/protocol.js';
-import type { Db, Migration, SqlValue } from '../db/db.js';
+import type { AnyDeviceEvent, CommandBodies, DeviceEvent, Role } from '../../firmware/core/protocol.js';
+import type { Db, Migration } from '../db/db.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Bus } from '../bus.js';
 import { queueMigrations } from './schema.js';
 import { ticketById, type TicketRow } from './lookup.js';
-import { ELIGIBLE, WAITING, displayBody, itemOut, itemRow, num, numOrNull, setupOf, snapshotOf, staffOut, staffRow, waitingAt, windowInfo, windowRow, windowsFor, type ItemRow, type StaffRow, type WindowRow } from './views.js';
+import { addHistory, committed, lastTime, nextCounter, putDepartmentRow, putItemRow, putStaffRow, putWindowRow, refused, signInRow, signOutRow } from './setup.js';
+import { ELIGIBLE, WAITING, displayBody, itemRow, num, numOrNull, setupOf, snapshotOf, staffRow, windowInfo, windowRow, windowsFor, type WindowRow } from './views.js';
 import { Ratings } from '../ratings/ratings.js';
 import { queueRoutes, type QueueRouteOptions } from './routes.js';
 import type { Auth } from '../app/auth.js';
 import {
-  DEFAULT_POLICY, LANE_FRONT, LANE_REGULAR, PRIORITY_CLASSES, PRIORITY_RANK, QueueError,
+  DEFAULT_POLICY, checkPolicy, LANE_FRONT, LANE_REGULAR, PRIORITY_CLASSES, PRIORITY_RANK, QueueError,
   type Department, type Effect, type HallSnapshot, type IssueChannel, type IssuedTicket, type PriorityClass,
-  type QueuePolicy, type Rating, type RatingBinding, type ServiceItem, type Staff, type Ticket,
+  type QueuePolicy, type Rating, type ServiceItem, type Staff, type Ticket,
   type TicketHistoryEntry, type TicketStatus, type WindowInfo,
 } from './types.js';
 
@@ -146,7 +145,7 @@ export class QueueService {
 
     // Checks done; from here on, writes.
     const effects: Effect[] = [];
-    if (bodyStaff !== null && bodyStaff !== w.staff) await this.signInTx(tx, bodyStaff, w.id, at);
+    if (bodyStaff !== null && bodyStaff !== w.staff) await signInRow(tx, this.ledger, this.hall, bodyStaff, w.id, at);
     if (current) {
       const end = Math.max(at, lastTime(current));
       const served = current.served_at === null ? end : num(current.served_at);
@@ -185,7 +184,7 @@ export class QueueService {
     const back = count <= this.policy.noShowReturns;
     const noShowEntry: TicketHistoryEntry = { at: t, what: 'no-show', win: w.id, staff: ticket.staff };
     if (back) {
-      const order = await this.nextCounter(tx, ticket.day, '#order');
+      const order = await nextCounter(tx, ticket.day, '#order');
       const history = addHistory(ticket, noShowEntry, { at: t, what: 'requeued', win: null, staff: null });
       await tx.run(`UPDATE queue_tickets SET status = 'waiting', lane = $2, order_key = $3, win = NULL, staff = NULL, served_at = NULL,
         noshow_count = $4, history = $5 WHERE id = $1`, [ticket.id, LANE_REGULAR, order, count, history]);
@@ -216,7 +215,7 @@ export class QueueService {
       return refused('transfer: names neither a window nor an item');
     }
     const t = Math.max(at, lastTime(ticket));
-    const order = await this.nextCounter(tx, ticket.day, '#order');
+    const order = await nextCounter(tx, ticket.day, '#order');
     const lane = this.policy.transferPlacement === 'front' ? LANE_FRONT : LANE_REGULAR;
     const history = addHistory(ticket, { at: t, what: 'transferred', win: w.id, staff: ticket.staff, toWin: body.toWin, toItem: body.toItem, fromItem: ticket.item });
     await tx.run(`UPDATE queue_tickets SET status = 'transferred', item = $2, department = $3, target_win = $4, lane = $5, order_key = $6,
@@ -277,49 +276,22 @@ export class QueueService {
   }
 
   async putDepartment(d: Department): Promise<Department> {
-    return this.change(async (tx) => {
-      await tx.run(`INSERT INTO queue_departments (id, name, updated_at) VALUES ($1, $2, $3)
-        ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at`, [d.id, d.name, this.now()]);
-      return { result: d, effects: [] };
-    });
+    return this.change(async (tx) => ({ result: await putDepartmentRow(tx, d, this.now()), effects: [] }));
   }
 
   async putItem(item: ServiceItem): Promise<ServiceItem> {
-    return this.change(async (tx) => {
-      if (!(await tx.get(`SELECT id FROM queue_departments WHERE id = $1`, [item.department]))) {
-        throw new QueueError(400, `department: ${item.department} is not set up in this hall`, 'department');
-      }
-      await tx.run(`INSERT INTO queue_items (code, name, department, prefix, limit_days, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
-        ON CONFLICT (code) DO UPDATE SET name = excluded.name, department = excluded.department, prefix = excluded.prefix,
-        limit_days = excluded.limit_days, updated_at = excluded.updated_at`,
-        [item.code, item.name, item.department, item.prefix, item.limitDays, this.now()]);
-      return { result: item, effects: [] };
-    });
+    return this.change(async (tx) => ({ result: await putItemRow(tx, item, this.now()), effects: [] }));
   }
 
   async putWindow(input: { id: string; name: string; items: string[] }): Promise<WindowInfo> {
     return this.change(async (tx) => {
-      for (let i = 0; i < input.items.length; i++) {
-        if (!(await itemRow(tx, input.items[i]))) throw new QueueError(400, `items[${i}]: service item ${input.items[i]} is not set up in this hall`, `items[${i}]`);
-      }
-      await tx.run(`INSERT INTO queue_windows (id, name, paused, updated_at) VALUES ($1, $2, 0, $3)
-        ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at`, [input.id, input.name, this.now()]);
-      await tx.run(`DELETE FROM queue_window_items WHERE win = $1`, [input.id]);
-      for (const item of new Set(input.items)) await tx.run(`INSERT INTO queue_window_items (win, item) VALUES ($1, $2)`, [input.id, item]);
+      await putWindowRow(tx, input, this.now());
       return { result: (await windowInfo(tx, input.id))!, effects: [...await this.displays(tx, [], input.id, false), { kind: 'hall' }] };
     });
   }
 
   async putStaff(s: { id: string; name: string; department: string }): Promise<Staff> {
-    return this.change(async (tx) => {
-      if (!(await tx.get(`SELECT id FROM queue_departments WHERE id = $1`, [s.department]))) {
-        throw new QueueError(400, `department: ${s.department} is not set up in this hall`, 'department');
-      }
-      await tx.run(`INSERT INTO queue_staff (id, name, department, updated_at) VALUES ($1, $2, $3, $4)
-        ON CONFLICT (id) DO UPDATE SET name = excluded.name, department = excluded.department, updated_at = excluded.updated_at`,
-        [s.id, s.name, s.department, this.now()]);
-      return { result: staffOut((await staffRow(tx, s.id))!), effects: [] };
-    });
+    return this.change(async (tx) => ({ result: await putStaffRow(tx, s, this.now()), effects: [] }));
   }
 
   /** Signs a staff member in at a window; they are bound to every service the window gives until they sign out. */
@@ -327,7 +299,7 @@ export class QueueService {
     return this.change(async (tx) => {
       if (!(await windowRow(tx, win))) throw new QueueError(404, `window ${win} is not set up in this hall`, 'win');
       if (!(await staffRow(tx, staff))) throw new QueueError(400, `staff: ${staff} is not registered in this hall`, 'staff');
-      const touched = await this.signInTx(tx, staff, win, this.now());
+      const touched = await signInRow(tx, this.ledger, this.hall, staff, win, this.now());
       return { result: (await windowInfo(tx, win))!, effects: [...await this.displays(tx, touched, win, false), { kind: 'hall' }] };
     });
   }
@@ -337,28 +309,9 @@ export class QueueService {
       const w = await windowRow(tx, win);
       if (!w) throw new QueueError(404, `window ${win} is not set up in this hall`, 'win');
       if (!w.staff) throw new QueueError(409, `window ${win}: nobody is signed in`, 'win');
-      const at = this.now();
-      await tx.run(`UPDATE queue_staff SET win = NULL, signed_in_at = NULL, updated_at = $2 WHERE id = $1`, [w.staff, at]);
-      await tx.run(`UPDATE queue_windows SET staff = NULL, updated_at = $2 WHERE id = $1`, [win, at]);
-      await this.ledger.append(tx, [{ kind: 'staff', dev: null, boot: null, seq: null, at, body: { hall: this.hall, action: 'sign-out', staff: w.staff, win } }]);
+      await signOutRow(tx, this.ledger, this.hall, w.staff, win, this.now());
       return { result: (await windowInfo(tx, win))!, effects: [...await this.displays(tx, [], win, false), { kind: 'hall' }] };
     });
-  }
-
-  /** Returns the windows whose display changed (the staff member's previous window). */
-  private async signInTx(tx: Db, staff: string, win: string, at: number): Promise<string[]> {
-    const s = (await staffRow(tx, staff))!;
-    const w = (await windowRow(tx, win))!;
-    const touched: string[] = [];
-    if (s.win && s.win !== win) {
-      await tx.run(`UPDATE queue_windows SET staff = NULL, updated_at = $2 WHERE id = $1 AND staff = $3`, [s.win, at, staff]);
-      touched.push(s.win);
-    }
-    if (w.staff && w.staff !== staff) await tx.run(`UPDATE queue_staff SET win = NULL, signed_in_at = NULL, updated_at = $2 WHERE id = $1`, [w.staff, at]);
-    await tx.run(`UPDATE queue_staff SET win = $2, signed_in_at = $3, updated_at = $3 WHERE id = $1`, [staff, win, at]);
-    await tx.run(`UPDATE queue_windows SET staff = $2, updated_at = $3 WHERE id = $1`, [win, staff, at]);
-    await this.ledger.append(tx, [{ kind: 'staff', dev: null, boot: null, seq: null, at, body: { hall: this.hall, action: 'sign-in', staff, win, replaced: w.staff } }]);
-    return touched;
   }
 
   /** The staff's counter software marks the citizen present: service time runs from now. */
@@ -384,8 +337,8 @@ export class QueueService {
       if (PRIORITY_CLASSES.indexOf(input.priority) < 0) throw new QueueError(400, `priority: expected one of ${PRIORITY_CLASSES.join(', ')}`, 'priority');
       const at = this.now();
       const day = this.dayOf(at);
-      const n = await this.nextCounter(tx, day, `prefix:${item.prefix}`);
-      const order = await this.nextCounter(tx, day, '#order');
+      const n = await nextCounter(tx, day, `prefix:${item.prefix}`);
+      const order = await nextCounter(tx, day, '#order');
       const number = item.prefix + String(n).padStart(this.policy.numberDigits, '0');
       const id = `${day.replace(/-/g, '')}-${number}`;
       const rank = PRIORITY_RANK[input.priority];
@@ -432,12 +385,6 @@ export class QueueService {
     return ticketById(db, id);
   }
 
-  private async nextCounter(tx: Db, day: string, name: string): Promise<number> {
-    await tx.run(`INSERT INTO queue_counters (day, name, last) VALUES ($1, $2, 0) ON CONFLICT (day, name) DO NOTHING`, [day, name]);
-    const row = await tx.get<{ last: number }>(`UPDATE queue_counters SET last = last + 1 WHERE day = $1 AND name = $2 RETURNING last`, [day, name]);
-    return num(row!.last);
-  }
-
   private async ticketOut(db: Db, r: TicketRow): Promise<Ticket> {
     const rated = await this.ratingsFeature.isRated(r.id, db);
     return {
@@ -450,33 +397,3 @@ export class QueueService {
   }
 }
 
-// ---------------------------------------------------------------- small functions
-
-function committed(effects: Effect[]): Applied {
-  return { verdict: 'committed', reason: null, effects };
-}
-function refused(reason: string): Applied {
-  return { verdict: 'refused', reason, effects: [] };
-}
-
-/** A ticket's times never run backwards, whatever a device's clock says. */
-function lastTime(t: TicketRow): number {
-  return Math.max(num(t.issued_at), numOrNull(t.called_at) ?? 0, numOrNull(t.served_at) ?? 0);
-}
-
-function addHistory(t: TicketRow, ...entries: TicketHistoryEntry[]): string {
-  const history = JSON.parse(t.history) as TicketHistoryEntry[];
-  history.push(...entries);
-  return JSON.stringify(history);
-}
-
-function checkPolicy(p: QueuePolicy): QueuePolicy {
-  const bad = (key: string, what: string) => { throw new Error(`queue policy: ${key}: ${what}`); };
-  if (!Number.isInteger(p.noShowReturns) || p.noShowReturns < 0) bad('noShowReturns', 'expected an integer ≥ 0');
-  if (p.transferPlacement !== 'front' && p.transferPlacement !== 'back') bad('transferPlacement', 'expected front or back');
-  if (!Number.isInteger(p.rateTimeout) || p.rateTimeout < 1000) bad('rateTimeout', 'expected milliseconds ≥ 1000');
-  if (!Number.isInteger(p.bindWindow) || p.bindWindow < 0) bad('bindWindow', 'expected milliseconds ≥ 0');
-  if (!Number.isInteger(p.utcOffsetMinutes) || Math.abs(p.utcOffsetMinutes) > 14 * 60) bad('utcOffsetMinutes', 'expected minutes within ±840');
-  if (!Number.isInteger(p.numberDigits) || p.numberDigits < 1 || p.numberDigits > 6) bad('numberDigits', 'expected 1–6');
-  return p;
-}

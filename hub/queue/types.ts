@@ -138,3 +138,15 @@ export class QueueError extends HttpError {
     super(status, message, field);
   }
 }
+
+/** A site's policy, checked at start: each wrong value names its key. */
+export function checkPolicy(p: QueuePolicy): QueuePolicy {
+  const bad = (key: string, what: string) => { throw new Error(`queue policy: ${key}: ${what}`); };
+  if (!Number.isInteger(p.noShowReturns) || p.noShowReturns < 0) bad('noShowReturns', 'expected an integer ≥ 0');
+  if (p.transferPlacement !== 'front' && p.transferPlacement !== 'back') bad('transferPlacement', 'expected front or back');
+  if (!Number.isInteger(p.rateTimeout) || p.rateTimeout < 1000) bad('rateTimeout', 'expected milliseconds ≥ 1000');
+  if (!Number.isInteger(p.bindWindow) || p.bindWindow < 0) bad('bindWindow', 'expected milliseconds ≥ 0');
+  if (!Number.isInteger(p.utcOffsetMinutes) || Math.abs(p.utcOffsetMinutes) > 14 * 60) bad('utcOffsetMinutes', 'expected minutes within ±840');
+  if (!Number.isInteger(p.numberDigits) || p.numberDigits < 1 || p.numberDigits > 6) bad('numberDigits', 'expected 1–6');
+  return p;
+}
