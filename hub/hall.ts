@@ -137,6 +137,11 @@ export class HallRuntime {
     this.downlink = new Downlink({
       db: this.db, ledger: this.ledger, registry: this.registry, link, metrics: this.hub.metrics,
       log: this.hub.log.child({ module: 'downlink' }), site: this.spec.site, now: this.hub.options.now, bus: this.bus,
+      stateOf: async (d) => {
+        if (d.role === 'display') return [{ kind: 'display', win: d.win, body: await this.queue.displayFor(d.win) }];
+        const open = d.role === 'pad' ? await this.queue.ratingsFeature.openRequest(d.win) : undefined;
+        return open ? [open] : [];
+      },
     });
     this.downlink.start();
     this.ingest = new Ingest({

@@ -1,8 +1,9 @@
 /**
  * The downlink: turns committed effects into signed device commands (display, rating request)
  * and sends config and time. Ingest hands it a group's effects after the commit; the queue's
- * HTTP changes reach it on the bus (queueChanged); a device coming online (deviceOnline) gets
- * the time and its desired settings.
+ * HTTP changes reach it on the bus (queueChanged); a device coming online (deviceOnline) or
+ * booting (its boot event) gets the time, its desired settings and its current state: a display
+ * its window's call, a pad the rating request still open at its window.
  *
  * Commands are signed with the device's key (protocol.ts encodeCommand) and published on
  * sannuo/v1/<site>/<dev>/cmd. Delivery is best effort: a display that missed one gets the
@@ -38,6 +39,12 @@ export interface DownlinkOptions {
   site: string;
   bus: Bus;
   now?: () => number;
+  /**
+   * What a device should show right now, as effects: a display its window's call, a pad the
+   * rating request still open at its window. Sent whenever it comes online or boots, so a
+   * display that rebooted mid-call shows the call again.
+   */
+  stateOf?: (device: { id: string; role: Role; win: string }) => Promise<Effect[]>;
 }
 
 const OWNER = 'downlink';
@@ -67,11 +74,31 @@ export class Downlink {
     this.o.bus.on('deviceOnline', OWNER, ({ dev }) => {
       void this.sendTime(dev);
       void this.sendDesiredConfig(dev);
+      void this.sendState(dev);
     });
+    // A device that rebooted fast may come back before its last will said it went away: its boot event says so.
+    this.o.bus.on('eventCommitted', OWNER, ({ dev, type }) => { if (type === 'boot') void this.sendState(dev); });
   }
 
   stop(): void {
     this.o.bus.off(OWNER);
+  }
+
+  /** The device's current state (its window's display, or the open rating request), to it alone. Never rejects. */
+  async sendState(dev: string): Promise<void> {
+    const device = this.o.registry.get(dev);
+    if (!device || !this.o.stateOf) return;
+    try {
+      const effects = await this.o.stateOf({ id: device.id, role: device.role, win: device.win });
+      const sends: Promise<void>[] = [];
+      for (const e of effects) {
+        if (e.kind === 'display' && device.role === 'display') sends.push(this.sendCommand({ v: PROTOCOL_VERSION, dev, t: this.now(), type: 'display', body: e.body }));
+        else if (e.kind === 'rateReq' && device.role === 'pad' && device.bound !== false) sends.push(this.sendCommand({ v: PROTOCOL_VERSION, dev, t: this.now(), type: 'rateReq', body: e.body }));
+      }
+      await settleLogged(sends, this.o.log, 'downlink: publish failed; the device gets its state again when it next comes online');
+    } catch (error) {
+      this.o.log.warn({ err: error, dev }, 'downlink: could not read the state to send a device coming online');
+    }
   }
 
   /** Sends the commands of committed effects (ingest's groups, the queue's HTTP changes). Never rejects. */
