@@ -58,6 +58,9 @@ export const CONFIG_DEFAULTS: Omit<DeviceConfig, 'id' | 'role' | 'site' | 'win' 
   transferTargets: [],
 };
 
+/** Every key of a DeviceConfig: what a board reads from its manifest section, so no setting is dropped on the way (transferTargets once was). */
+export const DEVICE_CONFIG_KEYS: readonly (keyof DeviceConfig)[] = ['id', 'role', 'site', 'win', 'secret', ...(Object.keys(CONFIG_DEFAULTS) as (keyof DeviceConfig)[])];
+
 const ID = /^[A-Za-z0-9_-]{1,32}$/;
 
 /** The settings the hub may change remotely, with a config command (protocol.ts CommandBodies.config). */

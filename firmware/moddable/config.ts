@@ -4,7 +4,7 @@
  * by the core's parseDeviceConfig so a bad setting is named at boot instead of misbehaving later.
  */
 import mcConfig from 'mc/config';
-import { parseDeviceConfig, type DeviceConfig } from '../core/config.js';
+import { DEVICE_CONFIG_KEYS, parseDeviceConfig, type DeviceConfig } from '../core/config.js';
 import type { BatteryConfig } from './battery-adc.js';
 import type { DisplayFonts } from './display-piu.js';
 import { loadSettings } from './settings.js';
@@ -22,7 +22,6 @@ export interface BoardConfig {
   caResource: string | null;
 }
 
-const DEVICE_KEYS = ['id', 'role', 'site', 'win', 'secret', 'broker', 'fw', 'keyPins', 'rateTimeout', 'unsolicited', 'volume', 'idleText', 'outboxBytes'];
 
 export interface LoadedConfig {
   device: DeviceConfig;
@@ -34,7 +33,7 @@ export function loadConfig(deviceId: () => string | undefined): LoadedConfig {
   if (!section || typeof section !== 'object') throw new Error('manifest config: "sannuo" section missing');
   const saved = loadSettings();
   const raw: Record<string, unknown> = {};
-  for (const key of DEVICE_KEYS) if (section[key] !== undefined && section[key] !== null) raw[key] = section[key];
+  for (const key of DEVICE_CONFIG_KEYS) if (section[key] !== undefined && section[key] !== null) raw[key] = section[key];
   const broker = { ...(section.broker as object) } as Record<string, unknown>;
   if (saved.brokerHost !== undefined) broker.host = saved.brokerHost;
   if (saved.brokerPort !== undefined) broker.port = saved.brokerPort;

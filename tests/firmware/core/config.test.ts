@@ -1,4 +1,6 @@
-import { CONFIG_DEFAULTS, parseDeviceConfig, type ConfigError, type DeviceConfig } from '../../../firmware/core/config.js';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { CONFIG_DEFAULTS, DEVICE_CONFIG_KEYS, parseDeviceConfig, type ConfigError, type DeviceConfig } from '../../../firmware/core/config.js';
 
 const base = { id: 'pad-1', role: 'pad', site: 'hall1', win: 'W01', secret: 'ab'.repeat(32) };
 
@@ -26,4 +28,14 @@ test('transfer targets: exactly one of window or item, with a label', () => {
 
 test('not an object', () => {
   expect(parseDeviceConfig('pad')).toEqual([{ key: '(root)', message: 'expected an object' }]);
+});
+
+test('a board reads every key of a device config from its manifest (transferTargets was dropped once: issue 16, defect 2)', () => {
+  const parsed = parseDeviceConfig({ id: 'disp-1', role: 'display', site: 's', win: 'W1', secret: 'ab'.repeat(32), transferTargets: [{ toWin: 'W2', toItem: null, label: '二号窗口' }] }) as DeviceConfig;
+  expect([...DEVICE_CONFIG_KEYS].sort()).toEqual(Object.keys(parsed).sort());
+  expect(parsed.transferTargets).toHaveLength(1);
+  // The Moddable board's reader (firmware/moddable/config.ts, which needs mcconfig to run) takes its keys from that list, not a copy of its own.
+  const source = readFileSync(path.join(__dirname, '../../../firmware/moddable/config.ts'), 'utf8');
+  expect(source).toMatch(/for \(const key of DEVICE_CONFIG_KEYS\)/);
+  expect(source).not.toMatch(/'keyPins', 'rateTimeout'/);
 });
