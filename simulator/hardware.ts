@@ -185,7 +185,8 @@ export class SimHealth implements Health {
   bat = -1;
   /** dBm, 0 when unknown. */
   signal = -55;
-  heap = 96 * 1024;
+  /** Free heap in bytes; null: the platform has no figure (as lin). */
+  heap: number | null = 96 * 1024;
 
   battery(): number {
     return this.bat;
@@ -193,7 +194,7 @@ export class SimHealth implements Health {
   rssi(): number {
     return this.signal;
   }
-  freeHeap(): number {
+  freeHeap(): number | null {
     return this.heap;
   }
 }

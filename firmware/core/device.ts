@@ -76,7 +76,7 @@ export const DEVICE_DEFAULTS = {
 /** Coarse bands: a state event is written when one of them changes, not on every wobble. */
 interface Notable {
   bat: 'mains' | 'ok' | 'low' | 'critical';
-  heap: 'ok' | 'low';
+  heap: 'ok' | 'low' | 'unknown';
   outbox: 'ok' | 'half' | 'high';
   rssi: 'ok' | 'weak';
   refused: number;
@@ -375,7 +375,7 @@ export class Device {
       fw: this.config.fw,
       bat: Math.round(health.battery()),
       rssi: Math.round(health.rssi()),
-      heap: Math.round(health.freeHeap()),
+      heap: nullableRound(health.freeHeap()),
       up: this.uptime(),
       outbox: this.outbox.pending().length,
       t: Math.max(0, this.clock.now()),
@@ -413,7 +413,7 @@ export class Device {
     const counters = this.outbox.counters;
     return {
       bat: bat < 0 ? 'mains' : bat <= 10 ? 'critical' : bat <= 20 ? 'low' : 'ok',
-      heap: health.freeHeap() < 16 * 1024 ? 'low' : 'ok',
+      heap: heapBand(health.freeHeap()),
       outbox: fill >= 0.8 ? 'high' : fill >= 0.5 ? 'half' : 'ok',
       rssi: rssi !== 0 && rssi < -80 ? 'weak' : 'ok',
       refused: counters.refused,
@@ -438,4 +438,13 @@ function positive(name: string, value: number | undefined, fallback: number): nu
   if (value === undefined) return fallback;
   if (!(Number.isFinite(value) && value > 0)) throw new RangeError(`Device ${name}: expected milliseconds > 0, got ${value}`);
   return value;
+}
+
+function nullableRound(n: number | null): number | null {
+  return n === null ? null : Math.round(n);
+}
+
+/** A platform without a heap figure says 'unknown', never 'low' for a 0 it did not measure. */
+function heapBand(free: number | null): 'ok' | 'low' | 'unknown' {
+  return free === null ? 'unknown' : free < 16 * 1024 ? 'low' : 'ok';
 }

@@ -108,7 +108,8 @@ export interface Health {
   battery(): number;
   /** Wi-Fi RSSI in dBm, 0 when unknown. */
   rssi(): number;
-  freeHeap(): number;
+  /** Free heap in bytes; null where the platform has no figure (lin reports 0), never a fake number. */
+  freeHeap(): number | null;
 }
 
 /** Everything a device core is built from. */

@@ -102,7 +102,7 @@ export interface EventBodies {
   /** Written once at every boot: the firmware version and why it started. */
   boot: { fw: string; reason: string };
   /** Health snapshot when something notable changes (battery low, outbox filling). */
-  state: { bat: number; rssi: number; heap: number; up: number; outbox: number; refused: number; dropped: number };
+  state: { bat: number; rssi: number; heap: number | null; up: number; outbox: number; refused: number; dropped: number };
   /** 一事一评: ticket and req are null when the pad was offline; the hub binds by window and time. */
   rating: { win: string; ticket: string | null; req: string | null; level: RatingLevel; reason: BadRatingReason | null; offline: boolean };
   /** Staff pressed next: finish the current ticket (if any) and call the next one. */
@@ -118,7 +118,7 @@ export type EventType = keyof EventBodies;
 
 export const EVENT_SCHEMAS: { readonly [K in EventType]: Schema } = {
   boot: [['fw', 'text'], ['reason', 'text']],
-  state: [['bat', 'int'], ['rssi', 'int'], ['heap', 'int'], ['up', 'int'], ['outbox', 'int'], ['refused', 'int'], ['dropped', 'int']],
+  state: [['bat', 'int'], ['rssi', 'int'], ['heap', 'int?'], ['up', 'int'], ['outbox', 'int'], ['refused', 'int'], ['dropped', 'int']],
   rating: [['win', 'id'], ['ticket', 'ticket?'], ['req', 'id?'], ['level', 'level'], ['reason', 'reason?'], ['offline', 'bool']],
   call: [['win', 'id'], ['staff', 'id?']],
   recall: [['win', 'id'], ['ticket', 'ticket']],
@@ -194,12 +194,13 @@ export interface DeviceState {
   fw: string;
   bat: number;
   rssi: number;
-  heap: number;
+  /** Free heap in bytes; null where the platform has no figure. */
+  heap: number | null;
   up: number;
   outbox: number;
   t: number;
 }
-const STATE_SCHEMA: Schema = [['dev', 'id'], ['online', 'bool'], ['role', 'text'], ['win', 'id'], ['fw', 'text'], ['bat', 'int'], ['rssi', 'int'], ['heap', 'int'], ['up', 'int'], ['outbox', 'int'], ['t', 'int']];
+const STATE_SCHEMA: Schema = [['dev', 'id'], ['online', 'bool'], ['role', 'text'], ['win', 'id'], ['fw', 'text'], ['bat', 'int'], ['rssi', 'int'], ['heap', 'int?'], ['up', 'int'], ['outbox', 'int'], ['t', 'int']];
 
 // ---------------------------------------------------------------- errors
 

@@ -27,8 +27,9 @@ export class BoardHealth implements Health {
     }
   }
 
-  freeHeap(): number {
+  /** null where the SDK has no figure: on lin the instrumentation reads 0, which is not a free heap. */
+  freeHeap(): number | null {
     const free = this.#freeMemory === undefined ? undefined : Instrumentation.get(this.#freeMemory);
-    return typeof free === 'number' ? free : 0;
+    return typeof free === 'number' && free > 0 ? free : null;
   }
 }

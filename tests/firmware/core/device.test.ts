@@ -278,3 +278,22 @@ test('a bad config is refused at construction with the key named', () => {
   const time = new VirtualTime();
   expect(() => new Device({ ...config('pad'), secret: 'xyz' }, createSimHardware({ time }))).toThrow(/secret: expected 64/);
 });
+
+test('a platform without a heap figure reports it unknown (null), never a 0 that reads as a low heap (issue 16, defect 5)', () => {
+  const r = rig();
+  r.hw.health.heap = null;
+  r.device.start();
+  r.connect();
+  r.ackAll();
+  r.time.advance(5 * 60_000);
+  const states = r.received().filter((e) => e.type === 'state');
+  expect(states).toHaveLength(0); // 'unknown' is not a change to report, and not 'low'
+  const retained = r.published.filter((m) => m.topic === r.topic('state'));
+  const last = JSON.parse(String(retained[retained.length - 1].payload)) as { heap: unknown; online: boolean };
+  expect(last).toMatchObject({ heap: null, online: true });
+  const decoded = decodeState(utf8Encode(String(retained[retained.length - 1].payload)), r.cfg.id);
+  expect(isProtocolError(decoded)).toBe(false);
+  r.hw.health.heap = 8 * 1024; // a real low heap still is one
+  r.time.advance(60_000);
+  expect(r.received().filter((e) => e.type === 'state').map((e) => (e.body as { heap: number }).heap)).toEqual([8192]);
+});
