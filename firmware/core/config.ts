@@ -58,6 +58,21 @@ export const CONFIG_DEFAULTS: Omit<DeviceConfig, 'id' | 'role' | 'site' | 'win' 
   transferTargets: [],
 };
 
+/**
+ * A Preference domain of this device's own (≤ 15 characters, Moddable's limit): `<base>-<8 hex>`
+ * from an FNV-1a hash of the id. Where several devices run on one machine (lin) they would
+ * otherwise share one domain, and the second would boot with the first's id and secret.
+ */
+export function deviceDomain(base: string, id: string): string {
+  if (base.length > 6) throw new RangeError(`deviceDomain: base "${base}" is longer than 6 characters (the domain may be 15)`);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) {
+    h ^= id.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return `${base}-${h.toString(16).padStart(8, '0')}`;
+}
+
 /** Every key of a DeviceConfig: what a board reads from its manifest section, so no setting is dropped on the way (transferTargets once was). */
 export const DEVICE_CONFIG_KEYS: readonly (keyof DeviceConfig)[] = ['id', 'role', 'site', 'win', 'secret', ...(Object.keys(CONFIG_DEFAULTS) as (keyof DeviceConfig)[])];
 

@@ -4,10 +4,11 @@
  * by the core's parseDeviceConfig so a bad setting is named at boot instead of misbehaving later.
  */
 import mcConfig from 'mc/config';
-import { DEVICE_CONFIG_KEYS, parseDeviceConfig, type DeviceConfig } from '../core/config.js';
+import { DEVICE_CONFIG_KEYS, deviceDomain, parseDeviceConfig, type DeviceConfig } from '../core/config.js';
 import type { BatteryConfig } from './battery-adc.js';
 import type { DisplayFonts } from './display-piu.js';
-import { loadSettings } from './settings.js';
+import { loadSettings, useSettingsDomain } from './settings.js';
+import { KEEP_DOMAIN } from './storage-preference.js';
 
 /** What the board needs besides DeviceConfig. */
 export interface BoardConfig {
@@ -20,6 +21,8 @@ export interface BoardConfig {
   fonts: DisplayFonts;
   /** Resource name of a DER CA certificate for TLS to the hall's broker, or null. */
   caResource: string | null;
+  /** Preference domain of the device's kept state (the command replay mark). */
+  storageDomain: string;
 }
 
 
@@ -31,6 +34,13 @@ export interface LoadedConfig {
 export function loadConfig(deviceId: () => string | undefined): LoadedConfig {
   const section = (mcConfig as Record<string, unknown>).sannuo as Record<string, unknown> | undefined;
   if (!section || typeof section !== 'object') throw new Error('manifest config: "sannuo" section missing');
+  // Several devices on one machine (lin, manifest sannuo.perDeviceState): each its own settings,
+  // kept state and flash folder, all named from the manifest's id. A board of its own keeps the
+  // fixed names, so a firmware update finds its outbox and settings where they were.
+  const perDevice = section.perDeviceState === true;
+  const manifestId = typeof section.id === 'string' ? section.id : deviceId();
+  if (perDevice && !manifestId) throw new Error('manifest config: sannuo.perDeviceState needs sannuo.id');
+  if (perDevice) useSettingsDomain(deviceDomain('sannuo', manifestId!));
   const saved = loadSettings();
   const raw: Record<string, unknown> = {};
   for (const key of DEVICE_CONFIG_KEYS) if (section[key] !== undefined && section[key] !== null) raw[key] = section[key];
@@ -57,11 +67,12 @@ export function loadConfig(deviceId: () => string | undefined): LoadedConfig {
     device: parsed,
     board: {
       wifi: ssid ? (password ? { ssid, password } : { ssid }) : null,
-      flashDir: typeof section.flashDir === 'string' ? section.flashDir : 'sannuo/',
+      flashDir: (typeof section.flashDir === 'string' ? section.flashDir : 'sannuo/') + (perDevice ? `${parsed.id}/` : ''),
       keysActiveLow: section.keysActiveLow !== false,
       battery: (section.battery as BatteryConfig | null | undefined) ?? null,
       fonts,
       caResource: typeof section.caResource === 'string' ? section.caResource : null,
+      storageDomain: perDevice ? deviceDomain('snkeep', parsed.id) : KEEP_DOMAIN,
     },
   };
 }

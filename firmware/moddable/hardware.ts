@@ -59,7 +59,7 @@ export function buildHardware(
     transport,
     health: new BoardHealth({ ...(platform.battery ? { battery: platform.battery } : {}), rssi: () => platform.network.rssi() }),
     hmac: nativeHmacSha256,
-    storage: new PreferenceStorage(),
+    storage: new PreferenceStorage(board.storageDomain),
     random,
   };
   return { hardware, transport };

@@ -5,7 +5,13 @@
  */
 import Preference from 'preference';
 
-const DOMAIN = 'sannuo';
+/** The settings' Preference domain: 'sannuo' on a board of its own; per device where several share one machine (useSettingsDomain). */
+let DOMAIN = 'sannuo';
+
+/** Before the first load: the domain of this device's settings (≤ 15 characters). */
+export function useSettingsDomain(domain: string): void {
+  DOMAIN = domain;
+}
 
 /** Preference key (≤ 15 characters) for each setting, and the type it holds. */
 const KEYS = {

@@ -7,11 +7,14 @@
 import Preference from 'preference';
 import { storageProblem, type Storage } from '../core/hardware.js';
 
-const DOMAIN = 'sannuo-keep'; // ≤ 15 characters
+/** The default domain, on a board of its own (≤ 15 characters). */
+export const KEEP_DOMAIN = 'sannuo-keep';
 
 export class PreferenceStorage implements Storage {
+  constructor(private readonly domain: string = KEEP_DOMAIN) {}
+
   get(key: string): string | undefined {
-    const value = Preference.get(DOMAIN, key);
+    const value = Preference.get(this.domain, key);
     // A value of another type (another firmware's layout) is not ours to trust.
     return typeof value === 'string' ? value : undefined;
   }
@@ -19,6 +22,6 @@ export class PreferenceStorage implements Storage {
   set(key: string, value: string): void {
     const problem = storageProblem(key, value);
     if (problem) throw new Error(problem);
-    Preference.set(DOMAIN, key, value);
+    Preference.set(this.domain, key, value);
   }
 }

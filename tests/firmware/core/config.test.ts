@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { CONFIG_DEFAULTS, DEVICE_CONFIG_KEYS, parseDeviceConfig, type ConfigError, type DeviceConfig } from '../../../firmware/core/config.js';
+import { CONFIG_DEFAULTS, DEVICE_CONFIG_KEYS, deviceDomain, parseDeviceConfig, type ConfigError, type DeviceConfig } from '../../../firmware/core/config.js';
 
 const base = { id: 'pad-1', role: 'pad', site: 'hall1', win: 'W01', secret: 'ab'.repeat(32) };
 
@@ -38,4 +38,20 @@ test('a board reads every key of a device config from its manifest (transferTarg
   const source = readFileSync(path.join(__dirname, '../../../firmware/moddable/config.ts'), 'utf8');
   expect(source).toMatch(/for \(const key of DEVICE_CONFIG_KEYS\)/);
   expect(source).not.toMatch(/'keyPins', 'rateTimeout'/);
+});
+
+test('devices sharing one machine (lin) get Preference domains of their own, within Moddable\'s 15 characters (issue 16, defect 7)', () => {
+  const ids = ['sim-pad-1', 'sim-pad-2', 'sim-display-1', 'W01-pad', 'x'.repeat(32)];
+  const domains = ids.map((id) => deviceDomain('sannuo', id));
+  expect(new Set(domains).size).toBe(ids.length);
+  for (const d of [...domains, deviceDomain('snkeep', 'sim-pad-1')]) expect(d.length).toBeLessThanOrEqual(15);
+  expect(deviceDomain('sannuo', 'sim-pad-1')).toBe(deviceDomain('sannuo', 'sim-pad-1'));
+  expect(() => deviceDomain('sannuo-keep', 'a')).toThrow(/longer than 6/);
+  // The lin build asks for it; the board reader names settings, kept state and flash folder from the id.
+  const manifest = JSON.parse(readFileSync(path.join(__dirname, '../../../manifest.json'), 'utf8'));
+  expect(manifest.platforms.lin.config.sannuo.perDeviceState).toBe(true);
+  expect(manifest.config.sannuo.perDeviceState).toBeUndefined(); // esp32: one device per chip, names unchanged across updates
+  const source = readFileSync(path.join(__dirname, '../../../firmware/moddable/config.ts'), 'utf8');
+  expect(source).toMatch(/useSettingsDomain\(deviceDomain\('sannuo', manifestId!\)\)/);
+  expect(source).toMatch(/perDevice \? `\$\{parsed\.id\}\/` : ''/);
 });
