@@ -20,6 +20,7 @@ import { Registry } from './devices/registry.js';
 import { DeviceSecrets } from './devices/secrets.js';
 import type { Link } from './mqtt/link.js';
 import { Ingest } from './ingest/ingest.js';
+import { windowExists } from './queue/lookup.js';
 import { CommitHealth } from './health.js';
 
 const MIB = 1024 * 1024;
@@ -138,7 +139,8 @@ export class HallRuntime {
       db: this.db, ledger: this.ledger, registry: this.registry, link, metrics: this.hub.metrics,
       log: this.hub.log.child({ module: 'downlink' }), site: this.spec.site, now: this.hub.options.now, bus: this.bus,
       stateOf: async (d) => {
-        if (d.role === 'display') return [{ kind: 'display', win: d.win, body: await this.queue.displayFor(d.win) }];
+        // A display at a window not set up yet has nothing to show: not a fault.
+        if (d.role === 'display') return (await windowExists(this.db, d.win)) ? [{ kind: 'display', win: d.win, body: await this.queue.displayFor(d.win) }] : [];
         const open = d.role === 'pad' ? await this.queue.ratingsFeature.openRequest(d.win) : undefined;
         return open ? [open] : [];
       },

@@ -25,7 +25,7 @@ import { nodeHmac, type Registry } from '../devices/registry.js';
 import type { Metrics } from '../metrics.js';
 import type { Link } from '../mqtt/link.js';
 import { NODE_TEXT } from '../text.js';
-import { settleLogged } from '../log.js';
+import { Condition, settleLogged } from '../log.js';
 import type { Bus } from '../bus.js';
 import type { Effect, LedgerAppender } from '../seams.js';
 
@@ -64,9 +64,12 @@ export class Downlink {
   ];
 
   private readonly now: () => number;
+  /** Reading a device's state failed (a database that cannot answer): one line, summaries, an end. */
+  private readonly stateReads: Condition;
 
   constructor(private readonly o: DownlinkOptions) {
     this.now = o.now ?? Date.now;
+    this.stateReads = new Condition(o.log, 'device-state-read', 'downlink: could not read the state to send a device coming online', { level: 'warn' });
   }
 
   start(): void {
@@ -95,9 +98,10 @@ export class Downlink {
         if (e.kind === 'display' && device.role === 'display') sends.push(this.sendCommand({ v: PROTOCOL_VERSION, dev, t: this.now(), type: 'display', body: e.body }));
         else if (e.kind === 'rateReq' && device.role === 'pad' && device.bound !== false) sends.push(this.sendCommand({ v: PROTOCOL_VERSION, dev, t: this.now(), type: 'rateReq', body: e.body }));
       }
+      this.stateReads.ok();
       await settleLogged(sends, this.o.log, 'downlink: publish failed; the device gets its state again when it next comes online');
     } catch (error) {
-      this.o.log.warn({ err: error, dev }, 'downlink: could not read the state to send a device coming online');
+      this.stateReads.fail({ err: String(error), dev });
     }
   }
 

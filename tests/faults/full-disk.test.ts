@@ -141,6 +141,7 @@ test('a full disk under load: /readyz tells it within 2 s and recovers by itself
     expect(rows.every((r, i) => Number(r.seq) === i + 1 && Number(r.n) === 1)).toBe(true);
   }
   // A bounded log: a start line, summaries, an end line, per condition; not one per event per resend.
+  if (outageLines.length >= 15) console.info(JSON.stringify([...new Set(outageLines.map((l) => l.msg))]).slice(0, 3000));
   expect(outageLines.length).toBeLessThan(15);
   expect(lines.some((l) => /commits are failing.*\(ended/.test(l.msg))).toBe(true);
   expect((await hub.api('GET', '/api/ledger/verify')).ok).toBe(true);
