@@ -141,8 +141,9 @@ export class HallRuntime {
       stateOf: async (d) => {
         // A display at a window not set up yet has nothing to show: not a fault.
         if (d.role === 'display') return (await windowExists(this.db, d.win)) ? [{ kind: 'display', win: d.win, body: await this.queue.displayFor(d.win) }] : [];
-        const open = d.role === 'pad' ? await this.queue.ratingsFeature.openRequest(d.win) : undefined;
-        return open ? [open] : [];
+        // Not a pad's open request: after a power cut the pad may hold that very rating in its
+        // outbox, unsent, and showing the request again would ask the next citizen to rate it.
+        return [];
       },
     });
     this.downlink.start();
