@@ -45,11 +45,14 @@ export function reportRoutes(app: FastifyInstance, ctx: AppContext): void {
     const m = /^(.+)\.(json|csv|pdf)$/.exec(request.params.file);
     if (!m) throw new AppError(400, 'file: expected <period>.json, .csv or .pdf, e.g. 2025-03.pdf', 'file');
     const period = parsePeriod(m[1], options.utcOffsetMinutes, 'file');
-    const report = await buildReport(ctx.db, ctx.cases, period, { utcOffsetMinutes: options.utcOffsetMinutes, now: ctx.now() });
+    const user = userOf(request);
+    // A department head's report, trend and cases are their department's.
+    const department = user.role === 'head' ? user.department ?? '\u0000' : null;
+    const report = await buildReport(ctx.db, ctx.cases, period, { utcOffsetMinutes: options.utcOffsetMinutes, now: ctx.now(), hallName: options.hallName, department });
     if (m[2] === 'json') return report;
-    const name = `sannuo-${period.label}`;
+    const name = `sannuo-${period.label}${department ? `-${department}` : ''}`;
     if (m[2] === 'csv') return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}.csv"`).send(reportCsv(report));
-    const pdf = await reportPdf(report, options.hallName);
+    const pdf = await reportPdf(report, options.utcOffsetMinutes);
     return reply.type('application/pdf').header('content-disposition', `inline; filename="${name}.pdf"`).send(pdf);
   });
 }

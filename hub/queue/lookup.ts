@@ -13,6 +13,8 @@ export interface TicketRow {
   target_win: string | null; win: string | null; staff: string | null; issued_at: number; called_at: number | null;
   served_at: number | null; finished_at: number | null; recall_count: number; noshow_count: number;
   transfer_count: number; history: string;
+  /** Service time at the windows that transferred it (queue/002). */
+  earlier_service_ms: number;
 }
 
 export function ticketById(db: Db, id: string): Promise<TicketRow | undefined> {
@@ -65,9 +67,15 @@ export async function setupNames(db: Db): Promise<Map<string, string>> {
 
 // ---------------------------------------------------------------- services, counted (reports)
 
+/**
+ * A finished ticket's service time: its last window's part (served → finished) plus the parts
+ * at the windows that transferred it (earlier_service_ms), so a transfer does not shorten it.
+ */
+export const SERVICE_MS = (t: string): string => `${t}.earlier_service_ms + (CASE WHEN ${t}.finished_at > ${t}.served_at THEN ${t}.finished_at - ${t}.served_at ELSE 0 END)`;
+
 const SERVICE_COUNTS = `COUNT(*) AS served,
       SUM(CASE WHEN called_at > issued_at THEN called_at - issued_at ELSE 0 END) AS wait_ms, SUM(CASE WHEN called_at IS NOT NULL THEN 1 ELSE 0 END) AS waits,
-      SUM(CASE WHEN finished_at > served_at THEN finished_at - served_at ELSE 0 END) AS service_ms, SUM(CASE WHEN served_at IS NOT NULL THEN 1 ELSE 0 END) AS services`;
+      SUM(${SERVICE_MS('queue_tickets')}) AS service_ms, SUM(CASE WHEN served_at IS NOT NULL THEN 1 ELSE 0 END) AS services`;
 
 /** Services finished in [from, to), counted per (window, staff, item, department). */
 export function serviceCountsByGroup(db: Db, from: number, to: number): Promise<Record<string, unknown>[]> {
@@ -96,4 +104,18 @@ export function finishedCases(db: Db, department: string, item: string | null, f
     WHERE t.status = 'done' AND t.department = $1 ${item ? 'AND t.item = $4' : ''}
       AND COALESCE(t.case_no, t.id) IN (SELECT COALESCE(case_no, id) FROM queue_tickets WHERE status = 'done' AND department = $1 AND finished_at >= $2 AND finished_at < $3)
     GROUP BY COALESCE(t.case_no, t.id) HAVING MAX(t.finished_at) >= $2 AND MAX(t.finished_at) < $3`, item ? [...params, item] : params);
+}
+
+/**
+ * Services finished in [from, to), counted per (key, whole seconds) of their wait (issued → first
+ * call) or service time (every window's part): a histogram per window, staff member or item (or
+ * the hall), from which a report reads percentiles without holding every ticket of a year.
+ */
+export function serviceTimeHistogram(db: Db, from: number, to: number, by: 'hall' | 'win' | 'staff' | 'item', measure: 'wait' | 'service', department?: string): Promise<{ k: string | null; s: number; n: number }[]> {
+  const key = by === 'hall' ? `''` : by;
+  const ms = measure === 'wait' ? `CASE WHEN called_at > issued_at THEN called_at - issued_at ELSE 0 END` : SERVICE_MS('queue_tickets');
+  const present = measure === 'wait' ? 'called_at IS NOT NULL' : 'served_at IS NOT NULL';
+  return db.all(`SELECT ${key} AS k, (${ms}) / 1000 AS s, COUNT(*) AS n FROM queue_tickets
+    WHERE finished_at >= $1 AND finished_at < $2 AND status = 'done' AND ${present} ${department ? 'AND department = $3' : ''}
+    GROUP BY ${key}, (${ms}) / 1000`, department ? [from, to, department] : [from, to]);
 }

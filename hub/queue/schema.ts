@@ -117,4 +117,7 @@ CREATE INDEX queue_ratings_staff ON queue_ratings (staff, t)
 
 export const queueMigrations: Migration[] = [
   { id: 'queue/001-tables', sql: () => tables },
+  // A transferred ticket is served in parts; served_at restarts at each window, so the earlier
+  // parts are summed here and a report's service time is every window's part, not the last one's.
+  { id: 'queue/002-earlier-service', sql: () => 'ALTER TABLE queue_tickets ADD COLUMN earlier_service_ms BIGINT NOT NULL DEFAULT 0' },
 ];

@@ -219,8 +219,9 @@ export class QueueService {
     const lane = this.policy.transferPlacement === 'front' ? LANE_FRONT : LANE_REGULAR;
     const history = addHistory(ticket, { at: t, what: 'transferred', win: w.id, staff: ticket.staff, toWin: body.toWin, toItem: body.toItem, fromItem: ticket.item });
     await tx.run(`UPDATE queue_tickets SET status = 'transferred', item = $2, department = $3, target_win = $4, lane = $5, order_key = $6,
-      win = NULL, staff = NULL, served_at = NULL, transfer_count = transfer_count + 1, history = $7 WHERE id = $1`,
-      [ticket.id, item, department, body.toWin, lane, order, history]);
+      win = NULL, staff = NULL, served_at = NULL, transfer_count = transfer_count + 1, history = $7,
+      earlier_service_ms = earlier_service_ms + (CASE WHEN served_at IS NOT NULL AND $8 > served_at THEN $8 - served_at ELSE 0 END) WHERE id = $1`,
+      [ticket.id, item, department, body.toWin, lane, order, history, t]);
     await tx.run(`UPDATE queue_windows SET current_ticket = NULL, updated_at = $2 WHERE id = $1`, [w.id, at]);
     const moved = { ...ticket, item, target_win: body.toWin };
     return committed([...await this.displays(tx, await windowsFor(tx, moved), w.id, false), { kind: 'hall' }]);

@@ -221,3 +221,21 @@ export async function trend(db: Db, from: number, to: number, bucket: 'day' | 'm
   for (const r of rows) addRow(buckets.get(name(num(r.d)))!, r);
   return [...buckets.entries()].map(([b, c]) => ({ bucket: b, figures: figuresOf(c) }));
 }
+
+/** The period just before: the previous month, quarter or year, or a range of the same length ending where this one starts. */
+export function previousPeriod(p: Period, utcOffsetMinutes: number): Period {
+  const local = new Date(p.from + utcOffsetMinutes * 60_000);
+  const y = local.getUTCFullYear();
+  const m = local.getUTCMonth();
+  const pad = (n: number) => String(n).padStart(2, '0');
+  if (p.kind === 'month') return parsePeriod(m === 0 ? `${y - 1}-12` : `${y}-${pad(m)}`, utcOffsetMinutes);
+  if (p.kind === 'quarter') {
+    const q = Math.floor(m / 3) + 1;
+    return parsePeriod(q === 1 ? `${y - 1}-Q4` : `${y}-Q${q - 1}`, utcOffsetMinutes);
+  }
+  if (p.kind === 'year') return parsePeriod(String(y - 1), utcOffsetMinutes);
+  const off = utcOffsetMinutes * 60_000;
+  const day = (t: number) => new Date(t + off).toISOString().slice(0, 10);
+  const length = p.to - p.from;
+  return parsePeriod(`${day(p.from - length)}..${day(p.from - DAY)}`, utcOffsetMinutes);
+}

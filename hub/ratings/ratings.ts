@@ -198,7 +198,7 @@ export class Ratings {
       id: input.id, ticket: ticket.id, number: ticket.number, level: input.level as Rating['level'], reason: input.reason as BadRatingReason | null,
       channel: input.channel, win: (ticket.win ?? '') as string, staff: ticket.staff, item: ticket.item, department: ticket.department,
       waitMs: ticket.called_at !== null ? Math.max(0, num(ticket.called_at) - num(ticket.issued_at)) : null,
-      serviceMs: ticket.finished_at !== null && ticket.served_at !== null ? Math.max(0, num(ticket.finished_at) - num(ticket.served_at)) : null,
+      serviceMs: ticket.finished_at !== null && ticket.served_at !== null ? num(ticket.earlier_service_ms) + Math.max(0, num(ticket.finished_at) - num(ticket.served_at)) : null,
       bound: input.bound, req: input.req, dev: input.dev, boot: input.boot, seq: input.seq, t: input.t,
     };
     const recordedAt = this.deps.now();

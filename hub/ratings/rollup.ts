@@ -29,6 +29,7 @@
 import type { Logger } from 'pino';
 import type { Db, Migration } from '../db/db.js';
 import { num } from '../db/db.js';
+import { SERVICE_MS } from '../queue/lookup.js';
 
 
 export const DAY = 86_400_000; // milliseconds
@@ -60,7 +61,7 @@ const ratingCounts = (r: string) => [1, 2, 3, 4, 5].map((l) => flag(`${r}.level 
 /** Count expressions of one finished ticket row t, times sign (+1 added, -1 taken away). */
 const ticketCounts = (t: string, sign: string) => ['0', '0', '0', '0', '0', '0', sign,
   `${sign} * (CASE WHEN ${t}.called_at > ${t}.issued_at THEN ${t}.called_at - ${t}.issued_at ELSE 0 END)`, `${sign} * ${flag(`${t}.called_at IS NOT NULL`)}`,
-  `${sign} * (CASE WHEN ${t}.finished_at > ${t}.served_at THEN ${t}.finished_at - ${t}.served_at ELSE 0 END)`, `${sign} * ${flag(`${t}.served_at IS NOT NULL`)}`];
+  `${sign} * (${SERVICE_MS(t)})`, `${sign} * ${flag(`${t}.served_at IS NOT NULL`)}`];
 const counted = (t: string) => `${t}.status = 'done' AND ${t}.finished_at IS NOT NULL`;
 const cols = ROLLUP_COUNTS.join(', ');
 
@@ -77,14 +78,12 @@ function sqliteRatingTrigger(): string {
 END`;
 }
 
-function sqliteTriggers(): string {
+function sqliteTicketTriggers(): string {
   const upsert = ` ON CONFLICT (day, dim, department, key) DO UPDATE SET ${ROLLUP_COUNTS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`;
   const insert = (r: string, time: string, counts: string[]) => `INSERT INTO app_rollup (day, dim, department, key, ${cols})
   SELECT (${r}.${time} + s.value) / ${DAY}, d.dim, COALESCE(${r}.department, ''), ${keyOf(r)}, ${counts.join(', ')}
   FROM app_state s, ${DIMS_SQL} d WHERE s.name = '${ROLLUP_OFFSET}'${upsert};`;
-  return `
-${sqliteRatingTrigger()};
-CREATE TRIGGER app_rollup_ticket_insert AFTER INSERT ON queue_tickets WHEN ${counted('NEW')} BEGIN
+  return `CREATE TRIGGER app_rollup_ticket_insert AFTER INSERT ON queue_tickets WHEN ${counted('NEW')} BEGIN
   ${insert('NEW', 'finished_at', ticketCounts('NEW', '1'))}
 END;
 CREATE TRIGGER app_rollup_ticket_update AFTER UPDATE ON queue_tickets WHEN (${counted('OLD')}) OR (${counted('NEW')}) BEGIN
@@ -94,6 +93,12 @@ END;
 CREATE TRIGGER app_rollup_ticket_delete AFTER DELETE ON queue_tickets WHEN ${counted('OLD')} BEGIN
   ${insert('OLD', 'finished_at', ticketCounts('OLD', '-1'))}
 END`;
+}
+
+function sqliteTriggers(): string {
+  return `
+${sqliteRatingTrigger()};
+${sqliteTicketTriggers()}`;
 }
 
 function postgresAggregate(source: string): string {
@@ -112,34 +117,13 @@ function postgresRatingRows(): string {
 
 /** The rating trigger's function again, as app/004 makes it, under CREATE OR REPLACE. */
 function postgresRatingFunction(): string {
-  return `
-CREATE OR REPLACE FUNCTION app_rollup_ratings() RETURNS trigger LANGUAGE plpgsql AS $fn$
-DECLARE offset_ms BIGINT;
-BEGIN
-  SELECT value INTO offset_ms FROM app_state WHERE name = '${ROLLUP_OFFSET}';
-  IF offset_ms IS NULL THEN RETURN NULL; END IF;
-  ${postgresAggregate(postgresRatingRows())}
-  RETURN NULL;
-END
-$fn$`;
+  return postgresFunction('CREATE OR REPLACE FUNCTION', 'app_rollup_ratings', postgresAggregate(postgresRatingRows()));
 }
 
-/**
- * PostgreSQL: statement-level triggers over transition tables, so a multi-row INSERT is rolled
- * up with one aggregate, not row by row.
- */
-function postgresTriggers(): string {
-  const upsert = `ON CONFLICT (day, dim, department, key) DO UPDATE SET ${ROLLUP_COUNTS.map((c) => `${c} = a.${c} + excluded.${c}`).join(', ')}`;
-  /** One aggregate INSERT of rows x(day, department, win, staff, item, counts...). */
-  const aggregate = (source: string) => `INSERT INTO app_rollup AS a (day, dim, department, key, ${cols})
-    SELECT x.day, d.dim, COALESCE(x.department, ''), ${keyOf('x')}, ${ROLLUP_COUNTS.map((c) => `SUM(x.${c})`).join(', ')}
-    FROM (${source}) x CROSS JOIN ${DIMS_SQL} d
-    GROUP BY x.day, d.dim, COALESCE(x.department, ''), ${keyOf('x')}
-    ${upsert};`;
-  const ticketRows = (table: string, sign: string) => `SELECT (t.finished_at + offset_ms) / ${DAY} AS day, t.department, t.win, t.staff, t.item,
-      ${ticketCounts('t', sign).map((e, i) => `${e} AS ${ROLLUP_COUNTS[i]}`).join(', ')} FROM ${table} t WHERE ${counted('t')}`;
-  const fn = (name: string, body: string) => `
-CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+/** The plpgsql trigger function `name` around `body`, under `create` (CREATE or CREATE OR REPLACE FUNCTION). */
+function postgresFunction(create: string, name: string, body: string): string {
+  return `
+${create} ${name}() RETURNS trigger LANGUAGE plpgsql AS $fn$
 DECLARE offset_ms BIGINT;
 BEGIN
   SELECT value INTO offset_ms FROM app_state WHERE name = '${ROLLUP_OFFSET}';
@@ -148,14 +132,30 @@ BEGIN
   RETURN NULL;
 END
 $fn$`;
+}
+
+/** The ticket triggers' functions: a finished ticket's counts, added and taken away. */
+function postgresTicketFunctions(create: string): string {
+  const ticketRows = (table: string, sign: string) => `SELECT (t.finished_at + offset_ms) / ${DAY} AS day, t.department, t.win, t.staff, t.item,
+      ${ticketCounts('t', sign).map((e, i) => `${e} AS ${ROLLUP_COUNTS[i]}`).join(', ')} FROM ${table} t WHERE ${counted('t')}`;
   return [
-    fn('app_rollup_ratings', aggregate(postgresRatingRows())),
+    postgresFunction(create, 'app_rollup_tickets_insert', postgresAggregate(ticketRows('new_rows', '1'))),
+    postgresFunction(create, 'app_rollup_tickets_update', postgresAggregate(`${ticketRows('old_rows', '-1')} UNION ALL ${ticketRows('new_rows', '1')}`)),
+    postgresFunction(create, 'app_rollup_tickets_delete', postgresAggregate(ticketRows('old_rows', '-1'))),
+  ].join(';\n');
+}
+
+/**
+ * PostgreSQL: statement-level triggers over transition tables, so a multi-row INSERT is rolled
+ * up with one aggregate, not row by row.
+ */
+function postgresTriggers(): string {
+  return [
+    postgresFunction('CREATE FUNCTION', 'app_rollup_ratings', postgresAggregate(postgresRatingRows())),
     `CREATE TRIGGER app_rollup_rating AFTER INSERT ON queue_ratings REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION app_rollup_ratings()`,
-    fn('app_rollup_tickets_insert', aggregate(ticketRows('new_rows', '1'))),
+    postgresTicketFunctions('CREATE FUNCTION'),
     `CREATE TRIGGER app_rollup_ticket_insert AFTER INSERT ON queue_tickets REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION app_rollup_tickets_insert()`,
-    fn('app_rollup_tickets_update', aggregate(`${ticketRows('old_rows', '-1')} UNION ALL ${ticketRows('new_rows', '1')}`)),
     `CREATE TRIGGER app_rollup_ticket_update AFTER UPDATE ON queue_tickets REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION app_rollup_tickets_update()`,
-    fn('app_rollup_tickets_delete', aggregate(ticketRows('old_rows', '-1'))),
     `CREATE TRIGGER app_rollup_ticket_delete AFTER DELETE ON queue_tickets REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION app_rollup_tickets_delete()`,
   ].join(';\n');
 }
@@ -178,6 +178,15 @@ export const rollupMigrations: Migration[] = [
     // rating trigger again, and the rollup rebuilt at the next start (ensureRollup finds no offset).
     id: 'ratings/002-rollup-bound-only',
     sql: (dialect) => `${dialect === 'sqlite' ? `DROP TRIGGER IF EXISTS app_rollup_rating;\n${sqliteRatingTrigger()}` : postgresRatingFunction()};
+DELETE FROM app_state WHERE name = '${ROLLUP_OFFSET}'`,
+  },
+  {
+    // A transferred ticket's service time is every window's part (queue/002): the ticket triggers
+    // again with that sum, and the rollup rebuilt at the next start.
+    id: 'ratings/003-rollup-transfer-parts',
+    sql: (dialect) => `${dialect === 'sqlite'
+      ? `DROP TRIGGER IF EXISTS app_rollup_ticket_insert;\nDROP TRIGGER IF EXISTS app_rollup_ticket_update;\nDROP TRIGGER IF EXISTS app_rollup_ticket_delete;\n${sqliteTicketTriggers()}`
+      : postgresTicketFunctions('CREATE OR REPLACE FUNCTION')};
 DELETE FROM app_state WHERE name = '${ROLLUP_OFFSET}'`,
   },
 ];
