@@ -287,7 +287,18 @@ test('reports: the monthly bulletin opens, CSV and PDF download', async () => {
   expect(report).toContain('市场监管局');
   const trend = await chartData(page, 'report-trend');
   expect(trend.values.some((v) => v > 0)).toBe(true);
+  // The page shows what the JSON holds: level counts, times, the previous period.
+  const period = await page.locator('[data-testid=report-period]').inputValue();
+  const json = await (await page.request.get(`${hall.url}/api/app/reports/${period}.json`)).json();
+  const levels = await chartData(page, 'report-levels');
+  expect(levels.values).toEqual(json.hall.levels);
+  expect(levels.painted).toBeGreaterThan(0);
+  expect(await page.locator('[data-testid=report-previous]').textContent()).toContain('上期');
+  expect(await page.locator('[data-testid=report-windows] thead').textContent()).toContain('P90 办理');
   await screenshot(page, 'supervisor-report');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await screenshot(page, 'supervisor-report-phone');
+  await page.setViewportSize({ width: 1440, height: 900 });
   for (const [testid, type] of [['report-csv', 'text/csv'], ['report-pdf', 'application/pdf']] as const) {
     const href = await page.locator(`[data-testid=${testid}]`).getAttribute('href');
     expect(href).toMatch(/^\/api\/app\/reports\/\d{4}-\d{2}\.(csv|pdf)$/);

@@ -6,6 +6,7 @@
  * hall's name and the site's time zone; a department head gets their department's report.
  */
 
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import { pdfText } from '../../../support/pdf-text.js';
 import { AppHall } from './harness.js';
@@ -174,6 +175,9 @@ describe('report figures against a recount of the raw rows, with transfers', () 
     expect(table.find((r) => r['编号'] === '差评工单')!['名称']).toBe(String(rs.filter((r) => r.level <= 2).length));
 
     const pdf = await a.http.inject({ method: 'GET', url: '/api/app/reports/2025-03.pdf', headers: boss });
+    // Kept beside the browser screenshots, to be looked at.
+    mkdirSync('tests/artifacts', { recursive: true });
+    writeFileSync('tests/artifacts/report-2025-03.pdf', pdf.rawPayload);
     const text = (await pdfText(pdf.rawPayload)).replace(/[ \u3000]+/g, ' ');
     expect(text).toContain(`${HALL_NAME} 2025-03 月通报`);
     // Local dates: March starts on the 1st in Beijing, not on 28 February as in UTC; generated at 10:00 local.
