@@ -94,7 +94,7 @@ async function periodFigures(db: Db, period: Period, o: ReportOptions) {
   const source = { utcOffsetMinutes: o.utcOffsetMinutes, source: o.source };
   let groups = await groupedCounts(db, period.from, period.to, source);
   if (o.department) groups = groups.filter((g) => g.department === o.department);
-  const times = await reportTimes(db, period.from, period.to, o.department ?? undefined);
+  const times = await reportTimes(db, period.from, period.to, o.utcOffsetMinutes, o.department ?? undefined, o.source);
   const counts = total(groups);
   return { groups, times, counts, hall: figuresOf(counts), hallTimes: withMeans(times.hall, counts) };
 }

@@ -106,16 +106,3 @@ export function finishedCases(db: Db, department: string, item: string | null, f
     GROUP BY COALESCE(t.case_no, t.id) HAVING MAX(t.finished_at) >= $2 AND MAX(t.finished_at) < $3`, item ? [...params, item] : params);
 }
 
-/**
- * Services finished in [from, to), counted per (key, whole seconds) of their wait (issued → first
- * call) or service time (every window's part): a histogram per window, staff member or item (or
- * the hall), from which a report reads percentiles without holding every ticket of a year.
- */
-export function serviceTimeHistogram(db: Db, from: number, to: number, by: 'hall' | 'win' | 'staff' | 'item', measure: 'wait' | 'service', department?: string): Promise<{ k: string | null; s: number; n: number }[]> {
-  const key = by === 'hall' ? `''` : by;
-  const ms = measure === 'wait' ? `CASE WHEN called_at > issued_at THEN called_at - issued_at ELSE 0 END` : SERVICE_MS('queue_tickets');
-  const present = measure === 'wait' ? 'called_at IS NOT NULL' : 'served_at IS NOT NULL';
-  return db.all(`SELECT ${key} AS k, (${ms}) / 1000 AS s, COUNT(*) AS n FROM queue_tickets
-    WHERE finished_at >= $1 AND finished_at < $2 AND status = 'done' AND ${present} ${department ? 'AND department = $3' : ''}
-    GROUP BY ${key}, (${ms}) / 1000`, department ? [from, to, department] : [from, to]);
-}

@@ -30,10 +30,12 @@ import type { Logger } from 'pino';
 import type { Db, Migration } from '../db/db.js';
 import { num } from '../db/db.js';
 import { SERVICE_MS } from '../queue/lookup.js';
+import { rebuildTimeRollup, timeRollupMigration } from './time-rollup.js';
 
 
 export const DAY = 86_400_000; // milliseconds
-export const ROLLUP_OFFSET = 'rollup.offsetMs';
+export { ROLLUP_OFFSET } from './rollup-offset.js';
+import { ROLLUP_OFFSET } from './rollup-offset.js';
 export const ROLLUP_DIMS = ['department', 'win', 'staff', 'item'] as const;
 
 /** Count columns, in table order. */
@@ -189,6 +191,7 @@ DELETE FROM app_state WHERE name = '${ROLLUP_OFFSET}'`,
       : postgresTicketFunctions('CREATE OR REPLACE FUNCTION')};
 DELETE FROM app_state WHERE name = '${ROLLUP_OFFSET}'`,
   },
+  timeRollupMigration,
 ];
 
 /**
@@ -212,6 +215,7 @@ export async function rebuildRollup(tx: Db, utcOffsetMinutes: number): Promise<n
     SELECT x.day, d.dim, COALESCE(x.department, ''), ${keyOf('x')}, ${ROLLUP_COUNTS.map((c) => `SUM(x.${c})`).join(', ')}
     FROM (${joint}) x CROSS JOIN ${DIMS_SQL} d
     GROUP BY x.day, d.dim, COALESCE(x.department, ''), ${keyOf('x')}`);
+  await rebuildTimeRollup(tx, off);
   return r.changes;
 }
 

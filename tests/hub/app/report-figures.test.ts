@@ -39,7 +39,10 @@ function timesOf(ts: TicketRaw[]) {
   const services = ts.map(serviceFromHistory);
   const p90 = (xs: number[]) => {
     if (xs.length === 0) return null;
-    const s = xs.map((x) => Math.floor(x / 1000) * 1000).sort((a, b) => a - b);
+    // The report's p90 is the lower bound of its time bucket: 6 s under 10 min, 30 s to an hour, 5 min to four hours.
+    const floor = (x: number) => (x < 600_000 ? Math.floor(x / 6000) * 6000 : x < 3_600_000 ? 600_000 + Math.floor((x - 600_000) / 30_000) * 30_000
+      : x < 14_400_000 ? 3_600_000 + Math.floor((x - 3_600_000) / 300_000) * 300_000 : 14_400_000);
+    const s = xs.map(floor).sort((a, b) => a - b);
     return s[Math.ceil(0.9 * s.length) - 1];
   };
   const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);

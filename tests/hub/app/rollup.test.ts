@@ -28,7 +28,10 @@ const OFF = 480;
 async function rollupRows(db: Db): Promise<string[]> {
   const rows = await db.all<Record<string, unknown>>(`SELECT * FROM app_rollup`);
   return rows.filter((r) => ROLLUP_COUNTS.some((c) => Number(r[c]) !== 0))
-    .map((r) => JSON.stringify([Number(r.day), r.dim, r.department, r.key, ...ROLLUP_COUNTS.map((c) => Number(r[c]))])).sort();
+    .map((r) => JSON.stringify([Number(r.day), r.dim, r.department, r.key, ...ROLLUP_COUNTS.map((c) => Number(r[c]))]))
+    // Its sibling, the wait and service time histograms (ratings/time-rollup.ts), kept by triggers on the same writes.
+    .concat((await db.all<Record<string, unknown>>(`SELECT * FROM app_time_rollup WHERE n <> 0`))
+      .map((r) => JSON.stringify(['time', Number(r.month), r.dim, r.department, r.key, r.measure, Number(r.bucket), Number(r.n)]))).sort();
 }
 
 const sortGroups = (g: GroupRow[]) => g.map((x) => JSON.stringify(x)).sort();
