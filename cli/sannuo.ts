@@ -88,7 +88,8 @@ async function startCommand(opts: { port: number; mqttPort: number; data: string
   const [{ loadSettings }, { createLogger }, { Hub }, { simWeb }] = await Promise.all([
     import('../hub/settings.js'), import('../hub/log.js'), import('../hub/hub.js'), import('../simulator/web.js'),
   ]);
-  const settings = loadSettings({ overrides: { data: opts.data, 'http.port': opts.port, 'mqtt.port': opts.mqttPort, site: scenario.site, hall: scenario.hall } });
+  // The simulated hall's name is the hall's name on the dashboard and its reports.
+  const settings = loadSettings({ overrides: { data: opts.data, 'http.port': opts.port, 'mqtt.port': opts.mqttPort, site: scenario.site, hall: scenario.hall, hallName: scenario.name } });
   // The simulated hall provisions and sets up through the API like any client: with a token
   // made here unless SANNUO_API_TOKEN fixes one (then the CLI can use it too).
   if (!settings.api.token) settings.api.token = newApiToken();
