@@ -123,17 +123,6 @@ export class Ratings {
     return { kind: 'rateReq', win, body: { req, win, ticket: ticket.number, staff: ticket.staff, item: name ?? ticket.item, expires } };
   }
 
-  /** The rating request still open at a window (not expired, its ticket not rated), as the pad is sent it; for a pad coming online. */
-  async openRequest(win: string, db: Db = this.deps.db): Promise<Effect | undefined> {
-    const r = await db.get<{ id: string; number: string; staff: string | null; item: string; expires: number }>(
-      `SELECT q.id, q.number, q.staff, q.item, q.expires FROM queue_rate_requests q
-       WHERE q.win = $1 AND q.expires > $2 AND NOT EXISTS (SELECT 1 FROM queue_ratings r WHERE r.ticket = q.ticket)
-       ORDER BY q.issued_at DESC LIMIT 1`, [win, this.deps.now()]);
-    if (!r) return undefined;
-    const name = await itemName(db, r.item);
-    return { kind: 'rateReq', win, body: { req: r.id, win, ticket: r.number, staff: r.staff, item: name ?? r.item, expires: num(r.expires) } };
-  }
-
   // ------------------------------------------------------------ the pad
 
   /** Inside the ingest transaction: binds and records one pad rating, or refuses it (recording an unbindable one in ratings_unbound). */
