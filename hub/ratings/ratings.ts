@@ -41,22 +41,17 @@ export interface RatingsDeps {
 /** Who gives a rating through a channel that has a signed-in user (phone page, kiosk, terminal). */
 export interface Rater { role: string; staff: string | null; username?: string }
 
-/** A rating to record for a ticket; the ticket's service fills in the rest. */
-export interface TicketRatingInput {
-  id: string;
+/**
+ * A rating to record for a ticket; the ticket's service fills in the rest. Level and reason come
+ * unchecked from a channel (record() checks them), the rest as the Rating will hold it.
+ */
+export type TicketRatingInput = Pick<Rating, 'id' | 'channel' | 'bound' | 'req' | 'dev' | 'boot' | 'seq' | 't'> & {
   ticketId: string;
   level: number;
   reason: string | null;
-  channel: RatingChannel;
-  bound: RatingBinding;
-  req: string | null;
-  dev: string;
-  boot: number;
-  seq: number;
-  t: number;
   /** A supervisor binding a refused pad rating. */
   boundBy?: string;
-}
+};
 
 export interface UnboundRating { id: string; dev: string; boot: number; seq: number; win: string; level: number; reason: string | null; t: number; recordedAt: number; why: string }
 

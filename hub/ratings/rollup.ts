@@ -34,8 +34,8 @@ import { rebuildTimeRollup, timeRollupMigration } from './time-rollup.js';
 
 
 export const DAY = 86_400_000; // milliseconds
-export { ROLLUP_OFFSET } from './rollup-offset.js';
-import { ROLLUP_OFFSET } from './rollup-offset.js';
+export { ROLLUP_OFFSET } from './rollup-shared.js';
+import { ROLLUP_OFFSET, postgresFunction } from './rollup-shared.js';
 export const ROLLUP_DIMS = ['department', 'win', 'staff', 'item'] as const;
 
 /** Count columns, in table order. */
@@ -120,20 +120,6 @@ function postgresRatingRows(): string {
 /** The rating trigger's function again, as app/004 makes it, under CREATE OR REPLACE. */
 function postgresRatingFunction(): string {
   return postgresFunction('CREATE OR REPLACE FUNCTION', 'app_rollup_ratings', postgresAggregate(postgresRatingRows()));
-}
-
-/** The plpgsql trigger function `name` around `body`, under `create` (CREATE or CREATE OR REPLACE FUNCTION). */
-function postgresFunction(create: string, name: string, body: string): string {
-  return `
-${create} ${name}() RETURNS trigger LANGUAGE plpgsql AS $fn$
-DECLARE offset_ms BIGINT;
-BEGIN
-  SELECT value INTO offset_ms FROM app_state WHERE name = '${ROLLUP_OFFSET}';
-  IF offset_ms IS NULL THEN RETURN NULL; END IF;
-  ${body}
-  RETURN NULL;
-END
-$fn$`;
 }
 
 /** The ticket triggers' functions: a finished ticket's counts, added and taken away. */

@@ -14,7 +14,7 @@
 
 import type { Db, Migration } from '../db/db.js';
 import { SERVICE_MS } from '../queue/lookup.js';
-import { ROLLUP_OFFSET } from './rollup-offset.js';
+import { ROLLUP_OFFSET, postgresFunction } from './rollup-shared.js';
 
 export const TIME_MEASURES = ['wait', 'service'] as const;
 export type TimeMeasure = (typeof TIME_MEASURES)[number];
@@ -95,15 +95,7 @@ END`;
 function postgresTriggers(): string {
   const aggregate = (source: string) => `INSERT INTO app_time_rollup AS a (month, dim, department, key, measure, bucket, n)
     SELECT month, dim, department, key, measure, bucket, SUM(n) FROM (${source}) x GROUP BY month, dim, department, key, measure, bucket ${upsertSum('a')};`;
-  const fn = (name: string, body: string) => `CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $fn$
-DECLARE offset_ms BIGINT;
-BEGIN
-  SELECT value INTO offset_ms FROM app_state WHERE name = '${ROLLUP_OFFSET}';
-  IF offset_ms IS NULL THEN RETURN NULL; END IF;
-  ${body}
-  RETURN NULL;
-END
-$fn$`;
+  const fn = (name: string, body: string) => postgresFunction('CREATE FUNCTION', name, body);
   const rows = (table: string, sign: string) => rowsOf('postgres', `${table} t`, 't', 'offset_ms', sign);
   return [
     fn('app_time_rollup_insert', aggregate(rows('new_rows', '1'))),
