@@ -9,6 +9,7 @@ import mqtt from 'mqtt';
 import { startHub, type HubFixture } from '../../support/hub.js';
 import { FakeDevice, waitFor } from '../../support/device.js';
 import { PacketSizeGuard } from '../../hub/mqtt/broker.js';
+import { varint } from '../../support/mqtt-wire.js';
 
 let f: HubFixture;
 const devices: FakeDevice[] = [];
@@ -22,18 +23,6 @@ async function device(id: string): Promise<FakeDevice> {
   await d.connect(`mqtt://127.0.0.1:${f.hub.mqttPort}`);
   devices.push(d);
   return d;
-}
-
-/** Remaining-length varint of MQTT (at most 268,435,455). */
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
 }
 
 test('the guard follows packet boundaries across chunks and flags an oversized declaration', () => {

@@ -28,6 +28,8 @@ import { FakeDevice, waitFor } from '../../support/device.js';
 import { startHub } from '../../support/hub.js';
 import type { DeviceConfig } from '../../firmware/core/config.js';
 import { openSqlite } from '../../hub/db/sqlite.js';
+import { mqttString, packet, varint } from '../../support/mqtt-wire.js';
+import { seededRandom } from '../../simulator/hardware.js';
 
 const SEED = Number(process.env.SANNUO_FUZZ_SEED ?? 20261203);
 const FUZZ_MS = Number(process.env.SANNUO_FUZZ_MS ?? 40_000); // per broker
@@ -46,37 +48,12 @@ const RSS_BOUND = 128 * 1024 * 1024;
 
 jest.setTimeout(180_000);
 
-/** mulberry32: small, seeded, good enough to pick bytes. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 function rssOf(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = /VmRSS:\s+(\d+) kB/.exec(status);
   return kb ? Number(kb[1]) * 1024 : 0;
 }
 
-/** The MQTT remaining-length varint; `n` above 268435455 gives a malformed 5-byte one. */
-function varint(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return out;
-}
-const mqttString = (b: Buffer): Buffer => Buffer.concat([Buffer.from([b.length >> 8 & 0xff, b.length & 0xff]), b]);
-const packet = (first: number, body: Buffer): Buffer => Buffer.concat([Buffer.from([first, ...varint(body.length)]), body]);
 
 /** What the fuzzer knows of the hall: ids to impersonate, topics to aim at, a real credential. */
 interface Targets { ids: string[]; hubUser: string; site: string; fuzzId: string; fuzzPassword: string }
@@ -85,7 +62,7 @@ class Fuzzer {
   readonly random: () => number;
   readonly stats = { connections: 0, packets: 0, bytes: 0, closedByBroker: 0, loggedIn: 0 };
   constructor(seed: number, readonly t: Targets) {
-    this.random = rng(seed);
+    this.random = seededRandom(seed);
   }
 
   int(n: number): number {
@@ -147,7 +124,7 @@ class Fuzzer {
   /** A fixed header declaring a length the body does not have: small, big, huge or malformed. */
   lyingHeader(): Buffer {
     const declared = this.pick([0, 1, 127, 128, 16_383, 16_384, 65_535, 65_537, 1 << 20, 268_435_455, 268_435_456 * 2]);
-    const header = Buffer.from([this.int(256), ...varint(declared)]);
+    const header = Buffer.concat([Buffer.from([this.int(256)]), varint(declared)]);
     const r = this.random();
     if (r < 0.1) return Buffer.concat([header.subarray(0, 1), Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff])]);
     return Buffer.concat([header, this.bytes(Math.min(declared, this.int(2000)))]);
