@@ -6,6 +6,11 @@
 
 import type { AnyDeviceEvent, CommandBodies, Role, Verdict } from '../firmware/core/protocol.js';
 import type { Db } from './db/db.js';
+import type { Logger } from 'pino';
+import type { Registry } from './devices/registry.js';
+import type { Link } from './mqtt/link.js';
+import type { Metrics } from './metrics.js';
+import type { Bus } from './bus.js';
 
 /** What a committed change asks the devices and the dashboard for; the downlink sends it. */
 export type Effect =
@@ -49,4 +54,18 @@ export interface LedgerEntry {
 
 export interface LedgerAppender {
   append(tx: Db, entries: LedgerEntry[]): Promise<{ row: number; hash: string }[]>;
+}
+
+/** What both sides of the device link (ingest, downlink) are built on: storage, the devices, the broker, the bus. */
+export interface DeviceLinkDeps {
+  db: Db;
+  ledger: LedgerAppender;
+  registry: Registry;
+  link: Link;
+  metrics: Metrics;
+  log: Logger;
+  site: string;
+  /** Committed events and ratings are emitted here, after their commit. */
+  bus: Bus;
+  now?: () => number;
 }

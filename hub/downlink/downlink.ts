@@ -16,29 +16,16 @@
  * up, or until they are re-keyed (a new secret starts a fresh mark).
  */
 
-import type { Logger } from 'pino';
 import type { Db, Migration } from '../db/db.js';
 import {
   encodeCommand, isProtocolError, topicFor, PROTOCOL_VERSION, type AnyHubCommand, type CommandBodies, type Role,
 } from '../../firmware/core/protocol.js';
-import { nodeHmac, type Registry } from '../devices/registry.js';
-import type { Metrics } from '../metrics.js';
-import type { Link } from '../mqtt/link.js';
+import { nodeHmac } from '../devices/registry.js';
 import { NODE_TEXT } from '../text.js';
 import { Condition, settleLogged } from '../log.js';
-import type { Bus } from '../bus.js';
-import type { Effect, LedgerAppender } from '../seams.js';
+import type { DeviceLinkDeps, Effect } from '../seams.js';
 
-export interface DownlinkOptions {
-  db: Db;
-  ledger: LedgerAppender;
-  registry: Registry;
-  link: Link;
-  metrics: Metrics;
-  log: Logger;
-  site: string;
-  bus: Bus;
-  now?: () => number;
+export interface DownlinkOptions extends DeviceLinkDeps {
   /**
    * What a device should show right now, as effects: a display its window's call, a pad the
    * rating request still open at its window. Sent whenever it comes online or boots, so a

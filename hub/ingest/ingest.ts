@@ -20,27 +20,23 @@
  * acked as refused, so one bad event never stalls a device.
  */
 
-import type { Logger } from 'pino';
 import type { Db, Migration } from '../db/db.js';
 import { eventMarksMigration } from './event-marks.js';
 import {
   decodeEventPayload, decodeState, encodeAck, eventOf, isProtocolError, parseTopic, topicFor,
   PROTOCOL_VERSION, TOPIC_ROOT, type AckItem,
 } from '../../firmware/core/protocol.js';
-import { nodeHmac, type Registry } from '../devices/registry.js';
-import type { Metrics } from '../metrics.js';
+import { nodeHmac } from '../devices/registry.js';
 import type { CommitHealth } from '../health.js';
 import { codeLabel, isStorageFailure, Tally } from './counting.js';
 import { bootOf, decideGroup, devOf, seqOf, type Numbered, type Outcome } from './group.js';
 
 export { METRIC_LABELS, SEQ_REFUSALS, codeLabel, reasonLabel, isStorageFailure } from './counting.js';
-import type { Link } from '../mqtt/link.js';
 import { LeaseLostError } from '../district/lease.js';
 import { NODE_TEXT } from '../text.js';
 import { outsideTransactions } from '../root-context.js';
-import type { Bus } from '../bus.js';
 import { settleLogged } from '../log.js';
-import type { EventApplier, LedgerAppender } from '../seams.js';
+import type { DeviceLinkDeps, EventApplier, LedgerAppender } from '../seams.js';
 import type { Downlink } from '../downlink/downlink.js';
 
 export type { Applied, Effect, EventApplier, LedgerAppender, LedgerEntry } from '../seams.js';
@@ -48,23 +44,13 @@ export type { Applied, Effect, EventApplier, LedgerAppender, LedgerEntry } from 
 /** Caller keys: someone waits at the window for the display, so these skip the batch window. */
 const PROMPT_EVENTS = new Set(['call', 'recall', 'noShow', 'transfer', 'pause', 'resume']);
 
-export interface IngestOptions {
-  db: Db;
-  ledger: LedgerAppender;
+export interface IngestOptions extends DeviceLinkDeps {
   queue: EventApplier;
-  registry: Registry;
-  link: Link;
-  metrics: Metrics;
-  log: Logger;
-  site: string;
-  /** Committed events and ratings are emitted here, after their commit. */
-  bus: Bus;
   /** Sends the commands a committed event asked for (display, rating request). */
   downlink: Pick<Downlink, 'dispatch'>;
   /** Milliseconds to gather a group. */
   batchWindow: number;
   maxBatch: number;
-  now?: () => number;
   /** Hears each group's commit or failure: /readyz and the commit-failure log (hub/health.ts). */
   health?: Pick<CommitHealth, 'committed' | 'failed'>;
 }
