@@ -2,10 +2,11 @@
  * The display on Piu. Each View is drawn whole: a hall display changes a few times a minute,
  * so rebuilding the few labels costs nothing and leaves no stale state on the glass.
  *
- * Fonts are resources named in the manifest. The ticket number is the main thing and is drawn
- * in the largest font the build has (digits and Latin capitals only, e.g. OpenSans 72 px); the
- * labels are Chinese and need a CJK bitmap font covering at least the characters below and the
- * hall's item names (see DEVELOPERS.md, "Fonts").
+ * Fonts are resources named in the manifest, made from Noto Sans CJK by
+ * scripts/fonts/make-fonts.ts: the ticket number in a 72 px bold font holding every ticket
+ * character (letters, digits, '-'); the labels in 24/18 px fonts holding every string literal
+ * of the firmware plus firmware/moddable/fonts/hall-chars.txt for the hub's item names and
+ * notices. tests/firmware/fonts.test.ts fails when a string here has no glyph.
  */
 import {} from 'piu/MC';
 import type { Display, View } from '../core/hardware.js';
