@@ -87,6 +87,12 @@ export class FileFlash implements Flash {
     return Math.max(0, info.total - info.used - RESERVE);
   }
 
+  /** The partition's size (littlefs: block count × block size); on lin the host disk's. */
+  total(): number | undefined {
+    const info = System.info() as { total?: number };
+    return typeof info.total === 'number' && info.total > 0 ? info.total : undefined;
+  }
+
   #ensureRoom(length: number): void {
     const free = this.free();
     if (free !== undefined && length > free) throw new FlashFullError(`flash is full: ${length} bytes needed, ${free} free`);
