@@ -94,8 +94,10 @@ export class PiuDisplay implements Display {
     if (this.#column) this.#column.coordinates = { left: 4, right: 4, top: 4, bottom: 4 + this.#keysHeight };
   }
 
-  #label(style: StyleName, text: string): InstanceType<typeof Label> {
-    return new Label(null, { left: 0, right: 0, style: this.#styles[style], string: text });
+  /** A line; text longer than the screen wraps (a Text) instead of ending in "…" (a Label). */
+  #label(style: StyleName, text: string): InstanceType<typeof Content> {
+    if (style === 'number') return new Label(null, { left: 0, right: 0, style: this.#styles[style], string: text });
+    return new Text(null, { left: 0, right: 0, style: this.#styles[style], string: text });
   }
 
   /** The lines each screen shows, top to bottom. */

@@ -23,12 +23,17 @@ export class FileFlash implements Flash {
   constructor(dir: string) {
     if (!dir.endsWith('/')) throw new Error(`flash directory "${dir}" must end in "/"`);
     this.#dir = dir;
-    if (!File.exists(dir.slice(0, -1))) {
+    // Each missing level in turn (Directory.create makes one): a per-device folder
+    // (/tmp/sannuo/<id>/) sits in a folder a fresh machine does not have either.
+    let path = '';
+    for (const part of dir.slice(0, -1).split('/')) {
+      path += part + '/';
+      if (path === '/' || File.exists(path.slice(0, -1))) continue;
       try {
-        Directory.create(dir);
+        Directory.create(path);
       } catch (error) {
         // Some file systems (SPIFFS) have no directories; a missing one then is not an error.
-        trace(`flash: cannot create ${dir}: ${String(error)}\n`);
+        trace(`flash: cannot create ${path}: ${String(error)}\n`);
       }
     }
   }
