@@ -59,7 +59,7 @@ function rasterize(font: fontkit.Font, cp: number, size: number, base: number): 
   // Font units are y-up; the SVG is y-down with its origin at the box's top-left.
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`
     + `<path transform="translate(${-x0} ${top}) scale(${scale} ${-scale})" fill="#000" d="${glyph.path.toSVG()}"/></svg>`;
-  const rgba = new Resvg(svg, { fitTo: { mode: 'original' }, shapeRendering: 2 }).render().pixels;
+  const rgba = new Resvg(svg, { fitTo: { mode: 'original' }, shapeRendering: 2, font: { loadSystemFonts: false } }).render().pixels;
   const alpha = new Uint8Array(width * height);
   for (let k = 0; k < alpha.length; k++) alpha[k] = rgba[k * 4 + 3];
   return { id: cp, x: 0, y: 0, width, height, xoffset: x0, yoffset: base - top, xadvance, alpha };

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 // so a layout mistake in the writer shows here.
 import parseBmfontBinary from 'parse-bmfont-binary';
 import { FONTS, FONT_DIR, ROOT, TICKET_CHARS, PRINTABLE_ASCII, charactersFor, codePoints, firmwareStrings, hallChars, manifestStrings, stringLiterals } from '../../scripts/fonts/charset.js';
+import { makeFont } from '../../scripts/fonts/make-fonts.js';
 import { RATING_LABELS, BAD_RATING_REASON_LABELS, validateCommand } from '../../firmware/core/protocol.js';
 import { PAD_TEXT } from '../../firmware/core/pad.js';
 import { CALLER_TEXT } from '../../firmware/core/caller.js';
@@ -105,6 +106,18 @@ describe('font files as Commodetto reads them', () => {
     const png = readFileSync(join(FONT_DIR, `${name}.png`));
     expect(png.readUInt32BE(16)).toBe(font.common.scaleW);
     expect(png.readUInt32BE(20)).toBe(font.common.scaleH);
+  });
+
+  test('the committed number font is what the script makes from Noto Sans CJK now', () => {
+    // Deterministic output: a changed rasterizer, metrics or writer shows here (fonts-noto-cjk
+    // is in scripts/install-system.sh). Only the 63-glyph font: the text fonts take ~25 s under
+    // jest; `npx tsx scripts/fonts/make-fonts.ts --check` compares all three in ~12 s.
+    for (const spec of FONTS.filter((f) => f.set === 'number')) {
+      const made = makeFont(spec);
+      expect({ name: spec.name, missing: made.missing }).toEqual({ name: spec.name, missing: [] });
+      expect({ name: spec.name, fnt: made.fnt.equals(readFileSync(join(FONT_DIR, `${spec.name}.fnt`))) }).toEqual({ name: spec.name, fnt: true });
+      expect({ name: spec.name, png: made.png.equals(readFileSync(join(FONT_DIR, `${spec.name}.png`))) }).toEqual({ name: spec.name, png: true });
+    }
   });
 
   test('the manifest builds these fonts and the firmware is configured to draw with them', () => {
