@@ -15,7 +15,7 @@ function boot(): void {
   const timers = new ModdableTimers();
   const platform = createPlatform(board, config.keyPins, config.volume, timers);
   const display = createDisplay(board);
-  platform.afterDisplay();
+  platform.afterDisplay(display, config.role);
   const { hardware, transport } = buildHardware(config, board, platform, display, timers);
 
   const device = new Device(config, hardware, {

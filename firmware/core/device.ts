@@ -32,6 +32,7 @@ import { parseDeviceConfig, checkRemoteSetting, REMOTE_SETTING_KEYS, type Device
 import { Debouncer, type DebounceOptions } from './debounce.js';
 import type { Hardware, Sound, TimerId } from './hardware.js';
 import { Outbox, type AddResult } from './outbox.js';
+import { outboxFitError } from './partition.js';
 import { RatingPad, type PadOptions } from './pad.js';
 import {
   decodeAck, decodeCommand, deriveMqttPassword, deriveSigningKey, encodeEvent, encodeState, isProtocolError, PROTOCOL_VERSION,
@@ -143,6 +144,8 @@ export class Device {
     this.markFingerprint = toHex(hardware.hmac(this.key, utf8Encode('sannuo command mark')).subarray(0, 4));
     this.restoreCommandMark();
     this.clock = new ClockOffset(hardware.clock, options.clock);
+    const misfit = outboxFitError(checked.outboxBytes, hardware.flash.total?.());
+    if (misfit) throw new Error(`device config: ${misfit}`);
     this.outbox = new Outbox(hardware.flash, { file: DEVICE_DEFAULTS.outboxFile, capacity: checked.outboxBytes });
     this.uplink = new Uplink(this.outbox, hardware, { ...options.uplink, topic: this.topics.evt });
 

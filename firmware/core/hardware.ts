@@ -42,6 +42,8 @@ export interface Flash {
   rename(from: string, to: string): void;
   /** Bytes still free, or undefined when the medium cannot tell. */
   free(): number | undefined;
+  /** Bytes of the whole file partition, or undefined where the medium has no fixed size. */
+  total?(): number | undefined;
 }
 
 export class FlashFullError extends Error {

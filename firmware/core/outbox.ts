@@ -36,7 +36,9 @@
  * A FlashFullError from the medium itself (the partition is smaller than `capacity`) is met by
  * compacting once; if that does not help, the event is refused with reason 'full'.
  * Proactive compaction runs when dead bytes (settled events, verdicts, boots) pass `compactAt`,
- * so a long offline stretch with many pending events does not rewrite them on every add.
+ * so a long offline stretch with many pending events does not rewrite them on every add; and
+ * open() compacts when the log holds more dead records than live ones, so a boot replays
+ * little more than what is pending.
  */
 
 import { FlashFullError, type Flash } from './hardware.js';
@@ -313,10 +315,16 @@ export class Outbox {
     this.lastSeq = 0;
 
     // The new boot is durable before open returns: in a BOOT record, or in the snapshot that
-    // also cuts a torn tail or sheds an old log's dead bytes.
+    // also cuts a torn tail or sheds an old log's dead bytes. A log holding more dead records
+    // (settled events, verdicts, boots) than live ones (the pending events and the snapshot
+    // they sit under) is compacted too, well below compactAt: every boot replays the whole
+    // log, and the objects that replay makes are the boot's GC work (issue 16, defect 9).
     const record = bootRecord(next);
     const dead = this.logBytes - this.liveBytes;
-    if (tornBytes > 0 || dead >= this.compactAt || this.logBytes + record.length + this.liveBytes > this.capacity) {
+    const liveRecords = entries.length + 1;
+    const deadRecords = records.length - liveRecords;
+    if (tornBytes > 0 || dead >= this.compactAt || deadRecords > liveRecords
+      || this.logBytes + record.length + this.liveBytes > this.capacity) {
       this.compact(entries, counters, next);
     } else {
       try {

@@ -2,10 +2,11 @@
  * The display on Piu. Each View is drawn whole: a hall display changes a few times a minute,
  * so rebuilding the few labels costs nothing and leaves no stale state on the glass.
  *
- * Fonts are resources named in the manifest. The ticket number is the main thing and is drawn
- * in the largest font the build has (digits and Latin capitals only, e.g. OpenSans 72 px); the
- * labels are Chinese and need a CJK bitmap font covering at least the characters below and the
- * hall's item names (see DEVELOPERS.md, "Fonts").
+ * Fonts are resources named in the manifest, made from Noto Sans CJK by
+ * scripts/fonts/make-fonts.ts: the ticket number in a 72 px bold font holding every ticket
+ * character (letters, digits, '-'); the labels in 24/18 px fonts holding every string literal
+ * of the firmware plus firmware/moddable/fonts/hall-chars.txt for the hub's item names and
+ * notices. tests/firmware/fonts.test.ts fails when a string here has no glyph.
  */
 import {} from 'piu/MC';
 import type { Display, View } from '../core/hardware.js';
@@ -27,6 +28,7 @@ const STATUS_TEXT: Record<string, string> = {
 
 const COLORS = {
   background: '#000000', number: '#ffd200', text: '#ffffff', dim: '#a0a0a0', offline: '#ff4040', good: '#40d040', bad: '#ff6040',
+  key: '#303030', keyDown: '#606060',
 };
 
 type StyleName = 'number' | 'label' | 'small' | 'dim' | 'offline' | 'good' | 'bad';
@@ -35,9 +37,14 @@ type Line = [StyleName, string];
 /** Pad key order: the five rating keys are numbered 1–5 from the left, level 5 first. */
 const KEY_LEVELS: RatingLevel[] = [5, 4, 3, 2, 1];
 
+const KEY_ROW_HEIGHT = 40; // px
+
 export class PiuDisplay implements Display {
   readonly #app: InstanceType<typeof Application>;
   readonly #styles: Record<StyleName, InstanceType<typeof Style>>;
+  #column: InstanceType<typeof Column> | undefined = undefined;
+  /** Pixels the key buttons take at the foot; 0 where the keys are GPIO. */
+  #keysHeight = 0;
 
   constructor(fonts: DisplayFonts) {
     this.#styles = {
@@ -59,13 +66,38 @@ export class PiuDisplay implements Display {
   render(view: View): void {
     const lines = this.#lines(view);
     const app = this.#app;
-    app.empty();
-    const column = new Column(null, { left: 4, right: 4, top: 4, bottom: 4, contents: lines.map(([style, text]) => this.#label(style, text)) });
-    app.add(column);
+    if (this.#column) app.remove(this.#column);
+    this.#column = new Column(null, { left: 4, right: 4, top: 4, bottom: 4 + this.#keysHeight, contents: lines.map(([style, text]) => this.#label(style, text)) });
+    app.add(this.#column);
   }
 
-  #label(style: StyleName, text: string): InstanceType<typeof Label> {
-    return new Label(null, { left: 0, right: 0, style: this.#styles[style], string: text });
+  /**
+   * A row of touch buttons along the foot of the screen, one per key (the lin simulator's
+   * keys: its host gives Piu no keyboard). Pressing reports down, releasing or sliding off
+   * reports up; the core debounces as it does GPIO edges.
+   */
+  showKeys(labels: readonly string[], onKey: (index: number, pressed: boolean) => void): void {
+    const up = new Skin({ fill: COLORS.key });
+    const down = new Skin({ fill: COLORS.keyDown });
+    class KeyBehavior extends Behavior {
+      onTouchBegan(content: InstanceType<typeof Content>): void { content.skin = down; onKey(content.index, true); }
+      onTouchEnded(content: InstanceType<typeof Content>): void { content.skin = up; onKey(content.index, false); }
+      onTouchCancelled(content: InstanceType<typeof Content>): void { content.skin = up; onKey(content.index, false); }
+    }
+    this.#keysHeight = KEY_ROW_HEIGHT;
+    this.#app.add(new Row(null, {
+      left: 2, right: 2, bottom: 2, height: KEY_ROW_HEIGHT - 4,
+      contents: labels.map((label) => new Label(null, {
+        left: 2, right: 2, top: 0, bottom: 0, active: true, skin: up, style: this.#styles.small, string: label, Behavior: KeyBehavior,
+      })),
+    }));
+    if (this.#column) this.#column.coordinates = { left: 4, right: 4, top: 4, bottom: 4 + this.#keysHeight };
+  }
+
+  /** A line; text longer than the screen wraps (a Text) instead of ending in "…" (a Label). */
+  #label(style: StyleName, text: string): InstanceType<typeof Content> {
+    if (style === 'number') return new Label(null, { left: 0, right: 0, style: this.#styles[style], string: text });
+    return new Text(null, { left: 0, right: 0, style: this.#styles[style], string: text });
   }
 
   /** The lines each screen shows, top to bottom. */

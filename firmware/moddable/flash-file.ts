@@ -23,12 +23,17 @@ export class FileFlash implements Flash {
   constructor(dir: string) {
     if (!dir.endsWith('/')) throw new Error(`flash directory "${dir}" must end in "/"`);
     this.#dir = dir;
-    if (!File.exists(dir.slice(0, -1))) {
+    // Each missing level in turn (Directory.create makes one): a per-device folder
+    // (/tmp/sannuo/<id>/) sits in a folder a fresh machine does not have either.
+    let path = '';
+    for (const part of dir.slice(0, -1).split('/')) {
+      path += part + '/';
+      if (path === '/' || File.exists(path.slice(0, -1))) continue;
       try {
-        Directory.create(dir);
+        Directory.create(path);
       } catch (error) {
         // Some file systems (SPIFFS) have no directories; a missing one then is not an error.
-        trace(`flash: cannot create ${dir}: ${String(error)}\n`);
+        trace(`flash: cannot create ${path}: ${String(error)}\n`);
       }
     }
   }
@@ -85,6 +90,12 @@ export class FileFlash implements Flash {
     const info = System.info() as { used?: number; total?: number };
     if (typeof info.used !== 'number' || typeof info.total !== 'number') return undefined;
     return Math.max(0, info.total - info.used - RESERVE);
+  }
+
+  /** The partition's size (littlefs: block count × block size); on lin the host disk's. */
+  total(): number | undefined {
+    const info = System.info() as { total?: number };
+    return typeof info.total === 'number' && info.total > 0 ? info.total : undefined;
   }
 
   #ensureRoom(length: number): void {

@@ -1,38 +1,45 @@
 /**
- * Keys for the desktop simulator (lin), which has no GPIO. mcsim's device mockups post their
- * buttons to the app as JSON through `screen.onMessage`: `{"button": 1 | 0}` for the mockup's
- * Default button (key 1 here, index 0), and `{"key": index, "pressed": bool}` for a mockup that
- * draws all five keys. Key events that reach `screen.context` ("1"–"5") count too. Only level
- * changes are edges: the window's auto-repeat sends repeated downs.
+ * Keys for the desktop simulator (lin), which has no GPIO. Two ways in:
+ *   - on-screen buttons: a row of five touch buttons the Piu display draws at its foot (mcsim
+ *     turns mouse clicks into Piu touches). This is how a technician presses every key;
+ *   - mcsim's mockup message `{"button": 1 | 0}` from its Default button, which is key 1.
+ * Piu on lin delivers no keyboard events to the app (mcsim's GTK host keeps them), so there is
+ * no keyboard path: an earlier version hooked `screen.context.onKeyDown`, which never fired.
+ * Only level changes are edges.
  */
-import type { Keys } from '../core/hardware.js';
+import type { Display, Keys } from '../core/hardware.js';
+import type { Role } from '../core/protocol.js';
 
-const KEY_CHARACTERS = '12345';
+/** What the lin keys need from the display: a row of buttons that report press and release. */
+export interface KeyButtonHost extends Display {
+  showKeys?(labels: readonly string[], onKey: (index: number, pressed: boolean) => void): void;
+}
+
+/** Button captions by key index: a pad's keys are numbered as its screen lists them (1 = level
+ * 5); a display's follow CALLER_KEYS (next, recall, no-show, transfer, pause). */
+const KEY_LABELS: Record<Role, readonly string[]> = {
+  pad: ['1', '2', '3', '4', '5'],
+  display: ['叫号', '重呼', '过号', '转移', '暂停'],
+};
 
 interface SimulatorScreen {
   onMessage?: (message: string | ArrayBuffer) => void;
-  context?: {
-    onKeyDown?: (key: string, modifiers: number, when: number) => void;
-    onKeyUp?: (key: string, modifiers: number, when: number) => void;
-  };
 }
 
 export class KeyboardKeys implements Keys {
   onChange: ((index: number, pressed: boolean) => void) | undefined = undefined;
   readonly #levels: boolean[] = [false, false, false, false, false];
 
-  /** Call once the display exists: Piu's view only becomes `screen.context` when it is built. */
-  attach(): void {
+  /** Call once the display exists: its buttons and mcsim's screen are there only then. */
+  attach(display: KeyButtonHost, role: Role): void {
     const screen = (globalThis as { screen?: SimulatorScreen }).screen;
     if (!screen) {
       trace('keys: no simulator screen; keys are off\n');
       return;
     }
     screen.onMessage = (message) => this.#message(message);
-    if (screen.context) {
-      screen.context.onKeyDown = (key) => this.#character(key, true);
-      screen.context.onKeyUp = (key) => this.#character(key, false);
-    }
+    if (display.showKeys) display.showKeys(KEY_LABELS[role], (index, pressed) => this.#sample(index, pressed));
+    else trace('keys: the display draws no buttons; only key 1 (the mockup button) works\n');
   }
 
   #message(message: string | ArrayBuffer): void {
@@ -43,14 +50,8 @@ export class KeyboardKeys implements Keys {
       return; // not a mockup control message
     }
     if (typeof json !== 'object' || json === null) return;
-    const m = json as { button?: unknown; key?: unknown; pressed?: unknown };
+    const m = json as { button?: unknown };
     if (m.button === 0 || m.button === 1) this.#sample(0, m.button === 1);
-    else if (typeof m.key === 'number' && typeof m.pressed === 'boolean') this.#sample(m.key, m.pressed);
-  }
-
-  #character(key: string, pressed: boolean): void {
-    const index = KEY_CHARACTERS.indexOf(key);
-    if (index >= 0) this.#sample(index, pressed);
   }
 
   #sample(index: number, pressed: boolean): void {

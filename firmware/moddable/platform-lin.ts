@@ -1,5 +1,5 @@
 /**
- * The desktop simulator's parts: keys from the keyboard (1–5), sound as trace lines, the host's
+ * The desktop simulator's parts: keys as on-screen buttons (keys-keyboard.ts), sound as trace lines, the host's
  * network, the device id from the config. The manifest maps "moddable/platform" here for lin.
  */
 import type { Timers } from '../core/hardware.js';
@@ -22,6 +22,6 @@ export function createPlatform(_board: BoardConfig, _keyPins: number[], volume: 
     sound: new TraceSound(volume),
     network: new HostNetwork(),
     battery: undefined,
-    afterDisplay: () => keys.attach(),
+    afterDisplay: (display, role) => keys.attach(display, role),
   };
 }

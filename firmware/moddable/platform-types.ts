@@ -1,5 +1,6 @@
 /** What each platform module (platform-esp32.ts, platform-lin.ts) supplies. */
-import type { Keys, Sound } from '../core/hardware.js';
+import type { Display, Keys, Sound } from '../core/hardware.js';
+import type { Role } from '../core/protocol.js';
 import type { Network } from './network.js';
 
 export interface Platform {
@@ -8,6 +9,6 @@ export interface Platform {
   network: Network;
   /** Battery percent reader, or undefined on mains power. */
   battery: (() => number) | undefined;
-  /** Runs once the display exists (the simulator's keyboard hooks onto Piu's view). */
-  afterDisplay(): void;
+  /** Runs once the display exists (the simulator draws its keys as buttons on it). */
+  afterDisplay(display: Display, role: Role): void;
 }

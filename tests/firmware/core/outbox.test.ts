@@ -459,3 +459,29 @@ test('flash cost of a rating, and steps per operation', () => {
   expect(perRating).toBeLessThan(addBytes + settleBytes + 10);
   expect(w.flash.stats.renames - before.renames).toBeGreaterThan(0);
 });
+
+test('boot compacts a log holding more dead records than live ones, long before compactAt', () => {
+  // compactAt far away: only the record count can trigger the compaction at boot.
+  const w = new World({ capacity: 64 * 1024, compactAt: 60 * 1024 });
+  w.open();
+  for (let i = 0; i < 6; i++) w.add('rating');
+  for (let i = 0; i < 5; i++) w.verdict(0); // 5 settled + 5 verdicts + boot: 11 dead, 2 live
+  const pendingBefore = w.outbox.pending().map(key);
+  const logBefore = w.outbox.bytesUsed();
+  const renames = w.flash.stats.renames;
+  w.open();
+  expect(w.flash.stats.renames).toBe(renames + 1); // one compaction, at open
+  expect(w.outbox.pending().map(key)).toEqual(pendingBefore);
+  expect(w.outbox.bytesUsed()).toBeLessThan(logBefore / 4);
+  // The compacted log holds a snapshot and the one live event: 1 dead (none), 2 live. Opening
+  // again adds a BOOT record (1 dead ≤ 2 live): no rewrite.
+  w.open();
+  expect(w.flash.stats.renames).toBe(renames + 1);
+  // Live records outnumber dead ones: a boot appends its BOOT record and rewrites nothing.
+  for (let i = 0; i < 4; i++) w.add('rating');
+  w.verdict(0);
+  const renames2 = w.flash.stats.renames;
+  w.open();
+  expect(w.flash.stats.renames).toBe(renames2);
+  expect(w.outbox.pending().length).toBe(4);
+});
