@@ -83,12 +83,18 @@ export function describePad(view: View | null | undefined): string {
 
 // ------------------------------------------------------------------ start
 
-async function startCommand(opts: { port: number; mqttPort: number; data: string; scenario: string; sim: boolean }): Promise<void> {
+async function startCommand(opts: { port?: number; mqttPort?: number; data?: string; scenario: string; sim: boolean }): Promise<void> {
   const scenario = loadScenario(opts.scenario);
   const [{ loadSettings }, { createLogger }, { Hub }, { simWeb }] = await Promise.all([
     import('../hub/settings.js'), import('../hub/log.js'), import('../hub/hub.js'), import('../simulator/web.js'),
   ]);
-  const settings = loadSettings({ overrides: { data: opts.data, 'http.port': opts.port, 'mqtt.port': opts.mqttPort, site: scenario.site, hall: scenario.hall } });
+  // Flags override; otherwise SANNUO_HTTP_PORT, SANNUO_MQTT_PORT and SANNUO_DATA are read here, when
+  // the command runs, so a bad one is the settings' clear error and never breaks another command.
+  const flags: Record<string, unknown> = { site: scenario.site, hall: scenario.hall };
+  if (opts.data !== undefined) flags.data = opts.data;
+  if (opts.port !== undefined) flags['http.port'] = opts.port;
+  if (opts.mqttPort !== undefined) flags['mqtt.port'] = opts.mqttPort;
+  const settings = loadSettings({ overrides: flags });
   // The simulated hall provisions and sets up through the API like any client: with a token
   // made here unless SANNUO_API_TOKEN fixes one (then the CLI can use it too).
   if (!settings.api.token) settings.api.token = newApiToken();
@@ -108,7 +114,7 @@ async function startCommand(opts: { port: number; mqttPort: number; data: string
   if (!opts.sim) return;
   // Real dates, so tickets belong to today; the scenario's pace (accelerated ×factor) is kept.
   simulation = new Simulation({
-    scenario, hub: `http://127.0.0.1:${hub.httpPort}`, token: settings.api.token, mqtt: hub.mqttUrl, stateDir: path.join(opts.data, 'sim'),
+    scenario, hub: `http://127.0.0.1:${hub.httpPort}`, token: settings.api.token, mqtt: hub.mqttUrl, stateDir: path.join(settings.data, 'sim'),
     time: new VirtualTime(Date.now()), log: log.child({ module: 'sim' }),
   });
   await simulation.setup();
@@ -187,10 +193,10 @@ export function buildProgram(): Command {
 
   program.command('start')
     .description('run the hub on embedded defaults and the demo hall, simulated, in one process; open http://localhost:8080/sim/')
-    // Defaults follow the hub's own environment variables, so `SANNUO_HTTP_PORT=9090 npm start` works.
-    .option('--port <port>', 'HTTP port (SANNUO_HTTP_PORT)', port, port(process.env.SANNUO_HTTP_PORT ?? '8080'))
-    .option('--mqtt-port <port>', 'embedded broker port (SANNUO_MQTT_PORT)', port, port(process.env.SANNUO_MQTT_PORT ?? '1883'))
-    .option('--data <dir>', 'data folder (database, keys, simulator state) (SANNUO_DATA)', process.env.SANNUO_DATA ?? './data')
+    // Without a flag the hub's own settings apply (SANNUO_HTTP_PORT=9090 npm start works), read when start runs.
+    .option('--port <port>', 'HTTP port (default: SANNUO_HTTP_PORT, else 8080)', port)
+    .option('--mqtt-port <port>', 'embedded broker port (default: SANNUO_MQTT_PORT, else 1883)', port)
+    .option('--data <dir>', 'data folder (database, keys, simulator state) (default: SANNUO_DATA, else ./data)')
     .option('--scenario <file>', 'hall to simulate', DEMO_SCENARIO)
     .option('--no-sim', 'the hub only, no simulated hall')
     .action(startCommand);
@@ -279,6 +285,11 @@ export async function main(argv: string[]): Promise<number> {
       return error.exitCode === 0 ? 0 : 2;
     }
     if (error instanceof ScenarioError) {
+      process.stderr.write(`${error.message}\n`);
+      return 2;
+    }
+    if (error instanceof Error && error.name === 'SettingsError') {
+      // A bad SANNUO_* value or settings file: the key, the problem and where it came from.
       process.stderr.write(`${error.message}\n`);
       return 2;
     }
