@@ -8,7 +8,9 @@
  *   sannuo flash                 build and flash the firmware with Moddable's mcconfig
  *   sannuo devices               list (or --watch) the fleet's health
  *   sannuo config push <device> key=value…   change a device's settings through the hub
- *   sannuo verify                check the ledger's hash chain and signed checkpoint
+ *   sannuo verify                check the ledger's hash chain and signed checkpoint (--offline: on files)
+ *   sannuo backup / restore      an online copy of the database, checkpoints and hub key; restore checks it first
+ *   sannuo install-service       a systemd unit for the hub (cli/ops.ts)
  *
  * Calls to the hub carry an API token (--token, else SANNUO_API_TOKEN): the hub's start-up
  * token (settings api.token) or one a supervisor made with POST /api/tokens. provision, devices
@@ -31,6 +33,7 @@ import { loadScenario, ScenarioError, type FaultSpec } from '../simulator/scenar
 import { Simulation } from '../simulator/simulation.js';
 import { VirtualTime } from '../simulator/virtual-time.js';
 import { CliError, ROOT } from './common.js';
+import { addOpsCommands, verifyOfflineCommand } from './ops.js';
 import { CONFIG_KEYS, configPushCommand, devicesCommand, flashCommand, provisionCommand, verifyCommand } from './fleet.js';
 
 export { CliError };
@@ -264,11 +267,17 @@ export function buildProgram(): Command {
     .action(configPushCommand);
 
   program.command('verify')
-    .description("check the ledger's hash chain against the hub's signed checkpoint")
+    .description("check the ledger's hash chain against the hub's signed checkpoint (through the hub; --offline: on a backup or a stopped hub's files)")
     .addOption(hubOption())
     .addOption(tokenOption())
+    .option('--offline [dir]', "read the files, no hub: a backup folder, or a data folder (default: settings data)")
+    .option('-c, --config <file>', "with --offline: the hub's settings file (default: $SANNUO_CONFIG)")
+    .option('--db <url>', 'with --offline on a PostgreSQL backup: the server to restore it into a scratch database for the check')
     .option('--json', 'print the report as JSON')
-    .action(verifyCommand);
+    .action((opts: { hub: string; token?: string; json?: boolean; offline?: string | true; config?: string; db?: string }) =>
+      opts.offline ? verifyOfflineCommand(opts.offline, opts) : verifyCommand(opts));
+
+  addOpsCommands(program);
 
   for (const c of [program, ...program.commands, ...config.commands]) c.exitOverride();
   return program;
