@@ -7,7 +7,8 @@
 FROM node:20-bookworm-slim
 
 # fonts-noto-cjk: /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc for the reports;
-# tini as PID 1 forwards SIGTERM to the hub (which then finishes its commits and checkpoints).
+# tini forwards SIGTERM to the hub (which then finishes its commits and checkpoints); -s makes it
+# a subreaper, so it also works where compose shares the pid namespace with Mosquitto.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends fonts-noto-cjk tini \
  && rm -rf /var/lib/apt/lists/*
@@ -36,5 +37,5 @@ EXPOSE 8080 1883
 USER node
 HEALTHCHECK --interval=10s --timeout=5s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.SANNUO_HTTP_PORT||8080)+'/livez').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-ENTRYPOINT ["/usr/bin/tini", "--"]
+ENTRYPOINT ["/usr/bin/tini", "-s", "--"]
 CMD ["node", "bin/sannuo.js", "hub"]

@@ -10,8 +10,9 @@
  *   sannuo.pgdump     PostgreSQL: `pg_dump --format=custom` of the hub's database
  *   hub.key           the key that signs the checkpoints and seals the device secrets: without it
  *                     the restored hub can neither verify its chain nor open its devices' secrets
- *   checkpoint*.json  the signed ledger heads, copied before the database, so the copy holds at
- *                     least every row they cover
+ *   checkpoint*.json  the signed ledger heads: the hub's, copied before the database (so the copy
+ *                     holds at least every row they cover), checked against the copy, then (SQLite)
+ *                     replaced by a checkpoint of the copy's own head, signed with the hub key
  * The backup holds the hub key: keep it as safe as the key itself.
  *
  * Restore checks everything before it replaces anything: the manifest's hashes, then every
@@ -202,11 +203,24 @@ export async function takeBackup(settings: Settings, out: string, now = new Date
     fs.chmodSync(target, 0o600);
   }
 
-  const verified = settings.db === 'sqlite'
-    ? await verifySqliteFiles(path.join(out, DB_FILE), out, readKey(path.join(out, KEY_FILE)))
-    : await verifyPgDump(path.join(out, PG_FILE), out, readKey(path.join(out, KEY_FILE)), settings.db);
+  const key = readKey(path.join(out, KEY_FILE));
+  // First against the hub's own checkpoints: the copy extends what the hub signed.
+  let verified = settings.db === 'sqlite'
+    ? await verifySqliteFiles(path.join(out, DB_FILE), out, key)
+    : await verifyPgDump(path.join(out, PG_FILE), out, key, settings.db);
   const bad = verified.find((v) => !v.report.ok);
   if (bad) throw new OpsError(`backup in ${out} does not verify: hall ${bad.hall}: ${bad.report.problem}; the hub's own chain may be damaged: run sannuo verify`);
+  if (settings.db === 'sqlite') {
+    // Then the copy's own head is signed with the hub key, so that its newest rows are anchored
+    // too (the hub's checkpoint may be minutes old) and restore can tell if any go missing.
+    const db = ReadOnlySqlite.open(path.join(out, DB_FILE));
+    try {
+      for (const v of verified) await new Ledger(db, { hall: v.hall, hubKey: key, checkpointFile: v.checkpointFile, now: () => now.getTime() }).checkpoint();
+    } finally {
+      await db.close();
+    }
+    verified = await verifySqliteFiles(path.join(out, DB_FILE), out, key);
+  }
   const files: Record<string, string> = {};
   for (const name of fs.readdirSync(out).sort()) files[name] = sha256File(path.join(out, name));
   const manifest: Manifest = {
