@@ -11,7 +11,7 @@
  *   hub.key           the key that signs the checkpoints and seals the device secrets: without it
  *                     the restored hub can neither verify its chain nor open its devices' secrets
  *   checkpoint*.json  the signed ledger heads: the hub's, copied before the database (so the copy
- *                     holds at least every row they cover), checked against the copy, then (SQLite)
+ *                     holds at least every row they cover), checked against the copy, then
  *                     replaced by a checkpoint of the copy's own head, signed with the hub key
  * The backup holds the hub key: keep it as safe as the key itself.
  *
@@ -29,6 +29,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Database, bindAll, placeholders, rewritePlaceholders, type RawDatabase } from '../db/sqlite-connection.js';
 import type { Db, Row, SqlValue } from '../db/db.js';
+import pg from 'pg';
+import { openPostgres } from '../db/postgres.js';
+import { hallDbUrl } from '../district/lease.js';
 import { Ledger, type VerifyReport } from '../ledger/ledger.js';
 import { loadHubKey } from '../host.js';
 import { dataPath, type Settings } from '../settings.js';
@@ -207,7 +210,7 @@ export async function takeBackup(settings: Settings, out: string, now = new Date
   // First against the hub's own checkpoints: the copy extends what the hub signed.
   let verified = settings.db === 'sqlite'
     ? await verifySqliteFiles(path.join(out, DB_FILE), out, key)
-    : await verifyPgDump(path.join(out, PG_FILE), out, key, settings.db);
+    : await verifyPgDump(path.join(out, PG_FILE), out, key, settings.db, true);
   const bad = verified.find((v) => !v.report.ok);
   if (bad) throw new OpsError(`backup in ${out} does not verify: hall ${bad.hall}: ${bad.report.problem}; the hub's own chain may be damaged: run sannuo verify`);
   if (settings.db === 'sqlite') {
@@ -289,10 +292,7 @@ function withDatabase(url: string, name: string): string {
 }
 
 /** Restores a dump into a scratch database beside `serverUrl`'s, verifies every hall there, and drops it. */
-async function verifyPgDump(dump: string, dir: string, hubKey: Uint8Array, serverUrl: string): Promise<HallVerify[]> {
-  const { default: pg } = await import('pg');
-  const { openPostgres } = await import('../db/postgres.js');
-  const { hallDbUrl } = await import('../district/lease.js');
+async function verifyPgDump(dump: string, dir: string, hubKey: Uint8Array, serverUrl: string, signHead = false): Promise<HallVerify[]> {
   const scratch = `sannuo_check_${process.pid}_${Date.now()}`;
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
@@ -308,7 +308,14 @@ async function verifyPgDump(dump: string, dir: string, hubKey: Uint8Array, serve
         // A district's hall lives in its own schema (checkpoint-<hall>.json); one hall in public.
         const db = await openPostgres(name === 'checkpoint.json' ? url : hallDbUrl(url, hall, 60_000));
         try {
-          out.push({ hall, checkpointFile, report: await new Ledger(db, { hall, hubKey, checkpointFile }).verify() });
+          const ledger = new Ledger(db, { hall, hubKey, checkpointFile });
+          let report = await ledger.verify();
+          // As for SQLite: the dump's own head, signed, anchors its newest rows.
+          if (report.ok && signHead) {
+            await ledger.checkpoint();
+            report = await ledger.verify();
+          }
+          out.push({ hall, checkpointFile, report });
         } finally {
           await db.close();
         }
