@@ -10,6 +10,7 @@ import cliProgress from 'cli-progress';
 import { ROLES, type Role } from '../firmware/core/protocol.js';
 import { REMOTE_SETTING_KEYS, remoteSettingFromText, type RemoteSettings } from '../firmware/core/config.js';
 import { HubApiError, HubClient } from '../simulator/hub-client.js';
+import { CsvError, readCsv } from '../hub/csv.js';
 import { CliError, ID, ROOT } from './common.js';
 
 // ------------------------------------------------------------------ provision
@@ -18,19 +19,26 @@ export interface ProvisionRow { line: number; id: string; role: Role; win: strin
 
 /** Parses a devices CSV (header: id,role,win[,fw]); a bad row names its line and column. */
 export function parseDevicesCsv(text: string, file: string): ProvisionRow[] {
-  const lines = text.split(/\r?\n/);
-  const header = (lines[0] ?? '').split(',').map((h) => h.trim());
+  // The hub's one CSV reader (RFC 4180, as the commitments import): a quoted cell may hold a comma.
+  let table;
+  try {
+    table = readCsv(text);
+  } catch (error) {
+    if (error instanceof CsvError) throw new CliError(`${file}:${error.line}: ${error.message.replace(/^line \d+(, )?/, '').replace(/^: /, '') || 'not CSV'}`, 2);
+    throw error;
+  }
+  const first = table[0];
+  const header = first && first.line === 1 ? first.cells.map((h) => h.trim()) : [];
   for (const need of ['id', 'role', 'win']) {
     if (header.indexOf(need) < 0) throw new CliError(`${file}:1: header: missing column "${need}"; expected id,role,win[,fw]`, 2);
   }
   for (const h of header) if (['id', 'role', 'win', 'fw'].indexOf(h) < 0) throw new CliError(`${file}:1: header: unknown column "${h}"; expected id,role,win[,fw]`, 2);
   const rows: ProvisionRow[] = [];
   const seen = new Map<string, number>();
-  for (let i = 1; i < lines.length; i++) {
-    const raw = lines[i];
-    if (!raw.trim() || raw.trim().startsWith('#')) continue;
-    const cells = raw.split(',').map((c) => c.trim());
-    const where = `${file}:${i + 1}`;
+  for (const { line, cells: rawCells } of table.slice(header.length ? 1 : 0)) {
+    const cells = rawCells.map((c) => c.trim());
+    if (cells.every((c) => c === '') || cells[0].startsWith('#')) continue;
+    const where = `${file}:${line}`;
     if (cells.length !== header.length) throw new CliError(`${where}: expected ${header.length} columns (${header.join(',')}), found ${cells.length}`, 2);
     const get = (name: string) => cells[header.indexOf(name)];
     const id = get('id');
@@ -40,10 +48,10 @@ export function parseDevicesCsv(text: string, file: string): ProvisionRow[] {
     if (ROLES.indexOf(role as Role) < 0) throw new CliError(`${where}: column role: "${role}"; expected one of ${ROLES.join(', ')}`, 2);
     if (!ID.test(win)) throw new CliError(`${where}: column win: "${win}" is not a window id; expected 1–32 letters, digits, _ or -`, 2);
     if (seen.has(id)) throw new CliError(`${where}: column id: "${id}" is already on line ${seen.get(id)}`, 2);
-    seen.set(id, i + 1);
+    seen.set(id, line);
     const fw = header.indexOf('fw') >= 0 ? get('fw') : undefined;
     if (fw !== undefined && (fw.length === 0 || fw.length > 32)) throw new CliError(`${where}: column fw: expected a version string of 1–32 characters`, 2);
-    rows.push({ line: i + 1, id, role: role as Role, win, ...(fw ? { fw } : {}) });
+    rows.push({ line, id, role: role as Role, win, ...(fw ? { fw } : {}) });
   }
   if (!rows.length) throw new CliError(`${file}: no devices listed (only a header)`, 2);
   return rows;
@@ -109,15 +117,25 @@ export function flashCommand(opts: { config: string; port?: string; platform: st
   }
   const port = opts.port ?? process.env.UPLOAD_PORT ?? ['/dev/ttyUSB0', '/dev/ttyACM0', '/dev/cu.usbserial-0001'].find((p) => fs.existsSync(p));
   if (opts.platform !== 'lin' && (!port || !fs.existsSync(port))) missing.push(`no device attached: ${port ? `${port} does not exist` : 'no /dev/ttyUSB0 or /dev/ttyACM0'}; plug the ESP32 in over USB or give --port`);
-  if (missing.length) throw new CliError(`cannot flash:\n  - ${missing.join('\n  - ')}`, 1);
+  // A dry run needs only the device's config: it prints what would run, and what is missing on stderr.
+  const blocking = opts.dryRun ? missing.filter((m) => m.startsWith('--config')) : missing;
+  if (blocking.length) throw new CliError(`cannot flash:\n  - ${blocking.join('\n  - ')}`, 1);
+  if (opts.dryRun && missing.length) process.stderr.write(`dry run; a real flash would still need:\n  - ${missing.join('\n  - ')}\n`);
   // A small manifest that includes the product manifest and sets this device's config.
   const dir = path.join(ROOT, 'build', `flash-${String(config!.id)}`);
   fs.mkdirSync(dir, { recursive: true });
   const manifest = path.join(dir, 'manifest.json');
   fs.writeFileSync(manifest, JSON.stringify({ include: [path.join(ROOT, 'manifest.json')], config: { sannuo: config } }, null, 2));
   const args = ['-d', '-m', '-p', opts.platform, '-t', 'deploy', manifest];
-  process.stdout.write(`${mcconfig} ${args.join(' ')}${port ? `  (UPLOAD_PORT=${port})` : ''}\n`);
-  if (opts.dryRun) return;
+  const tool = mcconfig ?? `${moddable ? moddable : '$MODDABLE'}/build/bin/${process.platform === 'darwin' ? 'mac' : 'lin'}/release/mcconfig`;
+  if (opts.dryRun) {
+    // Shell lines a technician can copy: the environment mcconfig needs, then the build-and-flash command.
+    if (opts.platform.startsWith('esp32')) process.stdout.write(`. ${process.env.IDF_PATH || '$IDF_PATH'}/export.sh\n`);
+    if (opts.platform !== 'lin') process.stdout.write(`export UPLOAD_PORT=${port ?? '/dev/ttyUSB0'}\n`);
+    process.stdout.write(`${tool} ${args.join(' ')}\n`);
+    return;
+  }
+  process.stdout.write(`${tool} ${args.join(' ')}${port ? `  (UPLOAD_PORT=${port})` : ''}\n`);
   const result = spawnSync(mcconfig!, args, { stdio: 'inherit', env: { ...process.env, ...(port ? { UPLOAD_PORT: port } : {}) } });
   if (result.status !== 0) throw new CliError(`mcconfig failed (exit ${result.status ?? result.signal})`, 1);
 }
@@ -126,6 +144,8 @@ export function flashCommand(opts: { config: string; port?: string; platform: st
 
 export async function devicesCommand(opts: { hub: string; token?: string; watch?: boolean; json?: boolean }): Promise<void> {
   const client = new HubClient(opts.hub, { token: opts.token });
+  // ESM-only, so loaded where it is used (the CLI runs as ESM; jest loads this file as CommonJS).
+  const { default: stringWidth } = await import('string-width');
   const show = async () => {
     const { devices } = await client.devices();
     if (opts.json) return void process.stdout.write(JSON.stringify(devices, null, 2) + '\n');
@@ -134,8 +154,8 @@ export async function devicesCommand(opts: { hub: string; token?: string; watch?
       return [d.id, d.role, d.win, h.online ? '在线' : '离线', h.fw ?? d.fw, String(h.outbox ?? '-'), String(h.rssi ?? '-'), h.bat === -1 ? 'mains' : String(h.bat ?? '-'), h.lastSeen ? new Date(h.lastSeen).toISOString() : '-'];
     });
     const head = ['id', 'role', 'win', 'online', 'fw', 'outbox', 'rssi', 'bat', 'last seen'];
-    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-    const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join('  ');
+    const widths = head.map((h, i) => Math.max(stringWidth(h), ...rows.map((r) => stringWidth(r[i]))));
+    const fmt = (r: string[]) => formatRow(r, widths, stringWidth);
     if (opts.watch) process.stdout.write('\x1b[2J\x1b[H');
     process.stdout.write([fmt(head), ...rows.map(fmt)].join('\n') + `\n${devices.length} devices, ${rows.filter((r) => r[3] === '在线').length} online\n`);
   };
@@ -145,6 +165,14 @@ export async function devicesCommand(opts: { hub: string; token?: string; watch?
     await new Promise((resolve) => setTimeout(resolve, 2000));
     await show().catch((error: Error) => process.stderr.write(`${error.message}\n`));
   }
+}
+
+/**
+ * One table row, each cell padded to its column's width in terminal columns: 在线 takes four,
+ * not two, so a String's length would misalign every column after a Chinese cell.
+ */
+export function formatRow(cells: string[], widths: number[], stringWidth: (text: string) => number): string {
+  return cells.map((c, i) => c + ' '.repeat(Math.max(0, widths[i] - stringWidth(c)))).join('  ').trimEnd();
 }
 
 /** What `config push` may change: the firmware's own remote-settings rules (firmware/core/config.ts). */

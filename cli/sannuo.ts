@@ -8,7 +8,9 @@
  *   sannuo flash                 build and flash the firmware with Moddable's mcconfig
  *   sannuo devices               list (or --watch) the fleet's health
  *   sannuo config push <device> key=value…   change a device's settings through the hub
- *   sannuo verify                check the ledger's hash chain and signed checkpoint
+ *   sannuo verify                check the ledger's hash chain and signed checkpoint (--offline: on files)
+ *   sannuo backup / restore      an online copy of the database, checkpoints and hub key; restore checks it first
+ *   sannuo install-service       a systemd unit for the hub (cli/ops.ts)
  *
  * Calls to the hub carry an API token (--token, else SANNUO_API_TOKEN): the hub's start-up
  * token (settings api.token) or one a supervisor made with POST /api/tokens. provision, devices
@@ -31,6 +33,7 @@ import { loadScenario, ScenarioError, type FaultSpec } from '../simulator/scenar
 import { Simulation } from '../simulator/simulation.js';
 import { VirtualTime } from '../simulator/virtual-time.js';
 import { CliError, ROOT } from './common.js';
+import { addOpsCommands, verifyOfflineCommand } from './ops.js';
 import { CONFIG_KEYS, configPushCommand, devicesCommand, flashCommand, provisionCommand, verifyCommand } from './fleet.js';
 
 export { CliError };
@@ -83,13 +86,19 @@ export function describePad(view: View | null | undefined): string {
 
 // ------------------------------------------------------------------ start
 
-async function startCommand(opts: { port: number; mqttPort: number; data: string; scenario: string; sim: boolean }): Promise<void> {
+async function startCommand(opts: { port?: number; mqttPort?: number; data?: string; scenario: string; sim: boolean }): Promise<void> {
   const scenario = loadScenario(opts.scenario);
   const [{ loadSettings }, { createLogger }, { Hub }, { simWeb }] = await Promise.all([
     import('../hub/settings.js'), import('../hub/log.js'), import('../hub/hub.js'), import('../simulator/web.js'),
   ]);
+  // Flags override; otherwise SANNUO_HTTP_PORT, SANNUO_MQTT_PORT and SANNUO_DATA are read here, when
+  // the command runs, so a bad one is the settings' clear error and never breaks another command.
   // The simulated hall's name is the hall's name on the dashboard and its reports.
-  const settings = loadSettings({ overrides: { data: opts.data, 'http.port': opts.port, 'mqtt.port': opts.mqttPort, site: scenario.site, hall: scenario.hall, hallName: scenario.name } });
+  const flags: Record<string, unknown> = { site: scenario.site, hall: scenario.hall, hallName: scenario.name };
+  if (opts.data !== undefined) flags.data = opts.data;
+  if (opts.port !== undefined) flags['http.port'] = opts.port;
+  if (opts.mqttPort !== undefined) flags['mqtt.port'] = opts.mqttPort;
+  const settings = loadSettings({ overrides: flags });
   // The simulated hall provisions and sets up through the API like any client: with a token
   // made here unless SANNUO_API_TOKEN fixes one (then the CLI can use it too).
   if (!settings.api.token) settings.api.token = newApiToken();
@@ -109,7 +118,7 @@ async function startCommand(opts: { port: number; mqttPort: number; data: string
   if (!opts.sim) return;
   // Real dates, so tickets belong to today; the scenario's pace (accelerated ×factor) is kept.
   simulation = new Simulation({
-    scenario, hub: `http://127.0.0.1:${hub.httpPort}`, token: settings.api.token, mqtt: hub.mqttUrl, stateDir: path.join(opts.data, 'sim'),
+    scenario, hub: `http://127.0.0.1:${hub.httpPort}`, token: settings.api.token, mqtt: hub.mqttUrl, stateDir: path.join(settings.data, 'sim'),
     time: new VirtualTime(Date.now()), log: log.child({ module: 'sim' }),
   });
   await simulation.setup();
@@ -188,10 +197,10 @@ export function buildProgram(): Command {
 
   program.command('start')
     .description('run the hub on embedded defaults and the demo hall, simulated, in one process; open http://localhost:8080/sim/')
-    // Defaults follow the hub's own environment variables, so `SANNUO_HTTP_PORT=9090 npm start` works.
-    .option('--port <port>', 'HTTP port (SANNUO_HTTP_PORT)', port, port(process.env.SANNUO_HTTP_PORT ?? '8080'))
-    .option('--mqtt-port <port>', 'embedded broker port (SANNUO_MQTT_PORT)', port, port(process.env.SANNUO_MQTT_PORT ?? '1883'))
-    .option('--data <dir>', 'data folder (database, keys, simulator state) (SANNUO_DATA)', process.env.SANNUO_DATA ?? './data')
+    // Without a flag the hub's own settings apply (SANNUO_HTTP_PORT=9090 npm start works), read when start runs.
+    .option('--port <port>', 'HTTP port (default: SANNUO_HTTP_PORT, else 8080)', port)
+    .option('--mqtt-port <port>', 'embedded broker port (default: SANNUO_MQTT_PORT, else 1883)', port)
+    .option('--data <dir>', 'data folder (database, keys, simulator state) (default: SANNUO_DATA, else ./data)')
     .option('--scenario <file>', 'hall to simulate', DEMO_SCENARIO)
     .option('--no-sim', 'the hub only, no simulated hall')
     .action(startCommand);
@@ -259,11 +268,17 @@ export function buildProgram(): Command {
     .action(configPushCommand);
 
   program.command('verify')
-    .description("check the ledger's hash chain against the hub's signed checkpoint")
+    .description("check the ledger's hash chain against the hub's signed checkpoint (through the hub; --offline: on a backup or a stopped hub's files)")
     .addOption(hubOption())
     .addOption(tokenOption())
+    .option('--offline [dir]', "read the files, no hub: a backup folder, or a data folder (default: settings data)")
+    .option('-c, --config <file>', "with --offline: the hub's settings file (default: $SANNUO_CONFIG)")
+    .option('--db <url>', 'with --offline on a PostgreSQL backup: the server to restore it into a scratch database for the check')
     .option('--json', 'print the report as JSON')
-    .action(verifyCommand);
+    .action((opts: { hub: string; token?: string; json?: boolean; offline?: string | true; config?: string; db?: string }) =>
+      opts.offline ? verifyOfflineCommand(opts.offline, opts) : verifyCommand(opts));
+
+  addOpsCommands(program);
 
   for (const c of [program, ...program.commands, ...config.commands]) c.exitOverride();
   return program;
@@ -280,6 +295,11 @@ export async function main(argv: string[]): Promise<number> {
       return error.exitCode === 0 ? 0 : 2;
     }
     if (error instanceof ScenarioError) {
+      process.stderr.write(`${error.message}\n`);
+      return 2;
+    }
+    if (error instanceof Error && error.name === 'SettingsError') {
+      // A bad SANNUO_* value or settings file: the key, the problem and where it came from.
       process.stderr.write(`${error.message}\n`);
       return 2;
     }

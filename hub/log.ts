@@ -9,13 +9,17 @@ export type { Logger };
 
 export interface LogOptions {
   level?: LevelWithSilent;
-  /** Human-readable lines through pino-pretty instead of JSON. */
+  /** Human-readable lines through pino-pretty instead of JSON, when stdout is a terminal. */
   pretty?: boolean;
+  /** Whether stdout is a terminal (default process.stdout.isTTY). */
+  tty?: boolean;
 }
 
 export function createLogger(options: LogOptions = {}): Logger {
   const level = options.level ?? 'info';
-  if (options.pretty) {
+  // Pretty (and its colours) only for a person at a terminal: a file, a pipe or journald gets
+  // JSON lines, which log tools parse and which never carry ANSI escapes.
+  if (options.pretty && (options.tty ?? process.stdout.isTTY === true)) {
     return pino({ level, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:standard' } } });
   }
   return pino({ level, base: { app: 'sannuo-hub' } });

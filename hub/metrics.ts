@@ -6,6 +6,8 @@
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
 export class Metrics {
   readonly registry = new Registry();
   readonly eventsIn = new Counter({ name: 'sannuo_events_in_total', help: 'Event lines received on evt topics (before any check)', registers: [this.registry] });
@@ -44,8 +46,28 @@ export class Metrics {
   readonly commitsFailing = new Gauge({ name: 'sannuo_commits_failing', help: '1 from the first failed commit until one succeeds again', registers: [this.registry] });
   readonly checkpoints = new Counter({ name: 'sannuo_checkpoints_total', help: 'Signed ledger checkpoints taken', registers: [this.registry] });
 
+  readonly httpRequests = new Counter({ name: 'http_requests_total', help: 'HTTP requests answered, by method, route pattern and status class', labelNames: ['method', 'route', 'status'], registers: [this.registry] });
+  readonly httpDuration = new Histogram({
+    name: 'http_request_duration_seconds', help: 'Time to answer an HTTP request, by method and route pattern', labelNames: ['method', 'route'], registers: [this.registry],
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  });
+
   constructor(options: { defaults?: boolean } = {}) {
-    if (options.defaults ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'sannuo_' });
+    // Node's default metrics under their standard names (process_cpu_seconds_total,
+    // nodejs_eventloop_lag_seconds…), so stock Node.js dashboards work unchanged.
+    if (options.defaults ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /**
+   * One answered HTTP request. Labels stay a closed set: the route is the pattern fastify
+   * matched (`/api/devices/:id`), `unmatched` for a 404 of no route, the status its class (2xx…),
+   * the method one of the known verbs or OTHER.
+   */
+  observeHttp(method: string, route: string | undefined, status: number, seconds: number): void {
+    const m = HTTP_METHODS.has(method) ? method : 'OTHER';
+    const r = route ?? 'unmatched';
+    this.httpRequests.inc({ method: m, route: r, status: `${Math.floor(status / 100)}xx` });
+    this.httpDuration.observe({ method: m, route: r }, seconds);
   }
 
   setQueueSource(source: () => Promise<{ item: string; waiting: number }[]>): void {

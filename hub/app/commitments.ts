@@ -21,6 +21,7 @@ import type { Db } from '../db/db.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { WorkingCalendar } from './calendar.js';
 import { AppError, num, numOrNull, toCsv } from './http-util.js';
+import { CsvError, readCsv } from '../csv.js';
 import { monthsOf, parsePeriod, type Period } from '../ratings/figures.js';
 import { departmentExists, finishedCases, itemLimits, itemOf } from '../queue/lookup.js';
 import { ratingCountsPerDay } from '../ratings/ratings.js';
@@ -87,42 +88,14 @@ export function checkCommitment(raw: Record<string, unknown>): CommitmentInput {
   };
 }
 
-/** Parses CSV (RFC 4180: quotes, doubled quotes, CRLF or LF, a BOM) into rows with their line numbers. */
+/** Parses CSV (RFC 4180: quotes, doubled quotes, CRLF or LF, a BOM) into rows with their line numbers: hub/csv.ts, the CLI's reader too. */
 export function parseCsv(text: string): { line: number; cells: string[] }[] {
-  const rows: { line: number; cells: string[] }[] = [];
-  let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
-  let line = 1;
-  let cells: string[] = [];
-  let cell = '';
-  let rowLine = 1;
-  let quoted = false;
-  let any = false;
-  for (; i < text.length; i++) {
-    const ch = text[i];
-    if (quoted) {
-      if (ch === '"') {
-        if (text[i + 1] === '"') { cell += '"'; i++; } else quoted = false;
-      } else {
-        if (ch === '\n') line++;
-        cell += ch;
-      }
-      continue;
-    }
-    if (ch === '"') {
-      if (cell !== '') throw new AppError(400, `line ${line}, column ${cells.length + 1}: a quote inside an unquoted cell`, `line ${line}`);
-      quoted = true; any = true;
-    } else if (ch === ',') { cells.push(cell); cell = ''; any = true; }
-    else if (ch === '\r' && text[i + 1] === '\n') continue;
-    else if (ch === '\n') {
-      cells.push(cell);
-      if (any || cells.some((c) => c !== '')) rows.push({ line: rowLine, cells });
-      cells = []; cell = ''; any = false; line++; rowLine = line;
-    } else { cell += ch; any = true; }
+  try {
+    return readCsv(text);
+  } catch (error) {
+    if (error instanceof CsvError) throw new AppError(400, error.message, `line ${error.line}`);
+    throw error;
   }
-  if (quoted) throw new AppError(400, `line ${rowLine}: a quoted cell is not closed`, `line ${rowLine}`);
-  cells.push(cell);
-  if (any || cells.some((c) => c !== '')) rows.push({ line: rowLine, cells });
-  return rows;
 }
 
 export class Commitments {

@@ -34,6 +34,7 @@ export function districtHttp(district: District): FastifyInstance {
     for (const h of district.halls()) if (!full && h.app) full = await mayReadHealth(h.app.auth, request);
     return reply.code(health.ok ? 200 : 503).send(full ? health : publicHealth(health));
   });
+  app.get('/livez', async () => ({ live: true }));
   app.get('/readyz', async (request, reply) => {
     const health = await district.health();
     let full = false;

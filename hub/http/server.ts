@@ -4,6 +4,7 @@
  *
  *   GET  /healthz                                open: { ok, state } only; [supervisor, technician] the full body
  *   GET  /readyz                                 200 while commits succeed and there is room for them, else 503 (hub/health.ts)
+ *   GET  /livez                                  200 while the process answers at all (a restart is the cure only when this fails)
  *   GET  /metrics                                open (Prometheus on the hall LAN)
  *   GET  /api/devices, GET /api/devices/:id      [supervisor, technician] one device also shows its desired config
  *   POST /api/devices                            [technician, supervisor] provision { role, win, id?, fw?, replace? }: answers the secret, once;
@@ -175,6 +176,10 @@ export function createHttp(deps: HttpDeps): FastifyInstance {
     xFrameOptions: { action: 'deny' },
     strictTransportSecurity: false,
   });
+  // HTTP request metrics (hub/metrics.ts observeHttp): the matched route pattern, never the raw URL.
+  root.addHook('onResponse', async (request, reply) => {
+    deps.metrics.observeHttp(request.method, request.routeOptions?.url, reply.statusCode, reply.elapsedTime / 1000);
+  });
   root.setErrorHandler(httpErrorHandler);
   root.setNotFoundHandler(notFoundHandler);
   root.addHook('preValidation', rejectRepeatedQuery);
@@ -190,6 +195,10 @@ export function createHttp(deps: HttpDeps): FastifyInstance {
       const full = await mayReadHealth(auth, request);
       return reply.code(health.ok ? 200 : 503).send(full ? health : publicHealth(health));
     });
+
+    // Liveness for a supervisor (systemd, Docker, Kubernetes): the process answers, whatever the
+    // database or the disk; restart on a failing /livez, take out of rotation on a failing /readyz.
+    app.get('/livez', async () => ({ live: true }));
 
     // For a load balancer or a watchdog: 503 while commits fail or the disk is too full for them (hub/health.ts).
     app.get('/readyz', async (request, reply) => {

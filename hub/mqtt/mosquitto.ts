@@ -61,10 +61,30 @@ export function lookupUser(name: string): { uid: number; gid: number } | undefin
   }
 }
 
-/** Replaces a file whole (temp + rename), so Mosquitto never reads half of one. */
+/**
+ * Who will own Mosquitto's files, from settings mosquitto.user: a user name of this system, or
+ * `uid:gid` numbers for a Mosquitto elsewhere (its container runs as 1883:1883, a user the hub's
+ * container does not have). As root the hub gives the files to that user; otherwise it can only
+ * give them that user's group, and only if it is a member (a host's service user in group
+ * mosquitto). Undefined: the files stay the hub's own.
+ */
+export function mosquittoOwner(spec: string): { uid: number; gid: number } | undefined {
+  const numeric = /^(\d+):(\d+)$/.exec(spec);
+  const user = numeric ? { uid: Number(numeric[1]), gid: Number(numeric[2]) } : lookupUser(spec);
+  if (!user) return undefined;
+  if (process.getuid?.() === 0) return user;
+  return process.getgroups?.().includes(user.gid) ? { uid: -1, gid: user.gid } : undefined;
+}
+
+/**
+ * Replaces a file whole (temp + rename), so Mosquitto never reads half of one. Mode 0640: the
+ * owner (Mosquitto, or the hub) reads and writes it, Mosquitto's group reads it, others nothing
+ * (Mosquitto 2 warns of a world-readable password file, and later versions refuse one).
+ */
 export function writeAtomic(file: string, text: string, owner: { uid: number; gid: number } | undefined): void {
   const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, text, { mode: 0o640 });
+  fs.chmodSync(tmp, 0o640); // whatever the umask
   if (owner) fs.chownSync(tmp, owner.uid, owner.gid);
   fs.renameSync(tmp, file);
 }
@@ -129,7 +149,7 @@ export function writeMosquittoFiles(registry: MosquittoSource, options: WriteOpt
 /** Writes passwd and acl into `dir` (a hall's or a district's, see mosquittoTexts); returns their paths. */
 export function writeMosquittoTexts(texts: { passwd: string; acl: string }, dir: string, ownerName = 'mosquitto'): MosquittoFiles {
   fs.mkdirSync(dir, { recursive: true });
-  const owner = process.getuid?.() === 0 ? lookupUser(ownerName) : undefined;
+  const owner = mosquittoOwner(ownerName);
   // The mosquitto user must be able to reach the files.
   fs.chmodSync(dir, 0o755);
   const files = { passwordFile: path.join(dir, 'passwd'), aclFile: path.join(dir, 'acl') };

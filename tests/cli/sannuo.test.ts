@@ -21,8 +21,8 @@ describe('sannuo CLI', () => {
   test('--help works on the program and on every subcommand', () => {
     const top = sannuo('--help');
     expect(top.code).toBe(0);
-    for (const name of ['start', 'hub', 'sim', 'provision', 'flash', 'devices', 'config', 'verify']) expect(top.out).toContain(name);
-    for (const sub of [['start'], ['sim'], ['provision'], ['flash'], ['devices'], ['config', 'push'], ['verify']]) {
+    for (const name of ['start', 'hub', 'sim', 'provision', 'flash', 'devices', 'config', 'verify', 'backup', 'restore', 'install-service']) expect(top.out).toContain(name);
+    for (const sub of [['start'], ['sim'], ['provision'], ['flash'], ['devices'], ['config', 'push'], ['verify'], ['backup'], ['restore'], ['install-service']]) {
       const r = sannuo(...sub, '--help');
       expect(r.code).toBe(0);
       expect(r.out).toMatch(/^Usage: sannuo /);
