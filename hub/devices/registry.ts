@@ -86,6 +86,8 @@ export interface RegistryOptions {
   ledger: LedgerAppender;
   /** Seals the secrets the devices table holds, with a key from the hub key. */
   secrets: DeviceSecrets;
+  /** The release key's public half (64 hex), written into every device config (hub/ota). */
+  releaseKey?: string;
 }
 
 type DeviceAction = 'provision' | 'rekey' | 'move' | 'unbind' | 'remove';
@@ -288,7 +290,7 @@ export class Registry {
   configFor(id: string): DeviceConfig | undefined {
     const d = this.devices.get(id)?.record;
     if (!d) return undefined;
-    return { ...CONFIG_DEFAULTS, id: d.id, role: d.role, site: d.site, win: d.win, secret: d.secret, fw: d.fw, broker: this.options.broker() };
+    return { ...CONFIG_DEFAULTS, id: d.id, role: d.role, site: d.site, win: d.win, secret: d.secret, fw: d.fw, broker: this.options.broker(), releaseKey: this.options.releaseKey ?? null };
   }
 
   get(id: string): DeviceRecord | undefined {
@@ -350,6 +352,7 @@ export class Registry {
     if (state.online) h.lastSeen = this.now();
     if (cameOnline) this.options.bus?.emit('deviceOnline', { dev: state.dev });
     else if (!state.online && wasOnline) this.options.bus?.emit('deviceOffline', { dev: state.dev });
+    this.options.bus?.emit('deviceState', { dev: state.dev, online: state.online, fw: state.fw, upd: state.upd ?? null });
     return cameOnline;
   }
 
