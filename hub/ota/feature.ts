@@ -129,6 +129,7 @@ export class OtaFeature implements Feature {
             version: { type: 'string', pattern: VERSION_PATTERN.source },
             devices: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,32}$' }, minItems: 1, maxItems: 10000 },
             canary: { type: 'integer', minimum: 1, maximum: 10000 },
+            batch: { type: 'integer', minimum: 1, maximum: 10000 },
             canaryDevices: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,32}$' }, minItems: 1, maxItems: 10000 },
           })),
         },

@@ -49,6 +49,8 @@ export interface Rollout {
   /** While paused: the phase resume returns to. */
   resumeTo: RolloutStatus | null;
   reason: string | null;
+  /** At most this many devices of the second wave update at once, so a failure pauses the rollout before it reaches all. */
+  batch: number;
   by: string;
   at: number;
   targets: Target[];
@@ -62,6 +64,7 @@ export const rolloutMigrations: Migration[] = [{
     status TEXT NOT NULL,
     resume_to TEXT,
     reason TEXT,
+    batch INTEGER NOT NULL,
     by_user TEXT NOT NULL,
     at BIGINT NOT NULL
   );
@@ -105,6 +108,8 @@ export interface RolloutRequest {
   /** How many go first (default 2), or exactly which. */
   canary?: number;
   canaryDevices?: string[];
+  /** Devices of the second wave updating at once (default 10). */
+  batch?: number;
 }
 
 const HUB_ACTOR: Actor = { username: '$hub', name: 'hub', role: 'hub' };
@@ -167,16 +172,18 @@ export class Rollouts {
       if (!Number.isInteger(n) || n < 1) throw new HttpError(400, 'canary: expected at least 1 device', 'canary');
       canary = devices.slice(0, n);
     }
+    const batch = request.batch ?? 10;
+    if (!Number.isInteger(batch) || batch < 1) throw new HttpError(400, 'batch: expected at least 1 device', 'batch');
     const at = this.d.now();
     const rollout: Rollout = {
-      id: `r${at.toString(36)}${randomBytes(2).toString('hex')}`, version: image.version, status: 'canary', resumeTo: null, reason: null, by: actor.username, at,
+      id: `r${at.toString(36)}${randomBytes(2).toString('hex')}`, version: image.version, status: 'canary', resumeTo: null, reason: null, batch, by: actor.username, at,
       targets: devices.map((dev) => {
         const from = this.d.runningFw(dev);
         return { dev, wave: canary.indexOf(dev) >= 0 ? 0 : 1, from, status: from === image.version ? 'done' : 'waiting', got: 0, size: image.size, err: null, at };
       }),
     };
     await this.d.db.tx(async (tx) => {
-      await tx.run('INSERT INTO ota_rollouts (id, version, status, resume_to, reason, by_user, at) VALUES ($1, $2, $3, NULL, NULL, $4, $5)', [rollout.id, rollout.version, rollout.status, actor.username, at]);
+      await tx.run('INSERT INTO ota_rollouts (id, version, status, resume_to, reason, batch, by_user, at) VALUES ($1, $2, $3, NULL, NULL, $4, $5, $6)', [rollout.id, rollout.version, rollout.status, batch, actor.username, at]);
       for (const t of rollout.targets) await this.saveTarget(tx, rollout.id, t, true);
       await this.record(tx, 'rollout', rollout, actor, { devices: devices.length, canary });
     });
@@ -316,9 +323,18 @@ export class Rollouts {
       this.active = undefined;
       return;
     }
-    const due = r.targets.filter((t) => (r.status === 'canary' && t.wave === 0 && t.status === 'waiting')
-      || (r.status === 'rolling' && t.status === 'waiting'));
-    for (const t of due) if (this.d.online(t.dev)) await this.offer(r, t);
+    if (r.status === 'canary') {
+      for (const t of r.targets) if (t.wave === 0 && t.status === 'waiting' && this.d.online(t.dev)) await this.offer(r, t);
+    } else if (r.status === 'rolling') {
+      let room = r.batch - r.targets.filter((t) => t.wave === 1 && (t.status === 'offered' || t.status === 'downloading')).length;
+      for (const t of r.targets) {
+        if (room <= 0) break;
+        if (t.status === 'waiting' && this.d.online(t.dev)) {
+          room--;
+          await this.offer(r, t);
+        }
+      }
+    }
   }
 
   private async offer(r: Rollout, t: Target): Promise<void> {
@@ -378,11 +394,11 @@ export class Rollouts {
   }
 }
 
-type RolloutRow = { id: string; version: string; status: string; resume_to: string | null; reason: string | null; by_user: string; at: number | string };
+type RolloutRow = { id: string; version: string; status: string; resume_to: string | null; reason: string | null; batch: number | string; by_user: string; at: number | string };
 type TargetRow = { dev: string; wave: number | string; from_fw: string | null; status: string; got: number | string; size: number | string; err: string | null; at: number | string };
 
 function rolloutOf(row: RolloutRow): Omit<Rollout, 'targets'> {
-  return { id: row.id, version: row.version, status: row.status as RolloutStatus, resumeTo: row.resume_to as RolloutStatus | null, reason: row.reason, by: row.by_user, at: Number(row.at) };
+  return { id: row.id, version: row.version, status: row.status as RolloutStatus, resumeTo: row.resume_to as RolloutStatus | null, reason: row.reason, batch: Number(row.batch), by: row.by_user, at: Number(row.at) };
 }
 
 export function isActive(status: RolloutStatus): boolean {
