@@ -230,6 +230,7 @@ export function buildProgram(): Command {
     .option('--csv <file>', 'provision every row of this CSV')
     .option('--out <path>', 'config file (single device) or folder (CSV; default ./devices)')
     .option('--replace', "a supervisor's token only: replace the window's rating pad (the old one is unbound)")
+    .option('--secret <hex>', "a technician's token only: the device's known secret (64 hex digits), e.g. the one in a lin build's manifest")
     .action(provisionCommand);
 
   program.command('flash')
