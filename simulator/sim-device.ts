@@ -174,7 +174,7 @@ export class SimDevice {
     const update = ota ? {
       writer: ota.partitions.writer(() => this.device.updater?.progress()?.v ?? '', () => this.restart()),
       fetcher: httpFetcher(() => alive.on, (fn) => this.guard(fn), this.otaCounters),
-      crypto: nodeUpdateCrypto,
+      crypt: nodeUpdateCrypto,
       options: ota.updater,
     } : undefined;
     this.device = new Device(config, hw, { transferTargets: this.options.transferTargets ?? [], bootReason, update });

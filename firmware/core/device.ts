@@ -58,7 +58,7 @@ export interface DeviceOptions {
   caller?: Partial<CallerOptions>;
   uplink?: Omit<UplinkOptions, 'topic'>;
   /** Over-the-air updates (update.ts): the platform's partition writer, HTTP fetcher and crypto. Without it, update commands are refused. */
-  update?: { writer: ImageWriter; fetcher: ChunkFetcher; crypto: UpdateCrypto; options?: UpdaterOptions };
+  update?: { writer: ImageWriter; fetcher: ChunkFetcher; crypt: UpdateCrypto; options?: UpdaterOptions };
 }
 
 /** The settings the hub may change with a config command (their rules: config.ts REMOTE_SETTINGS). */
@@ -152,8 +152,8 @@ export class Device {
     this.uplink = new Uplink(this.outbox, hardware, { ...options.uplink, topic: this.topics.evt });
 
     if (options.update) {
-      const { writer, fetcher, crypto, options: updaterOptions } = options.update;
-      this.updater = new Updater({ writer, fetcher, crypto, timers: hardware.timers, releaseKey: checked.releaseKey, running: checked.fw, onProgress: () => this.publishState() }, updaterOptions);
+      const { writer, fetcher, crypt, options: updaterOptions } = options.update;
+      this.updater = new Updater({ writer, fetcher, crypt, timers: hardware.timers, releaseKey: checked.releaseKey, running: checked.fw, onProgress: () => this.publishState() }, updaterOptions);
     }
 
     const sound: Sound = { play: (tone) => { if (this.settings.volume > 0) hardware.sound.play(tone); } };

@@ -74,7 +74,8 @@ export interface UpdaterOptions {
 export interface UpdaterDeps {
   writer: ImageWriter;
   fetcher: ChunkFetcher;
-  crypto: UpdateCrypto;
+  /** SHA-256 and ed25519 (Moddable: its crypt modules; Node: node:crypto). */
+  crypt: UpdateCrypto;
   timers: Timers;
   /** The release key (64 hex, from provisioning); null: this device takes no update. */
   releaseKey: string | null;
@@ -149,7 +150,7 @@ export class Updater {
     if (!HEX128.test(offer.sig)) return 'bad-offer: sig: expected 128 lowercase hex digits';
     let ok = false;
     try {
-      ok = this.deps.crypto.verify(key, utf8Encode(releaseMessage(offer.version, offer.size, offer.sha256)), fromHex(offer.sig)!);
+      ok = this.deps.crypt.verify(key, utf8Encode(releaseMessage(offer.version, offer.size, offer.sha256)), fromHex(offer.sig)!);
     } catch {
       ok = false;
     }
@@ -168,7 +169,7 @@ export class Updater {
     } catch (error) {
       return this.fail(`flash: ${message(error)}`, false);
     }
-    this.hasher = this.deps.crypto.sha256();
+    this.hasher = this.deps.crypt.sha256();
     this.report(true);
     this.next();
   }
