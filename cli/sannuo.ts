@@ -5,6 +5,7 @@
  *   sannuo hub                   the hub alone (hub/main.ts)
  *   sannuo sim <scenario>        a simulated hall against a running hub, with a live view
  *   sannuo provision             register a device (or a CSV batch) and write its config JSON
+ *   sannuo ota …                 firmware images and staged rollouts (cli/ota.ts)
  *   sannuo flash                 build and flash the firmware with Moddable's mcconfig
  *   sannuo devices               list (or --watch) the fleet's health
  *   sannuo config push <device> key=value…   change a device's settings through the hub
@@ -31,6 +32,7 @@ import { loadScenario, ScenarioError, type FaultSpec } from '../simulator/scenar
 import { Simulation } from '../simulator/simulation.js';
 import { VirtualTime } from '../simulator/virtual-time.js';
 import { CliError, ROOT } from './common.js';
+import { otaCommands } from './ota.js';
 import { CONFIG_KEYS, configPushCommand, devicesCommand, flashCommand, provisionCommand, verifyCommand } from './fleet.js';
 
 export { CliError };
@@ -265,7 +267,9 @@ export function buildProgram(): Command {
     .option('--json', 'print the report as JSON')
     .action(verifyCommand);
 
-  for (const c of [program, ...program.commands, ...config.commands]) c.exitOverride();
+  const ota = otaCommands(program, hubOption, tokenOption);
+
+  for (const c of [program, ...program.commands, ...config.commands, ...ota.commands]) c.exitOverride();
   return program;
 }
 
