@@ -5,7 +5,7 @@
  * Topics: sannuo/v1/<site>/<deviceId>/<channel>
  *   evt    device → hub   one event or a batch: canonical JSON lines joined by "\n"
  *   ack    hub → device   one signed line: a verdict (committed | refused + reason) per (boot, seq)
- *   cmd    hub → device   one signed line: display, rateReq, config, time
+ *   cmd    hub → device   one signed line: display, rateReq, config, time, update
  *   state  device → hub   retained health, unsigned (the broker's login and ACL vouch for it;
  *                         a last will cannot carry a fresh signature), also the last will
  *
