@@ -71,10 +71,15 @@ export class SimPartitions {
   }
 }
 
-/** One chunk per Range request; `alive()` false (the device lost power) drops the answer. */
-export function httpFetcher(alive: () => boolean, deliver: (fn: () => void) => void, counters?: { requests: number; failures: number }): ChunkFetcher {
+/**
+ * One chunk per Range request; `alive()` false (the device lost power) drops the answer. With
+ * `base`, the offer's scheme and host are replaced by it: a simulated hall reaches the hub at
+ * the address it was given, as its MQTT link does, not at the advertised name (sannuo-hub.local).
+ */
+export function httpFetcher(alive: () => boolean, deliver: (fn: () => void) => void, counters?: { requests: number; failures: number }, base?: string): ChunkFetcher {
   return {
-    get(url, offset, length, done) {
+    get(offered, offset, length, done) {
+      const url = base ? base.replace(/\/+$/, '') + offered.replace(/^https?:\/\/[^/]+/, '') : offered;
       if (counters) counters.requests++;
       const fail = (error: string) => {
         if (counters) counters.failures++;

@@ -44,7 +44,7 @@ export interface SimDeviceOptions {
   /** MQTT.js reconnect period, ms of wall-clock time. */
   reconnectPeriod?: number;
   /** Over-the-air updates (simulator/ota.ts): the board's firmware slots, kept across power cycles. */
-  ota?: { partitions: SimPartitions; updater?: UpdaterOptions };
+  ota?: { partitions: SimPartitions; updater?: UpdaterOptions; httpBase?: string };
 }
 
 /** A Flash in front of the real one that can be made to refuse writes (a full flash). */
@@ -173,7 +173,7 @@ export class SimDevice {
     this.restarting = false;
     const update = ota ? {
       writer: ota.partitions.writer(() => this.device.updater?.progress()?.v ?? '', () => this.restart()),
-      fetcher: httpFetcher(() => alive.on, (fn) => this.guard(fn), this.otaCounters),
+      fetcher: httpFetcher(() => alive.on, (fn) => this.guard(fn), this.otaCounters, ota.httpBase),
       crypt: nodeUpdateCrypto,
       options: ota.updater,
     } : undefined;
