@@ -80,7 +80,8 @@ export class OtaFeature implements Feature {
       scope.setErrorHandler(httpErrorHandler);
       useJsonSchemas(scope);
       scope.addHook('preValidation', rejectRepeatedQuery);
-      scope.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: this.hooks.maxImageBytes + 1 }, (_req, body, done) => done(null, body));
+      // Room above the limit, so a slightly larger image meets the store's own check and its field; far larger ones get fastify's 413.
+      scope.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: this.hooks.maxImageBytes + MIB }, (_req, body, done) => done(null, body));
 
       scope.get('/api/ota/release-key', { onRequest: people }, async () => ({ publicKey: this.hooks.releaseKey.publicHex, algorithm: 'ed25519' }));
 

@@ -268,6 +268,8 @@ export class Rollouts {
     let failed: string | null = null;
     if (r.status === 'rollback') {
       if (t.status === 'reverting' && fw === t.from) t.status = 'reverted';
+      // A device that cannot go back either is left as it is, named, and the rollback goes on.
+      else if (t.status === 'reverting' && upd && upd.v === t.from && upd.phase === 'failed') Object.assign(t, { status: 'failed', err: upd.err });
     } else if (fw === r.version) {
       if (t.status !== 'done') Object.assign(t, { status: 'done', got: t.size, err: null });
     } else if (upd && upd.v === wanted && (t.status === 'offered' || t.status === 'downloading')) {

@@ -51,7 +51,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
   const proxyUrl = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
-  hub = await startHub({ 'log.level': 'silent', 'ota.baseUrl': proxyUrl }, undefined, { now: () => time.now() });
+  hub = await startHub({ 'log.level': 'silent', 'ota.baseUrl': proxyUrl, 'ota.maxImageMb': 1 }, undefined, { now: () => time.now() });
   image020 = randomBytes(IMAGE_BYTES);
   await upload('0.1.0', randomBytes(IMAGE_BYTES)); // what the devices run: rollbacks go back to it
   await upload('0.2.0', image020);
@@ -237,7 +237,7 @@ test('a staged rollout across 50 devices: the canary wave, then batches; one fai
   expect(rows.map((r) => `${r.action} ${r.by}`)).toEqual(['rollout api-startup', 'advance $hub', 'device-failed $hub', 'rollback api-startup', 'rolledback $hub']);
 }, 120_000);
 
-test('bad requests are refused with the field named, and change nothing', async () => {
+test('bad requests are refused with the field named and change nothing; an image may be larger than a JSON body, up to ota.maxImageMb', async () => {
   const before = (await otaRows()).length;
   const bad = async (method: string, url: string, body: unknown, field: string, status = 400) => {
     const res = await hub.call(method, url, body);
@@ -252,9 +252,16 @@ test('bad requests are refused with the field named, and change nothing', async 
   const dup = await fetch(`${hub.http}/api/ota/images?version=0.2.0`, { method: 'POST', headers: { authorization: `Bearer ${hub.token}`, 'content-type': 'application/octet-stream' }, body: new Uint8Array([120]) });
   expect(dup.status).toBe(409);
   expect(await dup.json()).toMatchObject({ error: 'conflict', field: 'version' });
+  // Images are larger than the API's 64 KiB JSON bodies: up to ota.maxImageMb (1 here).
+  const big = await fetch(`${hub.http}/api/ota/images?version=0.9.0`, { method: 'POST', headers: { authorization: `Bearer ${hub.token}`, 'content-type': 'application/octet-stream' }, body: new Uint8Array(1024 * 1024) });
+  expect(big.status).toBe(201);
+  const tooBig = await fetch(`${hub.http}/api/ota/images?version=0.9.1`, { method: 'POST', headers: { authorization: `Bearer ${hub.token}`, 'content-type': 'application/octet-stream' }, body: new Uint8Array(1024 * 1024 + 1) });
+  expect(tooBig.status).toBe(400);
+  expect(await tooBig.json()).toMatchObject({ field: 'body', message: 'body: the image is 1048577 bytes, at most 1048576 (ota.maxImageMb)' });
   const range = await fetch(`${hub.http}/ota/images/0.2.0.bin`, { headers: { range: 'bytes=99999-' } });
   expect(range.status).toBe(416);
   const anonymous = await hub.call('POST', '/api/ota/rollouts', { version: '0.2.0' }, null);
   expect(anonymous.status).toBe(401);
-  expect((await otaRows()).length).toBe(before);
+  expect((await otaRows()).length).toBe(before + 1); // the 1 MiB upload, nothing else
+  expect((await hub.api('GET', '/api/ota/images')).images.map((i: { version: string }) => i.version)).not.toContain('0.9.1');
 });
