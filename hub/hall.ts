@@ -123,6 +123,7 @@ export class HallRuntime {
       runningFw: (dev) => this.registry.health(dev).fw,
       online: (dev) => this.registry.health(dev).online,
       send: (dev, body) => (this.downlink ? this.downlink.sendCommand({ v: PROTOCOL_VERSION, dev, t: (this.hub.options.now ?? Date.now)(), type: 'update', body }) : Promise.reject(new Error('not attached to MQTT yet'))),
+      metricsRegistry: clustered(s) ? undefined : this.hub.metrics.registry,
       base: () => (s.ota.baseUrl || `http://${s.mqtt.advertisedHost}:${this.hub.httpPort ?? s.http.port}`).replace(/\/$/, '') + (district ? `/halls/${this.spec.hall}` : ''),
     });
   }

@@ -14,6 +14,7 @@
  */
 
 import fs from 'node:fs';
+import { Gauge, type Registry as MetricsRegistry } from 'prom-client';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Feature, FeatureDeps } from '../feature.js';
 import type { Migration } from '../db/db.js';
@@ -24,7 +25,7 @@ import { objectSchema, paramsSchema, querySchema, useJsonSchemas } from '../http
 import type { CommandBodies } from '../../firmware/core/protocol.js';
 import type { ReleaseKey } from './release-key.js';
 import { ImageStore, storeMigrations, VERSION_PATTERN } from './store.js';
-import { Rollouts, rolloutMigrations, type RolloutRequest } from './rollout.js';
+import { Rollouts, rolloutMigrations, type RolloutRequest, type TargetStatus } from './rollout.js';
 
 const MIB = 1024 * 1024;
 
@@ -40,7 +41,12 @@ export interface OtaHooks {
   send(dev: string, body: CommandBodies['update']): Promise<void>;
   /** The base URL devices download from (no trailing slash). */
   base(): string;
+  /** Where sannuo_ota_rollout_devices is registered (not in a district: one registry, several halls). */
+  metricsRegistry?: MetricsRegistry;
 }
+
+/** Every status a rollout's device can have: the metric's closed label set. */
+export const TARGET_STATUSES: readonly TargetStatus[] = ['waiting', 'offered', 'downloading', 'done', 'failed', 'reverting', 'reverted', 'skipped'];
 
 export class OtaFeature implements Feature {
   readonly name = 'ota';
@@ -60,6 +66,17 @@ export class OtaFeature implements Feature {
 
   async start(): Promise<void> {
     await this.rollouts.init();
+    const registry = this.hooks.metricsRegistry;
+    if (registry && !registry.getSingleMetric('sannuo_ota_rollout_devices')) {
+      const rollouts = this.rollouts;
+      new Gauge({
+        name: 'sannuo_ota_rollout_devices', help: 'Devices of the running firmware rollout, by status (all 0 when none runs)', labelNames: ['status'], registers: [registry],
+        collect() {
+          const targets = rollouts.current()?.targets ?? [];
+          for (const status of TARGET_STATUSES) this.set({ status }, targets.filter((t) => t.status === status).length);
+        },
+      });
+    }
     const logged = (what: string) => (error: unknown) => this.deps.log.error({ err: String(error) }, `ota: ${what} failed`);
     this.deps.bus.on('deviceState', this.name, ({ dev, fw, upd }) => this.rollouts.onState(dev, fw, upd ?? undefined).catch(logged('a device state')));
     this.deps.bus.on('deviceOnline', this.name, ({ dev }) => this.rollouts.onOnline(dev).catch(logged('a device coming online')));

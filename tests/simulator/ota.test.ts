@@ -224,6 +224,8 @@ test('a staged rollout across 50 devices: the canary wave, then batches; one fai
   expect(done).toEqual(expect.arrayContaining(['pad-fleet-00', 'pad-fleet-01', 'pad-fleet-02']));
   expect(done.length).toBeGreaterThanOrEqual(3 + 17); // the canaries, then every batch up to the failing device
   expect(waiting.length).toBeGreaterThan(20); // never offered: the rollout paused before them
+  expect(await hub.metric('sannuo_ota_rollout_devices', { status: 'waiting' })).toBe(waiting.length);
+  expect(await hub.metric('sannuo_ota_rollout_devices', { status: 'failed' })).toBe(1);
   for (const d of fleet) expect(d.fw).toBe(done.indexOf(d.id) >= 0 ? '0.2.0' : '0.1.0');
 
   const back: Rollout = await hub.api('POST', `/api/ota/rollouts/${paused.id}/rollback`, {});
