@@ -13,6 +13,8 @@ import { createImageWriter } from 'moddable/update-writer';
 import { HttpChunkFetcher } from './moddable/http-fetcher.js';
 import { moddableUpdateCrypto } from './moddable/update-crypto.js';
 import { installedVersion } from './moddable/update-lin.js';
+import { createHubFinder } from 'moddable/hub-finder';
+import { needsDiscovery, resolveBroker } from './core/discovery.js';
 
 function boot(): void {
   const { device: config, board } = loadConfig(deviceId);
@@ -44,7 +46,16 @@ function boot(): void {
   );
   trace(`sannuo ${config.fw} on ${platformName}: ${device.role} ${config.id}, site ${config.site}, window ${config.win}\n`);
   device.start();
-  platform.network.start({ onUp: () => transport.networkUp(), onDown: () => transport.networkDown() });
+  // A `.local` broker (the default, sannuo-hub.local) is looked up over mDNS each time the network comes up; a fixed host is used as it is.
+  const finder = needsDiscovery(config.broker.host) ? createHubFinder() : undefined;
+  platform.network.start({
+    onUp: () => resolveBroker(config.broker, config.site, finder, (address) => {
+      if (finder) trace(`mdns: hub ${config.broker.host} is ${address.host}:${address.port}\n`);
+      transport.setBroker(address.host, address.port);
+      transport.networkUp();
+    }),
+    onDown: () => { finder?.stop(); transport.networkDown(); },
+  });
 }
 
 /** After an update switched partitions. Moddable's restart is the host's; where there is none (lin), the app says so and runs on. */

@@ -26,3 +26,8 @@ export class MdnsHubFinder implements HubFinder {
     mdns?.close?.();
   }
 }
+
+/** The platform's finder (manifest module moddable/hub-finder; lin's is discovery-none.ts). */
+export function createHubFinder(): HubFinder | undefined {
+  return new MdnsHubFinder();
+}
