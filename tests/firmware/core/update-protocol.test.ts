@@ -1,9 +1,12 @@
 /** The wire parts of over-the-air updates: the signed update command, the state's upd progress, the config's releaseKey. */
 
 import { nodeHmac } from '../../../hub/devices/registry.js';
-import { decodeCommand, decodeState, encodeCommand, encodeState, isProtocolError, type DeviceState } from '../../../firmware/core/protocol.js';
+import { decodeCommand, decodeState, deriveSigningKey, encodeCommand, encodeState, isProtocolError, topicFor, type DeviceState } from '../../../firmware/core/protocol.js';
+import { Device } from '../../../firmware/core/device.js';
+import { createSimHardware, hmacSha256 } from '../../../simulator/hardware.js';
+import { VirtualTime } from '../../../simulator/virtual-time.js';
 import { parseDeviceConfig } from '../../../firmware/core/config.js';
-import { utf8Encode } from '../../../firmware/core/utf8.js';
+import { fromHex, utf8Encode } from '../../../firmware/core/utf8.js';
 
 const key = new Uint8Array(32).fill(3);
 const body = { version: '0.2.0', url: 'http://192.168.1.10:8080/ota/images/0.2.0.bin', size: 912_384, sha256: 'ab'.repeat(32), sig: 'cd'.repeat(64) };
@@ -34,4 +37,23 @@ test('releaseKey is null or an ed25519 public key in hex', () => {
   expect(parseDeviceConfig(base)).toMatchObject({ releaseKey: null });
   expect(parseDeviceConfig({ ...base, releaseKey: 'ef'.repeat(32) })).toMatchObject({ releaseKey: 'ef'.repeat(32) });
   expect(parseDeviceConfig({ ...base, releaseKey: 'EF'.repeat(32) })).toEqual([{ key: 'releaseKey', message: 'expected null or 64 lowercase hex digits (an ed25519 public key)' }]);
+});
+
+test('a device without an updater refuses a signed update command by reason, and its state says nothing of one', () => {
+  const cfg = parseDeviceConfig({ id: 'pad-u', role: 'pad', site: 'site1', win: 'W1', secret: '5a'.repeat(32) });
+  if (Array.isArray(cfg)) throw new Error(JSON.stringify(cfg));
+  const time = new VirtualTime();
+  const hw = createSimHardware({ time });
+  const states: string[] = [];
+  hw.transport.handler = (topic, payload) => { if (topic.endsWith('/state')) states.push(payload); };
+  const device = new Device(cfg, hw);
+  device.start();
+  hw.transport.link = true;
+  device.onConnected();
+  const line = encodeCommand({ v: 1, dev: 'pad-u', t: time.now(), type: 'update', body }, deriveSigningKey(fromHex('5a'.repeat(32))!, hmacSha256), hmacSha256);
+  device.onMessage(topicFor('site1', 'pad-u', 'cmd'), utf8Encode(line as string));
+  expect(device.rejections).toEqual({ 'no-updater': 1 });
+  expect(device.updater).toBeUndefined();
+  expect(states.every((s) => !s.includes('"upd"'))).toBe(true);
+  device.stop();
 });
