@@ -57,7 +57,9 @@ export function parseDevicesCsv(text: string, file: string): ProvisionRow[] {
   return rows;
 }
 
-export async function provisionCommand(opts: { hub: string; token?: string; role?: string; win?: string; id?: string; fw?: string; csv?: string; out?: string; replace?: boolean }): Promise<void> {
+export async function provisionCommand(opts: { hub: string; token?: string; role?: string; win?: string; id?: string; fw?: string; csv?: string; out?: string; replace?: boolean; secret?: string }): Promise<void> {
+  if (opts.secret !== undefined && !/^[0-9a-f]{64}$/.test(opts.secret)) throw new CliError('--secret: expected 64 lowercase hex digits (32 bytes)', 2);
+  if (opts.secret !== undefined && opts.csv) throw new CliError('--secret: one device at a time, not with --csv', 2);
   let rows: ProvisionRow[];
   if (opts.csv) {
     let text: string;
@@ -79,7 +81,7 @@ export async function provisionCommand(opts: { hub: string; token?: string; role
   for (const row of rows) {
     let config;
     try {
-      config = await client.provision({ role: row.role, win: row.win, ...(row.id ? { id: row.id } : {}), ...(row.fw ? { fw: row.fw } : {}), ...(opts.replace ? { replace: true } : {}) });
+      config = await client.provision({ role: row.role, win: row.win, ...(row.id ? { id: row.id } : {}), ...(row.fw ? { fw: row.fw } : {}), ...(opts.replace ? { replace: true } : {}), ...(opts.secret ? { secret: opts.secret } : {}) });
     } catch (error) {
       const where = row.line ? `${opts.csv}:${row.line}: ` : '';
       throw new CliError(`${where}${(error as Error).message}`, error instanceof HubApiError && error.status >= 400 && error.status < 500 ? 2 : 1);

@@ -5,6 +5,7 @@
  *   sannuo hub                   the hub alone (hub/main.ts)
  *   sannuo sim <scenario>        a simulated hall against a running hub, with a live view
  *   sannuo provision             register a device (or a CSV batch) and write its config JSON
+ *   sannuo ota …                 firmware images and staged rollouts (cli/ota.ts)
  *   sannuo flash                 build and flash the firmware with Moddable's mcconfig
  *   sannuo devices               list (or --watch) the fleet's health
  *   sannuo config push <device> key=value…   change a device's settings through the hub
@@ -34,6 +35,7 @@ import { Simulation } from '../simulator/simulation.js';
 import { VirtualTime } from '../simulator/virtual-time.js';
 import { CliError, ROOT } from './common.js';
 import { addOpsCommands, verifyOfflineCommand } from './ops.js';
+import { otaCommands } from './ota.js';
 import { CONFIG_KEYS, configPushCommand, devicesCommand, flashCommand, provisionCommand, verifyCommand } from './fleet.js';
 
 export { CliError };
@@ -240,6 +242,7 @@ export function buildProgram(): Command {
     .option('--csv <file>', 'provision every row of this CSV')
     .option('--out <path>', 'config file (single device) or folder (CSV; default ./devices)')
     .option('--replace', "a supervisor's token only: replace the window's rating pad (the old one is unbound)")
+    .option('--secret <hex>', "a technician's token only: the device's known secret (64 hex digits), e.g. the one in a lin build's manifest")
     .action(provisionCommand);
 
   program.command('flash')
@@ -280,7 +283,9 @@ export function buildProgram(): Command {
 
   addOpsCommands(program);
 
-  for (const c of [program, ...program.commands, ...config.commands]) c.exitOverride();
+  const ota = otaCommands(program, hubOption, tokenOption);
+
+  for (const c of [program, ...program.commands, ...config.commands, ...ota.commands]) c.exitOverride();
   return program;
 }
 

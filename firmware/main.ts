@@ -9,6 +9,12 @@ import { buildHardware, createDisplay } from './moddable/hardware.js';
 import { ModdableTimers } from './moddable/timers.js';
 import { TraceDisplay } from './moddable/display-trace.js';
 import { saveSettings } from './moddable/settings.js';
+import { createImageWriter } from 'moddable/update-writer';
+import { HttpChunkFetcher } from './moddable/http-fetcher.js';
+import { moddableUpdateCrypto } from './moddable/update-crypto.js';
+import { installedVersion } from './moddable/update-lin.js';
+import { createHubFinder } from 'moddable/hub-finder';
+import { needsDiscovery, resolveBroker } from './core/discovery.js';
 
 function boot(): void {
   const { device: config, board } = loadConfig(deviceId);
@@ -18,7 +24,15 @@ function boot(): void {
   platform.afterDisplay(display, config.role);
   const { hardware, transport } = buildHardware(config, board, platform, display, timers);
 
-  const device = new Device(config, hardware, {
+  // Over-the-air updates (core/update.ts) where the device was provisioned with the hub's release key.
+  const installed = installedVersion(hardware.storage);
+  const update = config.releaseKey === null ? undefined : {
+    writer: createImageWriter({ flash: hardware.flash, storage: hardware.storage, versionOf: () => device.updater?.progress()?.v ?? '', restart: restartBoard }),
+    fetcher: new HttpChunkFetcher(),
+    crypt: moddableUpdateCrypto,
+  };
+  const device: Device = new Device(installed ? { ...config, fw: installed } : config, hardware, {
+    update,
     // The hub's config command outlives a reboot: Preference overrides the manifest at boot.
     onSettings: (settings) => {
       saveSettings(settings);
@@ -32,7 +46,23 @@ function boot(): void {
   );
   trace(`sannuo ${config.fw} on ${platformName}: ${device.role} ${config.id}, site ${config.site}, window ${config.win}\n`);
   device.start();
-  platform.network.start({ onUp: () => transport.networkUp(), onDown: () => transport.networkDown() });
+  // A `.local` broker (the default, sannuo-hub.local) is looked up over mDNS each time the network comes up; a fixed host is used as it is.
+  const finder = needsDiscovery(config.broker.host) ? createHubFinder() : undefined;
+  platform.network.start({
+    onUp: () => resolveBroker(config.broker, config.site, finder, (address) => {
+      if (finder) trace(`mdns: hub ${config.broker.host} is ${address.host}:${address.port}\n`);
+      transport.setBroker(address.host, address.port);
+      transport.networkUp();
+    }),
+    onDown: () => { finder?.stop(); transport.networkDown(); },
+  });
+}
+
+/** After an update switched partitions. Moddable's restart is the host's; where there is none (lin), the app says so and runs on. */
+function restartBoard(): void {
+  trace('sannuo: update installed; restarting\n');
+  const restart = (globalThis as { restart?: () => void }).restart;
+  if (restart) restart();
 }
 
 try {

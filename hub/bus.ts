@@ -12,7 +12,7 @@
  */
 
 import type { Logger } from 'pino';
-import type { RatingLevel } from '../firmware/core/protocol.js';
+import type { RatingLevel, UpdateProgress } from '../firmware/core/protocol.js';
 import type { Effect } from './seams.js';
 
 export interface HubEvents {
@@ -35,6 +35,8 @@ export interface HubEvents {
   leaseFenced: { hall: string };
   /** Bad-rating cases opened (in one committed transaction). */
   caseOpened: { opened: number };
+  /** A device's retained state arrived: the firmware it runs, and its update's progress if one is under way (hub/ota). */
+  deviceState: { dev: string; online: boolean; fw: string; upd: UpdateProgress | null };
 }
 
 export type HubEvent = keyof HubEvents;

@@ -31,6 +31,9 @@ import { TOPIC_ROOT } from '../firmware/core/protocol.js';
 import type { HallHost } from './host.js';
 import type { Feature, FeatureFactory } from './feature.js';
 import { WindowTally } from './app/window-tally.js';
+import { OtaFeature } from './ota/feature.js';
+import { ReleaseKey } from './ota/release-key.js';
+import { PROTOCOL_VERSION } from '../firmware/core/protocol.js';
 
 export function checkpointTopic(site: string): string {
   return `${TOPIC_ROOT}/${site}/$hub/checkpoint`;
@@ -84,7 +87,8 @@ export class HallRuntime {
     this.queue = new QueueService({
       db, ledger: this.ledger, hall: this.spec.hall, now: hub.options.now ?? Date.now, log: log.child({ module: 'queue' }), bus: this.bus, policy: hub.settings.queue,
     });
-    this.registry = new Registry(db, { site: this.spec.site, now: hub.options.now, broker: () => hub.advertisedBroker(), bus: this.bus, ledger: this.ledger, secrets: new DeviceSecrets(hub.key) });
+    const releaseKey = new ReleaseKey(hub.key);
+    this.registry = new Registry(db, { site: this.spec.site, now: hub.options.now, broker: () => hub.advertisedBroker(), bus: this.bus, ledger: this.ledger, secrets: new DeviceSecrets(hub.key), releaseKey: releaseKey.publicHex });
     await this.registry.init();
     await migrate(db, AppService.migrations);
     // Rating-link tokens: a key of their own, derived from the hub key, so a leaked link key says nothing of the hub's.
@@ -100,13 +104,28 @@ export class HallRuntime {
     this.tokens = new ApiTokens({ db, ledger: this.ledger, auth: this.app.auth, now: hub.options.now ?? Date.now, log: log.child({ module: 'access', hall: this.spec.hall }), hall: this.spec.hall });
     await this.tokens.startup(hub.settings.api.token, hub.settings.api.tokenRole);
     const deps = { hall: this.spec.hall, db, ledger: this.ledger, bus: this.bus, auth: this.app.auth, log, now: hub.options.now ?? Date.now };
-    const factories: FeatureFactory[] = [(d) => new WindowTally(d), ...(hub.options.features ?? [])];
+    const factories: FeatureFactory[] = [(d) => new WindowTally(d), (d) => this.otaFeature(d, releaseKey), ...(hub.options.features ?? [])];
     for (const make of factories) {
       const feature = make({ ...deps, log: log.child({ module: 'feature', hall: this.spec.hall }) });
       if (feature.migrations) await migrate(db, feature.migrations);
       await feature.start();
       this.features.push(feature);
     }
+  }
+
+  /** Over-the-air updates (hub/ota): images under <data>/ota, update commands through the downlink. */
+  private otaFeature(d: import('./feature.js').FeatureDeps, releaseKey: ReleaseKey): OtaFeature {
+    const s = this.hub.settings;
+    const district = this.spec.hall !== s.hall || clustered(s);
+    return new OtaFeature(d, {
+      releaseKey, dir: dataPath(s, district ? `ota-${this.spec.hall}` : 'ota'), maxImageBytes: s.ota.maxImageMb * MIB,
+      devices: () => this.registry.list().map((r) => r.id),
+      runningFw: (dev) => this.registry.health(dev).fw,
+      online: (dev) => this.registry.health(dev).online,
+      send: (dev, body) => (this.downlink ? this.downlink.sendCommand({ v: PROTOCOL_VERSION, dev, t: (this.hub.options.now ?? Date.now)(), type: 'update', body }) : Promise.reject(new Error('not attached to MQTT yet'))),
+      metricsRegistry: clustered(s) ? undefined : this.hub.metrics.registry,
+      base: () => (s.ota.baseUrl || `http://${s.mqtt.advertisedHost}:${this.hub.httpPort ?? s.http.port}`).replace(/\/$/, '') + (district ? `/halls/${this.spec.hall}` : ''),
+    });
   }
 
   /** What every hall's HTTP server needs from the hall: roles, tokens, config push. */

@@ -31,6 +31,8 @@ export interface HallHost {
   readonly options: HubOptions;
   readonly metrics: Metrics;
   readonly key: Uint8Array;
+  /** The HTTP port it listens on, once it does (devices download firmware images from it). */
+  readonly httpPort?: number;
   advertisedBroker(): { host: string; port: number; tls: boolean };
 }
 

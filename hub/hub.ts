@@ -29,6 +29,7 @@ import { createHttp } from './http/server.js';
 import { writeMosquittoFiles, reloadMosquitto } from './mqtt/mosquitto.js';
 import { HubBase, connectRetrying, hubClientId, openPostgresDb, type HubOptions } from './host.js';
 import { District } from './district/district.js';
+import { HubAnnouncer } from './discovery.js';
 
 export { HallRuntime, checkpointTopic, type HallSpec } from './hall.js';
 export { loadHubKey, hubClientId, hubIdOf, type HubOptions, type HallHost } from './host.js';
@@ -50,6 +51,8 @@ export class Hub extends HubBase {
   broker: EmbeddedBroker | undefined;
   http!: FastifyInstance;
   private hallRuntime!: HallRuntime;
+  /** The mDNS announcement (hub/discovery.ts), when discovery.mdns is on. */
+  private announcer: HubAnnouncer | undefined;
 
   /** The hall this hub serves, in a list (as District.halls()). */
   halls(): HallRuntime[] {
@@ -110,6 +113,11 @@ export class Hub extends HubBase {
     this.http = createHttp({ ...hall.httpDeps(), metrics: this.metrics, log, health: async () => this.health() });
     await this.http.listen({ host: s.http.host, port: s.http.port });
     this.httpPort = (this.http.server.address() as { port: number }).port;
+    if (s.discovery.mdns) {
+      const broker = this.advertisedBroker();
+      this.announcer = new HubAnnouncer({ name: s.discovery.name, site: s.site, mqttPort: broker.tls ? this.mqttPort : broker.port, mqttsPort: broker.tls ? broker.port : null, httpPort: this.httpPort, log: log.child({ module: 'discovery' }) });
+      this.announcer.start();
+    }
 
     // One at start, so verify always has a signed head to compare with.
     await hall.checkpoint();
@@ -179,6 +187,7 @@ export class Hub extends HubBase {
       await this.hallRuntime?.drain(false);
     };
     if ((await Promise.race([drain().then(() => 'done' as const), deadline])) === 'timeout') this.log.error('shutdown: commits did not finish in time; unacked events will be resent by devices');
+    await this.announcer?.stop().catch(() => undefined);
     await this.link?.close().catch(() => undefined);
     await this.broker?.stop().catch(() => undefined);
     await this.http?.close().catch(() => undefined);

@@ -43,6 +43,7 @@ export interface LedgerKinds {
   user: 'auth: a user created or changed';
   token: 'tokens: an API token created or revoked';
   device: 'registry: a device provisioned, re-keyed, moved, unbound or removed, with who did it';
+  ota: 'ota: a firmware image uploaded, a rollout started, paused, resumed, rolled back, advanced or ended, with who did it';
 }
 export type LedgerKind = keyof LedgerKinds;
 

@@ -33,6 +33,8 @@ export interface Settings {
   admin: { user: string; password: string };
   cases: { callbackDays: number; rectifyDays: number; feedbackDays: number; reviewDays: number };
   queue: { noShowReturns: number; transferPlacement: 'front' | 'back'; rateTimeout: number; bindWindow: number; utcOffsetMinutes: number; numberDigits: number };
+  discovery: { mdns: boolean; name: string };
+  ota: { baseUrl: string; maxImageMb: number };
 }
 
 export class SettingsError extends Error {

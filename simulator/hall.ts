@@ -26,6 +26,7 @@ import { HubApiError, type HubClient } from './hub-client.js';
 import { Random } from './random.js';
 import { scenarioDevices, type FaultSpec, type Scenario, type WindowSpec } from './scenario.js';
 import { SimDevice, type TransferTargetSpec } from './sim-device.js';
+import { SimPartitions } from './ota.js';
 import type { VirtualTime } from './virtual-time.js';
 
 const SECOND = 1000; // milliseconds
@@ -192,6 +193,8 @@ export class Hall extends EventEmitter {
           config, time: this.time, mqttUrl: this.options.mqttUrl, flash, transferTargets: targets,
           seed: this.scenario.seed ^ hashId(id), historyCap: this.options.historyCap ?? 8,
           reconnectPeriod: this.options.reconnectPeriod,
+          // Firmware slots of its own: `sannuo ota rollout` updates the simulated hall too, its images fetched from the hub it talks to.
+          ota: { partitions: new SimPartitions(), httpBase: this.options.hub.base },
           onView: (dev, view) => this.onView(dev, view),
           onActivity: () => { this.activity++; },
           onPowerCut: (dev, torn) => {

@@ -85,7 +85,7 @@ export class HubClient {
     }
   }
 
-  provision(request: { role: Role; win: string; id?: string; fw?: string; replace?: boolean }): Promise<DeviceConfig> {
+  provision(request: { role: Role; win: string; id?: string; fw?: string; replace?: boolean; secret?: string }): Promise<DeviceConfig> {
     return this.request('POST', '/api/devices', request);
   }
 

@@ -18,6 +18,8 @@ import type { Role } from '../firmware/core/protocol.js';
 import { createSimHardware, type SimHardware } from './hardware.js';
 import { MemoryFlash, PowerCut } from './flash.js';
 import type { VirtualTime } from './virtual-time.js';
+import type { UpdaterOptions } from '../firmware/core/update.js';
+import { httpFetcher, nodeUpdateCrypto, type SimPartitions } from './ota.js';
 
 export interface TransferTargetSpec { toWin: string | null; toItem: string | null; label: string }
 
@@ -41,6 +43,8 @@ export interface SimDeviceOptions {
   onPowerCut?: (device: SimDevice, midWrite: boolean) => void;
   /** MQTT.js reconnect period, ms of wall-clock time. */
   reconnectPeriod?: number;
+  /** Over-the-air updates (simulator/ota.ts): the board's firmware slots, kept across power cycles. */
+  ota?: { partitions: SimPartitions; updater?: UpdaterOptions; httpBase?: string };
 }
 
 /** A Flash in front of the real one that can be made to refuse writes (a full flash). */
@@ -80,7 +84,7 @@ export class SimDevice {
   wrongKey = false;
   /** The next tap bounces. */
   bounceNext = false;
-  readonly counters = { powerCuts: 0, tornWrites: 0, wifiDrops: 0, connects: 0, messagesIn: 0, messagesOut: 0, loginRefused: 0 };
+  readonly counters = { powerCuts: 0, tornWrites: 0, wifiDrops: 0, connects: 0, messagesIn: 0, messagesOut: 0, loginRefused: 0, restarts: 0 };
   private client: MqttClient | undefined;
   private linkState: LinkState = 'off';
   private readonly faultFlash: FaultFlash;
@@ -161,13 +165,44 @@ export class SimDevice {
     this.fence = alive;
     if (this.device) this.acceptedBefore = this.accepted();
     const hw = { ...this.hw, timers };
-    this.device = new Device(this.options.config, hw, { transferTargets: this.options.transferTargets ?? [], bootReason: this.incarnation === 1 ? "power-on" : "power-cut" });
+    const ota = this.options.ota;
+    // The version that boots is the slot's: an update that completed runs from here on.
+    const config = ota?.partitions.running ? { ...this.options.config, fw: ota.partitions.running } : this.options.config;
+    const bootReason = ota?.partitions.switched ? 'update' : this.incarnation === 1 ? 'power-on' : this.restarting ? 'restart' : 'power-cut';
+    if (ota) ota.partitions.switched = false;
+    this.restarting = false;
+    const update = ota ? {
+      writer: ota.partitions.writer(() => this.device.updater?.progress()?.v ?? '', () => this.restart()),
+      fetcher: httpFetcher(() => alive.on, (fn) => this.guard(fn), this.otaCounters, ota.httpBase),
+      crypt: nodeUpdateCrypto,
+      options: ota.updater,
+    } : undefined;
+    this.device = new Device(config, hw, { transferTargets: this.options.transferTargets ?? [], bootReason, update });
     this.powered = true;
     this.guard(() => this.device.start());
     if (this.powered) this.connect();
   }
 
   private fence: { on: boolean } = { on: false };
+  private restarting = false;
+  /** Image chunk requests and their failures, over every power-on. */
+  private readonly otaCounters = { requests: 0, failures: 0 };
+
+  /** The firmware version running now. */
+  get fw(): string {
+    return this.options.ota?.partitions.running ?? this.options.config.fw;
+  }
+
+  get otaRequests(): { requests: number; failures: number } {
+    return { ...this.otaCounters };
+  }
+
+  /** An orderly restart (the updater's, after it switched slots): off for `offMs`, then boots. */
+  restart(offMs = 200): void {
+    this.counters.restarts++;
+    this.restarting = true;
+    this.cutNow(offMs, false);
+  }
   /** Outbox count when the power went (what the flash still holds for the next boot). */
   private lastPending = 0;
 
@@ -206,8 +241,9 @@ export class SimDevice {
     }
     try { this.lastPending = this.device.stats().outbox; } catch { /* counted at the next boot */ }
     this.powered = false;
-    this.counters.powerCuts++;
+    if (!this.restarting) this.counters.powerCuts++;
     if (torn) this.counters.tornWrites++;
+    if (!this.restarting) this.options.ota?.partitions.powerLost();
     this.fence.on = false;
     this.dropClient();
     this.hw.transport.link = false;

@@ -68,7 +68,7 @@ export class HubProcess {
         ...process.env,
         SANNUO_DATA: data, SANNUO_HTTP_PORT: String(httpPort), ...(mqttPort ? { SANNUO_MQTT_PORT: String(mqttPort) } : {}),
         SANNUO_MQTT_HOST: '127.0.0.1', SANNUO_HTTP_HOST: '127.0.0.1', SANNUO_LOG_LEVEL: 'warn',
-        SANNUO_API_TOKEN: this.token,
+        SANNUO_API_TOKEN: this.token, SANNUO_DISCOVERY_MDNS: 'false',
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -52,7 +52,7 @@ export async function startHub(overrides: Record<string, unknown> = {}, data = f
   const settings = loadSettings({
     env,
     // The intake thread logs on its own (stdout) at log.level: quiet unless the test reads the hub's log.
-    overrides: { data, 'mqtt.port': 0, 'http.port': 0, 'mqtt.host': '127.0.0.1', 'http.host': '127.0.0.1', 'api.token': TEST_API_TOKEN, 'log.level': options.log ? 'info' : 'error', ...overrides },
+    overrides: { data, 'mqtt.port': 0, 'http.port': 0, 'mqtt.host': '127.0.0.1', 'http.host': '127.0.0.1', 'api.token': TEST_API_TOKEN, 'log.level': options.log ? 'info' : 'error', 'discovery.mdns': false, ...overrides },
   });
   const hub = new Hub(settings, log, hubOptions);
   await hub.start();

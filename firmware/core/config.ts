@@ -44,6 +44,8 @@ export interface DeviceConfig {
   outboxBytes: number;
   /** Display role: where the transfer key can send a ticket, cycled by repeated presses. */
   transferTargets: { toWin: string | null; toItem: string | null; label: string }[];
+  /** The hub's release key (ed25519 public key, 64 hex) that signs firmware images; null: no over-the-air updates. */
+  releaseKey: string | null;
 }
 
 export const CONFIG_DEFAULTS: Omit<DeviceConfig, 'id' | 'role' | 'site' | 'win' | 'secret'> = {
@@ -56,6 +58,7 @@ export const CONFIG_DEFAULTS: Omit<DeviceConfig, 'id' | 'role' | 'site' | 'win' 
   idleText: '请对本次服务进行评价',
   outboxBytes: 64 * 1024, // bytes
   transferTargets: [],
+  releaseKey: null,
 };
 
 /**
@@ -162,6 +165,7 @@ export function parseDeviceConfig(input: unknown): DeviceConfig | ConfigError[] 
       && typeof target.label === 'string' && target.label.length > 0 && target.label.length <= 20,
       'expected {toWin, toItem, label}: exactly one of toWin/toItem an id, the other null, and a label of 1–20 characters');
   });
+  need('releaseKey', c.releaseKey === null || (typeof c.releaseKey === 'string' && /^[0-9a-f]{64}$/.test(c.releaseKey)), 'expected null or 64 lowercase hex digits (an ed25519 public key)');
   const known = ['id', 'role', 'site', 'win', 'secret', 'broker', ...Object.keys(CONFIG_DEFAULTS)];
   for (const key of Object.keys(raw)) if (known.indexOf(key) < 0) problems.push({ key, message: 'unknown setting' });
   for (const key of Object.keys(b)) if (['host', 'port', 'tls'].indexOf(key) < 0) problems.push({ key: `broker.${key}`, message: 'unknown setting' });

@@ -39,6 +39,7 @@ import {
   topicFor, validateEvent, type AnyDeviceEvent, type AnyHubCommand, type CommandBodies, type DeviceState, type EventBodies, type EventType, type Role,
 } from './protocol.js';
 import { Uplink, type UplinkOptions } from './uplink.js';
+import { Updater, type ChunkFetcher, type ImageWriter, type UpdateCrypto, type UpdaterOptions } from './update.js';
 import { fromHex, toHex, utf8Encode } from './utf8.js';
 
 export interface DeviceOptions {
@@ -57,6 +58,8 @@ export interface DeviceOptions {
   pad?: Partial<PadOptions>;
   caller?: Partial<CallerOptions>;
   uplink?: Omit<UplinkOptions, 'topic'>;
+  /** Over-the-air updates (update.ts): the platform's partition writer, HTTP fetcher and crypto. Without it, update commands are refused. */
+  update?: { writer: ImageWriter; fetcher: ChunkFetcher; crypt: UpdateCrypto; options?: UpdaterOptions };
 }
 
 /** The settings the hub may change with a config command (their rules: config.ts REMOTE_SETTINGS). */
@@ -93,6 +96,8 @@ export class Device {
   readonly clock: ClockOffset;
   readonly outbox: Outbox;
   readonly uplink: Uplink;
+  /** Over-the-air updates, where the platform supplied their parts. */
+  readonly updater?: Updater;
   /** Downlinks refused, by reason; the last one's message for diagnostics. */
   readonly rejections: Record<string, number> = {};
   lastRejection: string | undefined;
@@ -149,6 +154,11 @@ export class Device {
     this.outbox = new Outbox(hardware.flash, { file: DEVICE_DEFAULTS.outboxFile, capacity: checked.outboxBytes });
     this.uplink = new Uplink(this.outbox, hardware, { ...options.uplink, topic: this.topics.evt });
 
+    if (options.update) {
+      const { writer, fetcher, crypt, options: updaterOptions } = options.update;
+      this.updater = new Updater({ writer, fetcher, crypt, timers: hardware.timers, releaseKey: checked.releaseKey, running: checked.fw, onProgress: () => this.publishState() }, updaterOptions);
+    }
+
     const sound: Sound = { play: (tone) => { if (this.settings.volume > 0) hardware.sound.play(tone); } };
     const online = () => this.hw.transport.connected();
     const emit = <K extends EventType>(type: K, body: EventBodies[K]) => this.emit(type, body);
@@ -189,6 +199,7 @@ export class Device {
     this.pad?.stop();
     this.caller?.stop();
     this.uplink.stop();
+    this.updater?.stop();
     if (this.stateTimer !== undefined) this.hw.timers.clear(this.stateTimer);
     this.stateTimer = undefined;
   }
@@ -333,6 +344,10 @@ export class Device {
         if (outcome === 'wrong-window') this.reject('wrong-window', `rateReq for window ${command.body.win}, this device serves ${this.config.win}`);
         return;
       }
+      case 'update':
+        if (!this.updater) return this.reject('no-updater', 'update command: this device has no updater');
+        this.updater.offer(command.body);
+        return;
     }
   }
 
@@ -369,7 +384,8 @@ export class Device {
 
   private state(online: boolean): DeviceState {
     const health = this.hw.health;
-    return {
+    const upd = this.updater?.progress();
+    const state: DeviceState = {
       v: PROTOCOL_VERSION,
       dev: this.config.id,
       online,
@@ -383,6 +399,8 @@ export class Device {
       outbox: this.outbox.pending().length,
       t: Math.max(0, this.clock.now()),
     };
+    if (upd) state.upd = upd;
+    return state;
   }
 
   private uptime(): number {

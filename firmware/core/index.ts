@@ -12,3 +12,5 @@ export * from './clock.js';
 export * from './pad.js';
 export * from './caller.js';
 export * from './device.js';
+export * from './update.js';
+export * from './discovery.js';

@@ -5,7 +5,7 @@
  * Topics: sannuo/v1/<site>/<deviceId>/<channel>
  *   evt    device → hub   one event or a batch: canonical JSON lines joined by "\n"
  *   ack    hub → device   one signed line: a verdict (committed | refused + reason) per (boot, seq)
- *   cmd    hub → device   one signed line: display, rateReq, config, time
+ *   cmd    hub → device   one signed line: display, rateReq, config, time, update
  *   state  device → hub   retained health, unsigned (the broker's login and ACL vouch for it;
  *                         a last will cannot carry a fresh signature), also the last will
  *
@@ -156,6 +156,11 @@ export interface CommandBodies {
   config: { rateTimeout: number | null; unsolicited: string | null; volume: number | null; idleText: string | null };
   /** Hub time, ms since the epoch, for the device's clock offset. */
   time: { now: number };
+  /**
+   * A firmware image to install (firmware/core/update.ts): where to download it over HTTP, its
+   * size, SHA-256 (64 hex) and the release key's ed25519 signature (128 hex) of releaseMessage().
+   */
+  update: { version: string; url: string; size: number; sha256: string; sig: string };
 }
 export type CommandType = keyof CommandBodies;
 
@@ -164,6 +169,7 @@ export const COMMAND_SCHEMAS: { readonly [K in CommandType]: Schema } = {
   rateReq: [['req', 'id'], ['win', 'id'], ['ticket', 'ticket'], ['staff', 'text?'], ['item', 'text?'], ['expires', 'int']],
   config: [['rateTimeout', 'int?'], ['unsolicited', 'text?'], ['volume', 'int?'], ['idleText', 'text?']],
   time: [['now', 'int']],
+  update: [['version', 'text'], ['url', 'text'], ['size', 'int'], ['sha256', 'text'], ['sig', 'text']],
 };
 export const COMMAND_TYPES = Object.keys(COMMAND_SCHEMAS) as CommandType[];
 
@@ -199,7 +205,24 @@ export interface DeviceState {
   up: number;
   outbox: number;
   t: number;
+  /** An update under way or just ended (firmware/core/update.ts); absent when there is none. */
+  upd?: UpdateProgress;
 }
+
+/** Where an update stands, reported in the retained state. */
+export type UpdatePhase = 'downloading' | 'verifying' | 'switching' | 'failed';
+export const UPDATE_PHASES: readonly UpdatePhase[] = ['downloading', 'verifying', 'switching', 'failed'];
+export interface UpdateProgress {
+  /** The version being installed. */
+  v: string;
+  phase: UpdatePhase;
+  /** Bytes downloaded so far, of size. */
+  got: number;
+  size: number;
+  /** Why it failed ('download', 'signature', 'hash', 'flash', …: a word, then detail), else null. */
+  err: string | null;
+}
+const UPDATE_SCHEMA: Schema = [['v', 'text'], ['phase', 'text'], ['got', 'int'], ['size', 'int'], ['err', 'text?']];
 const STATE_SCHEMA: Schema = [['dev', 'id'], ['online', 'bool'], ['role', 'text'], ['win', 'id'], ['fw', 'text'], ['bat', 'int'], ['rssi', 'int'], ['heap', 'int?'], ['up', 'int'], ['outbox', 'int'], ['t', 'int']];
 
 // ---------------------------------------------------------------- errors
@@ -337,7 +360,9 @@ export function encodeAck(ack: Ack, key: Uint8Array, hmac: Hmac, text: TextCodec
 }
 
 export function encodeState(state: DeviceState): string {
-  return `{"v":${state.v},` + encodeFields(STATE_SCHEMA, state as unknown as Record<string, unknown>).slice(1);
+  const head = `{"v":${state.v},` + encodeFields(STATE_SCHEMA, state as unknown as Record<string, unknown>).slice(1);
+  // Only while there is an update to report: older hubs and tests read the state without it.
+  return state.upd ? head.slice(0, -1) + ',"upd":' + encodeFields(UPDATE_SCHEMA, state.upd as unknown as Record<string, unknown>) + '}' : head;
 }
 
 /** Joins signed event lines into one evt payload. */
@@ -534,8 +559,14 @@ export function decodeState(payload: Uint8Array, topicDev: string): DeviceState 
   if (s.v !== PROTOCOL_VERSION) return fault('wrong-version', `state.v: protocol version ${JSON.stringify(s.v)}, this hub speaks ${PROTOCOL_VERSION}`);
   const rest: Record<string, unknown> = { ...s };
   delete rest.v;
-  const problem = validateFields(STATE_SCHEMA, rest, 'state');
+  const { upd, ...fields } = rest as Record<string, unknown>;
+  const problem = validateFields(STATE_SCHEMA, fields, 'state');
   if (problem) return fault('bad-field', problem);
+  if (upd !== undefined) {
+    const updProblem = validateFields(UPDATE_SCHEMA, upd, 'state.upd');
+    if (updProblem) return fault('bad-field', updProblem);
+    if (UPDATE_PHASES.indexOf((upd as UpdateProgress).phase) < 0) return fault('bad-field', `state.upd.phase: expected one of ${UPDATE_PHASES.join(', ')}`);
+  }
   if (ROLES.indexOf(s.role as Role) < 0) return fault('bad-field', `state.role: expected one of ${ROLES.join(', ')}`);
   if (s.dev !== topicDev) return fault('wrong-device', `state.dev: ${JSON.stringify(s.dev)} does not match the topic's device ${JSON.stringify(topicDev)}`);
   return s as unknown as DeviceState;

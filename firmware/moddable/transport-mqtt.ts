@@ -42,7 +42,7 @@ const DEFAULTS = {
 };
 
 export class MqttTransport implements Transport {
-  readonly #options: MqttTransportOptions & typeof DEFAULTS;
+  #options: MqttTransportOptions & typeof DEFAULTS;
   #session: MqttSession | undefined;
   #hooks: MqttTransportHooks | undefined;
   readonly #timers: Timers;
@@ -58,6 +58,11 @@ export class MqttTransport implements Transport {
     this.#options = { ...DEFAULTS, ...options };
     this.#timers = timers;
     this.#random = random;
+  }
+
+  /** Where to connect from the next attempt on: the address mDNS found for a `.local` broker (core/discovery.ts). */
+  setBroker(host: string, port: number): void {
+    this.#options = { ...this.#options, host, port };
   }
 
   /** Must be called before networkUp(). */

@@ -58,6 +58,11 @@ export interface ProvisionRequest {
   fw?: string;
   /** A supervisor's confirmation to unbind the window's pad and bind this one instead. */
   replace?: boolean;
+  /**
+   * A known secret (64 lowercase hex digits) for a device built by hand (a lin build whose
+   * manifest carries it). A technician's only, and the ledger row says a given secret was used.
+   */
+  secret?: string;
 }
 
 /** Who provisions, re-keys, moves or removes a device: the signed-in user or API token, as its ledger row records. */
@@ -86,6 +91,8 @@ export interface RegistryOptions {
   ledger: LedgerAppender;
   /** Seals the secrets the devices table holds, with a key from the hub key. */
   secrets: DeviceSecrets;
+  /** The release key's public half (64 hex), written into every device config (hub/ota). */
+  releaseKey?: string;
 }
 
 type DeviceAction = 'provision' | 'rekey' | 'move' | 'unbind' | 'remove';
@@ -163,10 +170,15 @@ export class Registry {
     if (request.id !== undefined && (typeof request.id !== 'string' || !ID.test(request.id))) throw new RegistryError('provision: id: expected 1–32 letters, digits, _ or -', 400, 'body.id');
     if (request.fw !== undefined && (typeof request.fw !== 'string' || request.fw.length === 0 || request.fw.length > 32)) throw new RegistryError('provision: fw: expected a version string', 400, 'body.fw');
     if (request.replace !== undefined && typeof request.replace !== 'boolean') throw new RegistryError('provision: replace: expected true or false', 400, 'body.replace');
+    if (request.secret !== undefined) {
+      if (typeof request.secret !== 'string' || !/^[0-9a-f]{64}$/.test(request.secret)) throw new RegistryError('provision: secret: expected 64 lowercase hex digits (32 bytes)', 400, 'body.secret');
+      // Someone who chose a secret knows it: a role that handles devices by hand, and only that one.
+      if (actor.role !== 'technician') throw new RegistryError(`provision: secret: only a technician may provision with a given secret; you are ${actor.role} ${actor.username}`, 403, 'body.secret');
+    }
     const id = request.id ?? `${request.role}-${request.win}-${randomBytes(3).toString('hex')}`.slice(-32);
     const record: DeviceRecord = {
       id, role: request.role, site: this.options.site, win: request.win,
-      fw: request.fw ?? CONFIG_DEFAULTS.fw, secret: randomBytes(32).toString('hex'), created: this.now(), bound: true,
+      fw: request.fw ?? CONFIG_DEFAULTS.fw, secret: request.secret ?? randomBytes(32).toString('hex'), created: this.now(), bound: true,
     };
     const unbound = await this.write(async (tx) => {
       if (await tx.get('SELECT id FROM devices WHERE id = $1', [id])) throw new RegistryError(`provision: device ${id} already exists`, 409, 'body.id');
@@ -175,7 +187,7 @@ export class Registry {
         'INSERT INTO devices (id, role, site, win, fw, secret, created, bound) VALUES ($1, $2, $3, $4, $5, $6, $7, 1)',
         [record.id, record.role, record.site, record.win, record.fw, this.options.secrets.seal(id, record.secret), record.created],
       );
-      await this.record(tx, 'provision', record, actor, { fw: record.fw, replaced: old });
+      await this.record(tx, 'provision', record, actor, { fw: record.fw, replaced: old, ...(request.secret !== undefined ? { givenSecret: true } : {}) });
       return old;
     });
     this.unbindCached(unbound);
@@ -288,7 +300,7 @@ export class Registry {
   configFor(id: string): DeviceConfig | undefined {
     const d = this.devices.get(id)?.record;
     if (!d) return undefined;
-    return { ...CONFIG_DEFAULTS, id: d.id, role: d.role, site: d.site, win: d.win, secret: d.secret, fw: d.fw, broker: this.options.broker() };
+    return { ...CONFIG_DEFAULTS, id: d.id, role: d.role, site: d.site, win: d.win, secret: d.secret, fw: d.fw, broker: this.options.broker(), releaseKey: this.options.releaseKey ?? null };
   }
 
   get(id: string): DeviceRecord | undefined {
@@ -350,6 +362,7 @@ export class Registry {
     if (state.online) h.lastSeen = this.now();
     if (cameOnline) this.options.bus?.emit('deviceOnline', { dev: state.dev });
     else if (!state.online && wasOnline) this.options.bus?.emit('deviceOffline', { dev: state.dev });
+    this.options.bus?.emit('deviceState', { dev: state.dev, online: state.online, fw: state.fw, upd: state.upd ?? null });
     return cameOnline;
   }
 

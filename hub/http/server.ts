@@ -7,7 +7,7 @@
  *   GET  /livez                                  200 while the process answers at all (a restart is the cure only when this fails)
  *   GET  /metrics                                open (Prometheus on the hall LAN)
  *   GET  /api/devices, GET /api/devices/:id      [supervisor, technician] one device also shows its desired config
- *   POST /api/devices                            [technician, supervisor] provision { role, win, id?, fw?, replace? }: answers the secret, once;
+ *   POST /api/devices                            [technician, supervisor] provision { role, win, id?, fw?, replace?, secret? (technician only) }: answers the secret, once;
  *                                                a second pad at a window is refused (409) unless a supervisor sends replace: true
  *   POST /api/devices/:id/rekey                  [technician, supervisor] a new secret, answered once; the old one stops working
  *   POST /api/devices/:id/move                   [technician, supervisor] { win, replace? } the one-pad rule as at provisioning
@@ -238,7 +238,7 @@ export function createHttp(deps: HttpDeps): FastifyInstance {
     app.post<{ Body: ProvisionRequest }>('/api/devices', { onRequest: devicePeople }, async (request, reply) => {
       try {
         const config = await deps.registry.provision(request.body ?? ({} as ProvisionRequest), actorOf(request));
-        request.log.info({ dev: config.id, role: config.role, win: config.win, by: userOf(request).username }, 'device provisioned');
+        request.log.info({ dev: config.id, role: config.role, win: config.win, by: userOf(request).username, ...(request.body?.secret !== undefined ? { givenSecret: true } : {}) }, 'device provisioned');
         return reply.code(201).send(config);
       } catch (error) {
         return registryError(error, reply);

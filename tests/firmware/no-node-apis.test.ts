@@ -18,11 +18,11 @@ function code(path: string): string {
   return readFileSync(path, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:])\/\/.*$/gm, '$1');
 }
 
-// Moddable has its own `net`, `file` and `timer` modules, so only Node-only names count.
+// Moddable has its own `net`, `file`, `timer` and `http` modules, so only Node-only names count.
 const nodeOnly: [RegExp, string][] = [
   [/\bBuffer\b/, 'Buffer'],
   [/\bprocess\./, 'process'],
-  [/from\s+['"](node:|fs|path|os|crypto|child_process|events|stream|http|https)['"/]/, 'a Node module import'],
+  [/from\s+['"](node:|fs|path|os|crypto|child_process|events|stream|https)['"/]/, 'a Node module import'],
   [/\brequire\s*\(/, 'require()'],
   [/\b__dirname\b/, '__dirname'],
 ];
