@@ -38,6 +38,7 @@ export interface LedgerKinds {
   user: 'auth: a user created or changed';
   token: 'tokens: an API token created or revoked';
   device: 'registry: a device provisioned, re-keyed, moved, unbound or removed, with who did it';
+  day: 'day: opening hours set, tickets closed at closing, appointments booked, cancelled, checked in or missed, packages set';
 }
 export type LedgerKind = keyof LedgerKinds;
 
