@@ -13,6 +13,7 @@ import type { Cases, Case } from './cases.js';
 import { figuresOf, groupedCounts, rollUp, total, trend, type Figures, type Period, type Source } from '../ratings/figures.js';
 import { toCsv } from './http-util.js';
 import { setupNames } from '../queue/lookup.js';
+import { dayCsvRows, dayPdf, dayReport, type DayReport } from './report-day.js';
 
 export interface Ranked { id: string; name: string; figures: Figures; rank: number }
 export interface Report {
@@ -28,6 +29,8 @@ export interface Report {
   trend: { bucket: string; figures: Figures }[];
   worstItems: { item: string; name: string; figures: Figures; cases: Pick<Case, 'id' | 'level' | 'reason' | 'win' | 'status' | 'outcome' | 'ratedAt'>[] }[];
   cases: Awaited<ReturnType<Cases['figures']>>;
+  /** Packages, 通办/帮办 tags, closing and appointments (report-day.ts). */
+  day: DayReport;
 }
 
 const TITLES = { month: '月通报', quarter: '季分析', year: '年评议', range: '评价分析' } as const;
@@ -66,6 +69,7 @@ export async function buildReport(db: Db, cases: Cases, period: Period, options:
     trend: await trend(db, period.from, period.to, period.kind === 'month' || period.kind === 'range' ? 'day' : 'month', source),
     worstItems,
     cases: await cases.figures(period.from, period.to),
+    day: await dayReport(db, period),
   };
 }
 
@@ -83,6 +87,7 @@ export function reportCsv(r: Report): string {
   add('staff', r.staff);
   add('item', r.items);
   for (const t of r.trend) rows.push(['trend', '', t.bucket, '', t.figures.ratings, pct(t.figures.satisfaction), pct(t.figures.badRate), '', '', t.figures.bad]);
+  rows.push(...dayCsvRows(r.day));
   return toCsv(['section', 'rank', 'id', 'name', 'ratings', 'satisfaction', 'badRate', 'ratingRate', 'served', 'bad'], rows);
 }
 
@@ -129,6 +134,7 @@ export function reportPdf(r: Report, hallName: string, fontFile = CJK_FONT): Pro
   }
   doc.moveDown().fontSize(13).text(r.period.kind === 'month' ? '每日趋势' : '每月趋势');
   doc.fontSize(8).text(r.trend.filter((t) => t.figures.ratings > 0).map((t) => `${t.bucket} ${t.figures.ratings}条 满意${pct(t.figures.satisfaction)}`).join('；') || '本期无评价');
+  dayPdf(doc, r.day);
   doc.end();
   return done;
 }
