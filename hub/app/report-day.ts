@@ -11,6 +11,7 @@ import type PDFKit from 'pdfkit';
 import type { Db } from '../db/db.js';
 import { num } from '../db/db.js';
 import { BAD_RATING_MAX } from '../../firmware/core/protocol.js';
+import { TAG_NAMES } from '../day/tags.js';
 
 export interface Satisfaction { ratings: number; good: number; bad: number; satisfaction: number | null }
 export interface PackageFigures extends Satisfaction {
@@ -30,7 +31,6 @@ export interface DayReport {
   appointments: { status: string; bookings: number }[];
 }
 
-const TAG_NAMES: Record<string, string> = { chuanyu: '川渝通办', 'cross-province': '跨省通办', assisted: '帮办代办', 'on-site': '上门办' };
 const EMPTY: DayReport = { packages: [], tags: [], closed: [], appointments: [] };
 
 async function hasDayTables(db: Db): Promise<boolean> {
@@ -79,7 +79,7 @@ export async function dayReport(db: Db, period: { from: number; to: number }): P
   const tagRows = await db.all<Record<string, unknown> & { tag: string }>(`SELECT g.tag, COUNT(*) AS tickets, SUM(CASE WHEN t.status = 'done' THEN 1 ELSE 0 END) AS done, ${RATED}
     FROM day_ticket_tags g JOIN queue_tickets t ON t.id = g.ticket ${JOIN_RATINGS}
     WHERE t.issued_at >= $1 AND t.issued_at < $2 GROUP BY g.tag ORDER BY g.tag`, [from, to]);
-  const tags = tagRows.map((r) => ({ tag: r.tag, name: TAG_NAMES[r.tag] ?? r.tag, tickets: num(r.tickets), done: num(r.done), ...satisfactionOf(r) }));
+  const tags = tagRows.map((r) => ({ tag: r.tag, name: (TAG_NAMES as Record<string, string>)[r.tag] ?? r.tag, tickets: num(r.tickets), done: num(r.done), ...satisfactionOf(r) }));
   const closed = (await db.all<{ reason: string; n: number }>(`SELECT c.reason, COUNT(*) AS n FROM day_closed_tickets c JOIN queue_tickets t ON t.id = c.ticket
     WHERE t.issued_at >= $1 AND t.issued_at < $2 GROUP BY c.reason ORDER BY c.reason`, [from, to])).map((r) => ({ reason: r.reason, tickets: num(r.n) }));
   const appointments = (await db.all<{ status: string; n: number }>(`SELECT b.status, COUNT(*) AS n FROM day_bookings b JOIN day_slots s ON s.id = b.slot

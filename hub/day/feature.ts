@@ -27,10 +27,8 @@ import { bookingById, checkInClass, putSlot, slotById, type AppointmentPolicy, t
 import { finishStep, packageRow, putPackage, stepWindow, type Package } from './packages.js';
 import { dayRoutes } from './routes.js';
 
-export const TAGS = ['chuanyu', 'cross-province', 'assisted', 'on-site'] as const;
-export type Tag = (typeof TAGS)[number];
-/** Chinese first, for reports and the dashboard. */
-export const TAG_NAMES: Record<Tag, string> = { chuanyu: '川渝通办', 'cross-province': '跨省通办', assisted: '帮办代办', 'on-site': '上门办' };
+export { TAGS, TAG_NAMES, type Tag } from './tags.js';
+import type { Tag } from './tags.js';
 
 export type CloseReason = 'day-ended' | 'hall-closed' | 'item-closed';
 export const CLOSE_REASONS: Record<CloseReason, string> = {

@@ -25,7 +25,8 @@ import { httpErrorHandler, rejectRepeatedQuery } from '../http/errors.js';
 import { objectSchema, useJsonSchemas } from '../http/validation.js';
 import { PRIORITY_CLASSES, QueueError, type PriorityClass } from '../queue/types.js';
 import { HALL_SCOPE, HHMM_PATTERN, type Hours } from './hours.js';
-import { TAGS, type DayFeature, type Tag } from './feature.js';
+import type { DayFeature } from './feature.js';
+import { TAGS, type Tag } from './tags.js';
 import { bookingById, slotsBetween } from './appointments.js';
 import { listPackages, type PackageStep } from './packages.js';
 
