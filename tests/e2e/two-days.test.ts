@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PDFParse } from 'pdf-parse';
+import { execFileSync } from 'node:child_process';
 import { startHub, type HubFixture } from '../../support/hub.js';
 import { waitFor, type FakeDevice } from '../../support/device.js';
 import type { EventBodies, EventType } from '../../firmware/core/protocol.js';
@@ -227,7 +227,12 @@ describe('two simulated days in a three-window hall', () => {
     expect(csv).toContain('package-limit,,P1,承诺 3 个工作日 / 单项合计 10 个工作日,,,,70.00%');
     expect(csv).toContain('tag,,chuanyu,川渝通办,0,,,,0,0');
     const pdf = Buffer.from(await (await h.call('GET', '/api/app/reports/2026-11-30..2026-12-01.pdf')).arrayBuffer());
-    const text = (await new PDFParse({ data: pdf }).getText()).text;
+    // pdf-parse starts a worker by dynamic import, which jest's VM refuses: its text is read in a plain node.
+    const file = path.join(calendarDir, 'report.pdf');
+    fs.writeFileSync(file, pdf);
+    const text = execFileSync(process.execPath, ['--input-type=module', '-e',
+      `import { PDFParse } from 'pdf-parse'; import fs from 'node:fs'; const r = await new PDFParse({ data: fs.readFileSync(process.argv[1]) }).getText(); process.stdout.write(r.text);`, file],
+    { cwd: path.join(__dirname, '../..'), encoding: 'utf8' });
     expect(text).toContain('一件事一次办');
     expect(text).toContain('开办企业一件事');
     expect(text).toContain('川渝通办');
