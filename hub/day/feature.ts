@@ -129,7 +129,7 @@ export class DayFeature implements Feature {
   async sweep(at = this.deps.now()): Promise<SweepResult> {
     const { db, ledger, queue } = this.deps;
     const today = queue.dayOf(at);
-    const { result, effects } = await db.tx(async (tx) => {
+    const { result, effects, open } = await db.tx(async (tx) => {
       const waiting = await tx.all<TicketRow>(`SELECT * FROM queue_tickets WHERE status IN ('waiting', 'transferred') AND day <= $1 ORDER BY day, order_key`, [today]);
       const hall = await this.state(tx, HALL_SCOPE, at);
       const itemState = new Map<string, OpenState>();
@@ -156,13 +156,14 @@ export class DayFeature implements Feature {
       if (entries.length) await ledger.append(tx, entries);
       const open = hall.serving;
       const all = open !== this.hallOpen ? (await tx.all<{ id: string }>(`SELECT id FROM queue_windows ORDER BY id`)).map((w) => w.id) : [];
-      this.hallOpen = open;
       const wins = [...new Set([...all, ...touched])];
       const effects: Effect[] = [];
       for (const win of wins) effects.push({ kind: 'display', win, body: await queue.displayFor(win, tx) });
       if (wins.length || closed.length) effects.push({ kind: 'hall' });
-      return { result: { closed, noShows: missed.map((b) => b.id) }, effects };
+      return { result: { closed, noShows: missed.map((b) => b.id) }, effects, open };
     });
+    // Only after the commit: a failed sweep tells the displays again next time.
+    this.hallOpen = open;
     queue.emitEffects(effects);
     if (result.closed.length || result.noShows.length) this.deps.log.info({ closed: result.closed.length, noShows: result.noShows.length, day: today }, 'day: sweep');
     return result;
