@@ -36,12 +36,12 @@ import { queueMigrations } from './schema.js';
 import { ticketById, type TicketRow } from './lookup.js';
 import { issueIn, type IssueInput } from './issue.js';
 import { addHistory, committed, lastTime, nextCounter, putDepartmentRow, putItemRow, putStaffRow, putWindowRow, refused, signInRow, signOutRow } from './setup.js';
-import { ELIGIBLE, WAITING, displayBody, itemRow, num, numOrNull, setupOf, snapshotOf, staffRow, windowInfo, windowRow, windowsFor, type WindowRow } from './views.js';
+import { ELIGIBLE, displayBody, itemRow, num, numOrNull, setupOf, snapshotOf, staffRow, windowInfo, windowRow, windowsFor, type WindowRow } from './views.js';
 import { Ratings } from '../ratings/ratings.js';
 import { queueRoutes, type QueueRouteOptions } from './routes.js';
 import type { Auth } from '../app/auth.js';
 import {
-  DEFAULT_POLICY, checkPolicy, LANE_FRONT, LANE_REGULAR, PRIORITY_CLASSES, PRIORITY_RANK, QueueError,
+  DEFAULT_POLICY, checkPolicy, LANE_FRONT, LANE_REGULAR, QueueError,
   type Department, type Effect, type HallSnapshot, type IssueChannel, type IssuedTicket, type PriorityClass,
   type QueueHooks, type QueuePolicy, type Rating, type ServiceItem, type Staff, type Ticket,
   type TicketHistoryEntry, type TicketStatus, type WindowInfo,

@@ -9,6 +9,8 @@ import { WorkingCalendar } from '../../../hub/app/calendar.js';
 import { stateAt, closedText } from '../../../hub/day/hours.js';
 import { checkInClass } from '../../../hub/day/appointments.js';
 import { startHub, type HubFixture } from '../../../support/hub.js';
+import { waitFor } from '../../../support/device.js';
+import type { EventBodies } from '../../../firmware/core/protocol.js';
 
 const at = (local: string) => Date.parse(`${local}+08:00`);
 const calendar = new WorkingCalendar({ utcOffsetMinutes: 480, holidays: ['2026-10-01'], makeupWorkdays: ['2026-10-10'] });
@@ -92,6 +94,35 @@ describe('bad input on a hub: a clear error, nothing changed', () => {
     await refused('PUT', '/api/day/packages/P1', pkg([{ item: 'I1', win: 'W9' }, { item: 'I2', win: null }]), 400, 'body.steps[0].win', /W9 is not set up/);
     await refused('PUT', '/api/day/packages/P1', pkg([{ item: 'I1', win: null }]), 400, 'steps', /fewer than 2/);
     await refused('POST', '/api/day/tickets', { package: 'P1', priority: 'normal' }, 404, 'body.package', /P1 is not set up/);
+  });
+
+  test('a package at one window: the next call takes the same ticket to its next item; only its last item ends with a rating request', async () => {
+    clock = at('2026-12-01T10:00:00');
+    await h.api('PUT', '/api/queue/staff/s1', { name: '张三', department: 'D1' });
+    await h.api('POST', '/api/queue/windows/W1/sign-in', { staff: 's1' });
+    const caller = await h.device('display', 'W1', 'disp-W1');
+    const pad = await h.device('pad', 'W1', 'pad-W1');
+    await h.api('PUT', '/api/day/packages/ONE', { name: '一窗办', win: 'W1', limitDays: 1, steps: [{ item: 'I1', win: null }, { item: 'I2', win: null }] });
+    // Nothing else waits at W1: serve the A001 left from the first test first.
+    const call = async () => {
+      await caller.publish(caller.sign('call', { win: 'W1', staff: null } as EventBodies['call'], clock));
+      await waitFor('call acked', () => caller.unacked.size === 0);
+      return (await h.api('GET', '/api/queue/setup')).windows.find((w: { id: string }) => w.id === 'W1').current as string | null;
+    };
+    expect(await call()).toBe('A001');
+    const t = await h.api('POST', '/api/day/tickets', { package: 'ONE', priority: 'normal' });
+    clock += 60_000;
+    expect(await call()).toBe(t.number); // A001 done, the package ticket called for I1
+    clock += 4 * 60_000;
+    expect(await call()).toBe(t.number); // I1 done: the same ticket, called again for I2
+    expect((await h.api('GET', `/api/queue/tickets/${t.number}`)).item).toBe('I2');
+    clock += 6 * 60_000;
+    expect(await call()).toBeNull(); // I2 done: the package ends
+    await waitFor('two rating requests (A001 and the package)', () => pad.commands.filter((c) => c.type === 'rateReq').length === 2);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(pad.commands.filter((c) => c.type === 'rateReq').map((c) => (c.body as { ticket: string }).ticket)).toEqual(['A001', t.number]);
+    const steps = (await h.api('GET', `/api/day/tickets/${t.id}`)).steps;
+    expect(steps.map((s: { item: string; win: string; startedAt: number; finishedAt: number }) => [s.item, s.win, (s.finishedAt - s.startedAt) / 60_000])).toEqual([['I1', 'W1', 4], ['I2', 'W1', 6]]);
   });
 
   test('a booking for a closed slot, a full one, a past one; the same id replays and another slot conflicts', async () => {
