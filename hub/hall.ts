@@ -34,6 +34,7 @@ import { WindowTally } from './app/window-tally.js';
 import { OtaFeature } from './ota/feature.js';
 import { ReleaseKey } from './ota/release-key.js';
 import { PROTOCOL_VERSION } from '../firmware/core/protocol.js';
+import { DayFeature } from './day/feature.js';
 
 export function checkpointTopic(site: string): string {
   return `${TOPIC_ROOT}/${site}/$hub/checkpoint`;
@@ -104,7 +105,8 @@ export class HallRuntime {
     this.tokens = new ApiTokens({ db, ledger: this.ledger, auth: this.app.auth, now: hub.options.now ?? Date.now, log: log.child({ module: 'access', hall: this.spec.hall }), hall: this.spec.hall });
     await this.tokens.startup(hub.settings.api.token, hub.settings.api.tokenRole);
     const deps = { hall: this.spec.hall, db, ledger: this.ledger, bus: this.bus, auth: this.app.auth, log, now: hub.options.now ?? Date.now };
-    const factories: FeatureFactory[] = [(d) => new WindowTally(d), (d) => this.otaFeature(d, releaseKey), ...(hub.options.features ?? [])];
+    const factories: FeatureFactory[] = [(d) => new WindowTally(d), (d) => this.otaFeature(d, releaseKey),
+      (d) => new DayFeature({ ...d, queue: this.queue, calendar: this.app.calendar, policy: hub.settings.day }), ...(hub.options.features ?? [])];
     for (const make of factories) {
       const feature = make({ ...deps, log: log.child({ module: 'feature', hall: this.spec.hall }) });
       if (feature.migrations) await migrate(db, feature.migrations);

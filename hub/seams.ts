@@ -44,6 +44,7 @@ export interface LedgerKinds {
   token: 'tokens: an API token created or revoked';
   device: 'registry: a device provisioned, re-keyed, moved, unbound or removed, with who did it';
   ota: 'ota: a firmware image uploaded, a rollout started, paused, resumed, rolled back, advanced or ended, with who did it';
+  day: 'day: opening hours set, tickets closed at closing, appointments booked, cancelled, checked in or missed, packages set';
 }
 export type LedgerKind = keyof LedgerKinds;
 

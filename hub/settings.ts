@@ -32,6 +32,7 @@ export interface Settings {
   calendarFile: string;
   admin: { user: string; password: string };
   cases: { callbackDays: number; rectifyDays: number; feedbackDays: number; reviewDays: number };
+  day: { earlyMinutes: number; graceMinutes: number; sweepSeconds: number };
   queue: { noShowReturns: number; transferPlacement: 'front' | 'back'; rateTimeout: number; bindWindow: number; utcOffsetMinutes: number; numberDigits: number };
   discovery: { mdns: boolean; name: string };
   ota: { baseUrl: string; maxImageMb: number };

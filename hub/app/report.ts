@@ -14,6 +14,7 @@ import { figuresOf, groupedCounts, previousPeriod, rollUp, total, trend, type Fi
 import { reportTimes, withMeans, type TimeFigures } from './report-times.js';
 import { toCsv } from './http-util.js';
 import { setupNames } from '../queue/lookup.js';
+import { dayCsvRows, dayPdf, dayReport, type DayReport } from './report-day.js';
 
 export interface Ranked { id: string; name: string; figures: Figures; times: TimeFigures; rank: number }
 type CaseFigures = Awaited<ReturnType<Cases['figures']>>;
@@ -48,6 +49,8 @@ export interface Report {
   worstItems: { item: string; name: string; figures: Figures; cases: Pick<Case, 'id' | 'level' | 'reason' | 'win' | 'status' | 'outcome' | 'ratedAt'>[] }[];
   cases: CaseFigures;
   previous: Comparison;
+  /** Packages, 通办/帮办 tags, closing and appointments (report-day.ts). */
+  day: DayReport;
 }
 
 const TITLES = { month: '月通报', quarter: '季分析', year: '年评议', range: '评价分析' } as const;
@@ -147,6 +150,7 @@ export async function buildReport(db: Db, cases: Cases, period: Period, options:
         rectifyRate: minus(caseFigures.rectifyRate, thenCases.rectifyRate),
       },
     },
+    day: await dayReport(db, period),
   };
 }
 
@@ -162,6 +166,17 @@ export const LEVEL_NAMES = ['非常不满意', '不满意', '基本满意', '满
 export const CSV_HEADER = ['分类', '排名', '编号', '名称', '评价数', ...LEVEL_NAMES.map((n) => `${n}数`), '满意率', '差评率', '主动评价率', '办件数', '差评数',
   '平均等候(分钟)', 'P90等候(分钟)', '平均办理(分钟)', 'P90办理(分钟)'];
 const SECTIONS = { hall: '大厅', department: '部门', window: '窗口', staff: '工作人员', item: '事项', trend: '趋势', previous: '上期' } as const;
+
+/** Section names of rows written in the ten-column shape (section, rank, id, name, ratings, satisfaction, badRate, ratingRate, served, bad). */
+const OTHER_SECTIONS: Record<string, string> = {
+  package: '一件事套餐', 'package-limit': '套餐时限', 'package-step': '套餐环节', tag: '通办帮办', closed: '闭厅未办', appointment: '预约',
+  terminal: '自助终端', 'terminal-duration': '自助终端用时',
+};
+/** A ten-column row (report-day.ts, report-terminals.ts) under this CSV's headers: levels and times left empty. */
+export function widenRow(row: unknown[]): unknown[] {
+  const [section, rank, id, name, ratings, satisfaction, badRate, ratingRate, served, bad] = row;
+  return [OTHER_SECTIONS[String(section)] ?? section, rank, id, name, ratings, '', '', '', '', '', satisfaction, badRate, ratingRate, served, bad, '', '', '', ''];
+}
 
 /**
  * The report as one CSV table (Chinese headers): the hall, each ranking with level counts and
@@ -184,6 +199,8 @@ export function reportCsv(r: Report): string {
     ['满意率环比(百分点)', points(r.previous.change.satisfaction)], ['差评率环比(百分点)', points(r.previous.change.badRate)]] as const) {
     rows.push(['差评办理', '', label, String(value), ...blank()]);
   }
+  // The day's sections (report-day.ts) in their ten named columns, placed under the same headers here.
+  rows.push(...dayCsvRows(r.day).map(widenRow));
   return toCsv(CSV_HEADER, rows);
 }
 
@@ -298,6 +315,7 @@ export function reportPdf(r: Report, utcOffsetMinutes: number, fontFile = CJK_FO
     doc.text(`${w.name}：评价 ${w.figures.ratings}，差评 ${w.figures.bad}（${pct(w.figures.badRate)}），差评工单 ${w.cases.length} 件，已办结 ${w.cases.filter((c) => c.status === 'closed').length} 件`);
   }
   if (r.worstItems.length === 0) doc.text('本期无');
+  dayPdf(doc, r.day);
   doc.end();
   return done;
 }

@@ -34,15 +34,16 @@ import type { Ledger } from '../ledger/ledger.js';
 import type { Bus } from '../bus.js';
 import { queueMigrations } from './schema.js';
 import { ticketById, type TicketRow } from './lookup.js';
+import { issueIn, type IssueInput } from './issue.js';
 import { addHistory, committed, lastTime, nextCounter, putDepartmentRow, putItemRow, putStaffRow, putWindowRow, refused, signInRow, signOutRow } from './setup.js';
-import { ELIGIBLE, WAITING, displayBody, itemRow, num, numOrNull, setupOf, snapshotOf, staffRow, windowInfo, windowRow, windowsFor, type WindowRow } from './views.js';
+import { ELIGIBLE, displayBody, itemRow, num, numOrNull, setupOf, snapshotOf, staffRow, windowInfo, windowRow, windowsFor, type WindowRow } from './views.js';
 import { Ratings } from '../ratings/ratings.js';
 import { queueRoutes, type QueueRouteOptions } from './routes.js';
 import type { Auth } from '../app/auth.js';
 import {
-  DEFAULT_POLICY, checkPolicy, LANE_FRONT, LANE_REGULAR, PRIORITY_CLASSES, PRIORITY_RANK, QueueError,
+  DEFAULT_POLICY, checkPolicy, LANE_FRONT, LANE_REGULAR, QueueError,
   type Department, type Effect, type HallSnapshot, type IssueChannel, type IssuedTicket, type PriorityClass,
-  type QueuePolicy, type Rating, type ServiceItem, type Staff, type Ticket,
+  type QueueHooks, type QueuePolicy, type Rating, type ServiceItem, type Staff, type Ticket,
   type TicketHistoryEntry, type TicketStatus, type WindowInfo,
 } from './types.js';
 
@@ -77,6 +78,8 @@ export class QueueService {
   private readonly now: () => number;
   private readonly log: Logger;
   private readonly bus: Bus | undefined;
+  /** Other features' checks and steps around issuing, finishing and displaying (hub/day). */
+  readonly hooks: QueueHooks[] = [];
 
   constructor(deps: QueueDeps) {
     this.db = deps.db;
@@ -141,18 +144,25 @@ export class QueueService {
     if (!staff) return refused(`call: no staff is signed in at window ${w.id}; sign in before calling`);
     const current = w.current_ticket ? await this.ticketRow(tx, w.current_ticket) : undefined;
     const day = this.dayOf(at);
-    const next = await tx.get<TicketRow>(`SELECT * FROM queue_tickets WHERE ${ELIGIBLE} ${CALL_ORDER} LIMIT 1`, [day, w.id]);
-
     // Checks done; from here on, writes.
     const effects: Effect[] = [];
     if (bodyStaff !== null && bodyStaff !== w.staff) await signInRow(tx, this.ledger, this.hall, bodyStaff, w.id, at);
+    // Read after the hooks' moves: a package in one window is called again for its next item.
+    const moved: string[] = [];
     if (current) {
       const end = Math.max(at, lastTime(current));
-      const served = current.served_at === null ? end : num(current.served_at);
-      await tx.run(`UPDATE queue_tickets SET status = 'done', finished_at = $2, served_at = $3, history = $4 WHERE id = $1`,
-        [current.id, end, served, addHistory(current, { at: end, what: 'done', win: w.id, staff: current.staff })]);
-      if (!(await this.ratingsFeature.isRated(current.id, tx))) effects.push(await this.ratingsFeature.request(tx, current, w.id, end));
+      // A hook may move the ticket on (a package's next window) instead of ending it: rated at its last step only.
+      let onward: string[] | null = null;
+      for (const h of this.hooks) onward ??= (await h.onFinish?.(tx, current, w.id, end)) ?? null;
+      if (onward) moved.push(...onward);
+      else {
+        const served = current.served_at === null ? end : num(current.served_at);
+        await tx.run(`UPDATE queue_tickets SET status = 'done', finished_at = $2, served_at = $3, history = $4 WHERE id = $1`,
+          [current.id, end, served, addHistory(current, { at: end, what: 'done', win: w.id, staff: current.staff })]);
+        if (!(await this.ratingsFeature.isRated(current.id, tx))) effects.push(await this.ratingsFeature.request(tx, current, w.id, end));
+      }
     }
+    const next = await tx.get<TicketRow>(`SELECT * FROM queue_tickets WHERE ${ELIGIBLE} ${CALL_ORDER} LIMIT 1`, [day, w.id]);
     if (next) {
       const t = Math.max(at, lastTime(next));
       await tx.run(`UPDATE queue_tickets SET status = 'called', win = $2, staff = $3, called_at = COALESCE(called_at, $4), served_at = $4,
@@ -160,7 +170,7 @@ export class QueueService {
         [next.id, w.id, staff, t, addHistory(next, { at: t, what: 'called', win: w.id, staff })]);
     }
     await tx.run(`UPDATE queue_windows SET current_ticket = $2, updated_at = $3 WHERE id = $1`, [w.id, next ? next.id : null, at]);
-    effects.push(...await this.displays(tx, next ? await windowsFor(tx, next) : [], w.id, next !== undefined));
+    effects.push(...await this.displays(tx, [...moved, ...(next ? await windowsFor(tx, next) : [])], w.id, next !== undefined));
     effects.push({ kind: 'hall' });
     this.log.debug({ win: w.id, finished: current?.number ?? null, called: next?.number ?? null }, 'call');
     return committed(effects);
@@ -252,7 +262,12 @@ export class QueueService {
   async displayFor(win: string, db: Db = this.db, chime = false): Promise<CommandBodies['display']> {
     const w = await windowRow(db, win);
     if (!w) throw new QueueError(404, `window ${win} is not set up in this hall`, 'win');
-    return displayBody(db, w, this.dayOf(this.now()), chime);
+    return this.shown(db, await displayBody(db, w, this.dayOf(this.now()), chime));
+  }
+
+  private async shown(db: Db, body: CommandBodies['display']): Promise<CommandBodies['display']> {
+    for (const h of this.hooks) if (h.display) body = await h.display(db, body, this.now());
+    return body;
   }
 
   /** Display effects for the acting window (first, with or without chime) and every other window whose line changed. */
@@ -263,7 +278,7 @@ export class QueueService {
       if (seen.has(win)) continue;
       seen.add(win);
       const w = await windowRow(db, win);
-      if (w) out.push({ kind: 'display', win, body: await displayBody(db, w, this.dayOf(this.now()), chime && win === acting) });
+      if (w) out.push({ kind: 'display', win, body: await this.shown(db, await displayBody(db, w, this.dayOf(this.now()), chime && win === acting)) });
     }
     return out;
   }
@@ -331,27 +346,20 @@ export class QueueService {
   }
 
   /** Takes a ticket (kiosk, phone or counter): the number, and how many are ahead for the same item. */
-  async issueTicket(input: { item: string; priority: PriorityClass; caseNo?: string | null; channel?: IssueChannel }): Promise<IssuedTicket> {
-    return this.change(async (tx) => {
-      const item = await itemRow(tx, input.item);
-      if (!item) throw new QueueError(400, `item: service item ${input.item} is not set up in this hall`, 'item');
-      if (PRIORITY_CLASSES.indexOf(input.priority) < 0) throw new QueueError(400, `priority: expected one of ${PRIORITY_CLASSES.join(', ')}`, 'priority');
-      const at = this.now();
-      const day = this.dayOf(at);
-      const n = await nextCounter(tx, day, `prefix:${item.prefix}`);
-      const order = await nextCounter(tx, day, '#order');
-      const number = item.prefix + String(n).padStart(this.policy.numberDigits, '0');
-      const id = `${day.replace(/-/g, '')}-${number}`;
-      const rank = PRIORITY_RANK[input.priority];
-      const history: TicketHistoryEntry[] = [{ at, what: 'issued', win: null, staff: null }];
-      await tx.run(`INSERT INTO queue_tickets (id, day, number, item, department, priority, class_rank, case_no, channel, status, lane, order_key,
-        issued_at, history) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'waiting', $10, $11, $12, $13)`,
-        [id, day, number, item.code, item.department, input.priority, rank, input.caseNo ?? null, input.channel ?? 'kiosk', LANE_REGULAR, order, at, JSON.stringify(history)]);
-      const ahead = await tx.get<{ n: number }>(`SELECT COUNT(*) AS n FROM queue_tickets WHERE day = $1 AND ${WAITING} AND target_win IS NULL AND item = $2
-        AND (lane < $3 OR (lane = $3 AND class_rank < $4) OR (lane = $3 AND class_rank = $4 AND order_key < $5))`, [day, item.code, LANE_REGULAR, rank, order]);
-      const effects = [...await this.displays(tx, await windowsFor(tx, { item: item.code, target_win: null }), null, false), { kind: 'hall' } as Effect];
-      return { result: { id, number, item: item.code, priority: input.priority, ahead: ahead ? num(ahead.n) : 0, issuedAt: at }, effects };
-    });
+  async issueTicket(input: IssueInput): Promise<IssuedTicket> {
+    return this.change((tx) => this.issueWithin(tx, input));
+  }
+
+  /** Issues inside the caller's transaction (a feature writing its own rows beside the ticket); the effects go to the bus after it commits. */
+  async issueWithin(tx: Db, input: IssueInput): Promise<{ result: IssuedTicket; effects: Effect[] }> {
+    const at = this.now();
+    const { result, effects, windows } = await issueIn(tx, input, at, { day: this.dayOf(at), numberDigits: this.policy.numberDigits, hooks: this.hooks });
+    return { result, effects: [...await this.displays(tx, windows, null, false), ...effects] };
+  }
+
+  /** Sends effects of a change a feature committed itself (after its transaction). */
+  emitEffects(effects: Effect[]): void {
+    if (effects.length) this.bus?.emit('queueChanged', { effects });
   }
 
   /** A ticket by number (today unless a day is given), with its history and whether it is rated. */

@@ -6,6 +6,8 @@
 
 import type { CommandBodies, RatingLevel, BadRatingReason } from '../../firmware/core/protocol.js';
 import { HttpError } from '../http/errors.js';
+import type { Db } from '../db/db.js';
+import type { TicketRow } from './lookup.js';
 
 /** Priority classes, called in this order: an appointment (预约), then elderly or disabled
  *  citizens (老弱病残孕 green channel), then everyone else. */
@@ -13,8 +15,9 @@ export type PriorityClass = 'appointment' | 'elderly-disabled' | 'normal';
 export const PRIORITY_CLASSES: readonly PriorityClass[] = ['appointment', 'elderly-disabled', 'normal'];
 export const PRIORITY_RANK: Record<PriorityClass, number> = { appointment: 0, 'elderly-disabled': 1, normal: 2 };
 
-export type TicketStatus = 'waiting' | 'called' | 'serving' | 'done' | 'no-show' | 'transferred';
-export const TICKET_STATUSES: readonly TicketStatus[] = ['waiting', 'called', 'serving', 'done', 'no-show', 'transferred'];
+/** 'closed': still waiting when its day or its item closed (hub/day records the reason). */
+export type TicketStatus = 'waiting' | 'called' | 'serving' | 'done' | 'no-show' | 'transferred' | 'closed';
+export const TICKET_STATUSES: readonly TicketStatus[] = ['waiting', 'called', 'serving', 'done', 'no-show', 'transferred', 'closed'];
 
 /** How a ticket was taken. */
 export type IssueChannel = 'kiosk' | 'phone' | 'counter';
@@ -65,7 +68,7 @@ export interface Staff { id: string; name: string; department: string; win: stri
 
 export interface TicketHistoryEntry {
   at: number;
-  what: 'issued' | 'called' | 'recalled' | 'serving' | 'no-show' | 'requeued' | 'transferred' | 'done';
+  what: 'issued' | 'called' | 'recalled' | 'serving' | 'no-show' | 'requeued' | 'transferred' | 'done' | 'closed';
   win: string | null;
   staff: string | null;
   /** For transfers: where it went. */
@@ -149,4 +152,20 @@ export function checkPolicy(p: QueuePolicy): QueuePolicy {
   if (!Number.isInteger(p.utcOffsetMinutes) || Math.abs(p.utcOffsetMinutes) > 14 * 60) bad('utcOffsetMinutes', 'expected minutes within ±840');
   if (!Number.isInteger(p.numberDigits) || p.numberDigits < 1 || p.numberDigits > 6) bad('numberDigits', 'expected 1–6');
   return p;
+}
+
+/**
+ * What another feature adds to the queue (hub/day: opening hours, packages, tags). Each runs
+ * inside the change's transaction; a check throws a QueueError before anything is written.
+ */
+export interface QueueHooks {
+  /** Before a ticket is written: refuse it (outside opening hours, say) by throwing. */
+  beforeIssue?(tx: Db, ticket: { item: string; at: number }): Promise<void>;
+  /** After a ticket's row is written, in the same transaction. */
+  afterIssue?(tx: Db, issued: IssuedTicket): Promise<void>;
+  /** A service at a window ended: the windows whose line changed when the hook moved the
+   *  ticket on (a package's next step), or null when the ticket is done (and is rated). */
+  onFinish?(tx: Db, ticket: TicketRow, win: string, end: number): Promise<string[] | null>;
+  /** What a window's display shows at `at`, given what the queue would show (closed outside hours). */
+  display?(db: Db, body: CommandBodies['display'], at: number): Promise<CommandBodies['display']>;
 }
