@@ -38,6 +38,7 @@ export interface LedgerKinds {
   user: 'auth: a user created or changed';
   token: 'tokens: an API token created or revoked';
   device: 'registry: a device provisioned, re-keyed, moved, unbound or removed, with who did it';
+  notice: 'notices: a citizen\'s consent to near-turn notices recorded or withdrawn (the contact as a digest)';
 }
 export type LedgerKind = keyof LedgerKinds;
 
