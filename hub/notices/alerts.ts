@@ -18,7 +18,8 @@ import { Counter, Registry } from 'prom-client';
 import type { Feature, FeatureDeps } from '../feature.js';
 import type { NoticeSettings } from '../settings.js';
 import { num } from '../db/db.js';
-import { querySchema } from '../http/validation.js';
+import { querySchema, useJsonSchemas } from '../http/validation.js';
+import { httpErrorHandler } from '../http/errors.js';
 import { badSince, itemName, lastRatings, ratingRow, windowName } from './reads.js';
 import type { Notices } from './notices.js';
 
@@ -118,17 +119,22 @@ export class SatisfactionAlerts implements Feature {
     return rows.map((r) => ({ id: r.id, at: num(r.at), kind: r.kind, scope: r.scope, target: r.target, text: r.text, figure: JSON.parse(r.figure) as Alert['figure'] }));
   }
 
-  routes(app: FastifyInstance): void {
-    const guard = this.deps.auth.requireRole('supervisor');
-    app.get<{ Querystring: { limit?: string } }>('/api/alerts', { onRequest: guard, schema: { querystring: querySchema({ limit: { type: 'string', pattern: '^[0-9]{1,3}$' } }) } },
-      async (request) => ({ alerts: await this.latest(Math.min(200, Math.max(1, Number(request.query.limit ?? 20)))) }));
-    app.get('/api/alerts/stream', { onRequest: guard }, (request, reply) => {
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-      res.write(': alerts\n\n');
-      this.streams.add(res);
-      request.raw.on('close', () => this.streams.delete(res));
+  routes(root: FastifyInstance): void {
+    // In a scope of their own: the hub's one error shape and the strict JSON schemas (hub/http/validation.ts).
+    root.register(async (app) => {
+      app.setErrorHandler(httpErrorHandler);
+      useJsonSchemas(app);
+      const guard = this.deps.auth.requireRole('supervisor');
+      app.get<{ Querystring: { limit?: string } }>('/api/alerts', { onRequest: guard, schema: { querystring: querySchema({ limit: { type: 'string', pattern: '^[0-9]{1,3}$' } }) } },
+        async (request) => ({ alerts: await this.latest(Math.min(200, Math.max(1, Number(request.query.limit ?? 20)))) }));
+      app.get('/api/alerts/stream', { onRequest: guard }, (request, reply) => {
+        reply.hijack();
+        const res = reply.raw;
+        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+        res.write(': alerts\n\n');
+        this.streams.add(res);
+        request.raw.on('close', () => this.streams.delete(res));
+      });
     });
   }
 }

@@ -27,8 +27,8 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import type { Feature, FeatureDeps } from '../feature.js';
 import type { NoticeSettings } from '../settings.js';
 import { num, type Db } from '../db/db.js';
-import { HttpError } from '../http/errors.js';
-import { objectSchema, paramsSchema, querySchema } from '../http/validation.js';
+import { HttpError, httpErrorHandler } from '../http/errors.js';
+import { objectSchema, paramsSchema, querySchema, useJsonSchemas } from '../http/validation.js';
 import { userOf } from '../app/auth.js';
 import { ticketById } from '../queue/lookup.js';
 import { noticeMigrations } from './schema.js';
@@ -365,30 +365,35 @@ export class Notices implements Feature {
     return rows.map(publicRow);
   }
 
-  routes(app: FastifyInstance): void {
-    const { auth } = this.deps;
-    app.post<{ Body: { ticket: string; contact: string; kinds?: string[] | null } }>('/api/notices/consent', {
-      onRequest: auth.requireRole('kiosk', 'supervisor'),
-      schema: { body: objectSchema({ ticket: 'string', contact: 'string', kinds: { type: 'array', items: { type: 'string' }, maxItems: 10, nullable: true } }) },
-    }, async (request) => {
-      if (!this.notifier) throw new HttpError(409, 'notices are off in this hall (notices.adapter is none)', 'ticket');
-      return this.consent(request.body, userOf(request).username);
-    });
-    app.delete<{ Params: { ticket: string } }>('/api/notices/consent/:ticket', { onRequest: auth.requireRole('kiosk', 'supervisor'), schema: { params: paramsSchema('ticket') } }, async (request) => {
-      await this.withdraw(request.params.ticket, userOf(request).username);
-      return { ok: true };
-    });
-    app.get<{ Querystring: { status?: string; limit?: string } }>('/api/notices', {
-      onRequest: auth.requireRole('supervisor'), schema: { querystring: querySchema({ status: { type: 'string', enum: ['pending', 'sent', 'failed', 'skipped'] }, limit: { type: 'string', pattern: '^[0-9]{1,3}$' } }) },
-    }, async (request) => ({ notices: await this.list(request.query.status, Math.min(500, Math.max(1, Number(request.query.limit ?? 100)))) }));
-    app.get('/api/notices/summary', { onRequest: auth.requireRole('supervisor') }, async () => ({
-      adapter: this.adapter, counts: await this.counts(this.deps.now() - DAY), failures: await this.list('failed', 10),
-    }));
-    app.post<{ Params: { id: string } }>('/api/notices/:id/retry', { onRequest: auth.requireRole('supervisor'), schema: { params: paramsSchema('id') } }, async (request) => {
-      const { changes } = await this.deps.db.run(`UPDATE notices SET status = 'pending', attempts = 0, next_at = $2, expires_at = NULL WHERE id = $1 AND status = 'failed'`, [request.params.id, this.deps.now()]);
-      if (!changes) throw new HttpError(404, `id: no failed notice ${request.params.id}`, 'id');
-      void this.deliver();
-      return { ok: true };
+  routes(root: FastifyInstance): void {
+    // In a scope of their own: the hub's one error shape and the strict JSON schemas (hub/http/validation.ts).
+    root.register(async (app) => {
+      app.setErrorHandler(httpErrorHandler);
+      useJsonSchemas(app);
+      const { auth } = this.deps;
+      app.post<{ Body: { ticket: string; contact: string; kinds?: string[] | null } }>('/api/notices/consent', {
+        onRequest: auth.requireRole('kiosk', 'supervisor'),
+        schema: { body: objectSchema({ ticket: 'string', contact: 'string', kinds: { type: 'array', items: { type: 'string' }, maxItems: 10, nullable: true } }) },
+      }, async (request) => {
+        if (!this.notifier) throw new HttpError(409, 'notices are off in this hall (notices.adapter is none)', 'ticket');
+        return this.consent(request.body, userOf(request).username);
+      });
+      app.delete<{ Params: { ticket: string } }>('/api/notices/consent/:ticket', { onRequest: auth.requireRole('kiosk', 'supervisor'), schema: { params: paramsSchema('ticket') } }, async (request) => {
+        await this.withdraw(request.params.ticket, userOf(request).username);
+        return { ok: true };
+      });
+      app.get<{ Querystring: { status?: string; limit?: string } }>('/api/notices', {
+        onRequest: auth.requireRole('supervisor'), schema: { querystring: querySchema({ status: { type: 'string', enum: ['pending', 'sent', 'failed', 'skipped'] }, limit: { type: 'string', pattern: '^[0-9]{1,3}$' } }) },
+      }, async (request) => ({ notices: await this.list(request.query.status, Math.min(500, Math.max(1, Number(request.query.limit ?? 100)))) }));
+      app.get('/api/notices/summary', { onRequest: auth.requireRole('supervisor') }, async () => ({
+        adapter: this.adapter, counts: await this.counts(this.deps.now() - DAY), failures: await this.list('failed', 10),
+      }));
+      app.post<{ Params: { id: string } }>('/api/notices/:id/retry', { onRequest: auth.requireRole('supervisor'), schema: { params: paramsSchema('id') } }, async (request) => {
+        const { changes } = await this.deps.db.run(`UPDATE notices SET status = 'pending', attempts = 0, next_at = $2, expires_at = NULL WHERE id = $1 AND status = 'failed'`, [request.params.id, this.deps.now()]);
+        if (!changes) throw new HttpError(404, `id: no failed notice ${request.params.id}`, 'id');
+        void this.deliver();
+        return { ok: true };
+      });
     });
   }
 }
