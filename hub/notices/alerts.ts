@@ -125,6 +125,11 @@ export class SatisfactionAlerts implements Feature {
       app.setErrorHandler(httpErrorHandler);
       useJsonSchemas(app);
       const guard = this.deps.auth.requireRole('supervisor');
+      // The server's close waits for open connections: end the streams first.
+      app.addHook('preClose', async () => {
+        for (const s of this.streams) s.end();
+        this.streams.clear();
+      });
       app.get<{ Querystring: { limit?: string } }>('/api/alerts', { onRequest: guard, schema: { querystring: querySchema({ limit: { type: 'string', pattern: '^[0-9]{1,3}$' } }) } },
         async (request) => ({ alerts: await this.latest(Math.min(200, Math.max(1, Number(request.query.limit ?? 20)))) }));
       app.get('/api/alerts/stream', { onRequest: guard }, (request, reply) => {
