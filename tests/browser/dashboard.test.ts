@@ -381,10 +381,12 @@ test('bad ratings clustering at a window: the supervisor\'s dashboard shows the 
     await rateAt(displayW1, padW1, 'W1', 1);
     last = Date.now();
   }
-  const item = page.locator('[data-testid=alert-banner] [data-testid=alert-item]').first();
-  await item.waitFor({ timeout: 5_000 });
+  // One alert for the window, one for its item, newest first.
+  const banner = page.locator('[data-testid=alert-banner]');
+  await banner.locator('[data-testid=alert-item]').nth(1).waitFor({ timeout: 5_000 });
   expect(Date.now() - last).toBeLessThan(5_000);
-  expect(await item.textContent()).toContain('差评预警：窗口 一号窗口');
+  expect(await banner.textContent()).toContain('差评预警：窗口 一号窗口');
+  expect(await banner.textContent()).toContain('差评预警：事项 营业执照办理');
   await page.locator('[data-testid=nav-notices]').click();
   await page.locator('[data-testid=alert-list]').filter({ hasText: '一号窗口' }).waitFor();
   expect(await page.locator('[data-testid=notices-failed] .stat-value').textContent()).toBe('0');
