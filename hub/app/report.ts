@@ -7,6 +7,7 @@
  */
 
 import PDFDocument from 'pdfkit';
+import { terminalUse, terminalCsvRows, terminalPdfLines, type TerminalUse } from './report-terminals.js';
 import { existsSync } from 'node:fs';
 import type { Db } from '../db/db.js';
 import type { Cases, Case } from './cases.js';
@@ -28,6 +29,8 @@ export interface Report {
   trend: { bucket: string; figures: Figures }[];
   worstItems: { item: string; name: string; figures: Figures; cases: Pick<Case, 'id' | 'level' | 'reason' | 'win' | 'status' | 'outcome' | 'ratedAt'>[] }[];
   cases: Awaited<ReturnType<Cases['figures']>>;
+  /** 24 h self-service terminals (report-terminals.ts). */
+  terminals?: TerminalUse;
 }
 
 const TITLES = { month: '月通报', quarter: '季分析', year: '年评议', range: '评价分析' } as const;
@@ -66,6 +69,7 @@ export async function buildReport(db: Db, cases: Cases, period: Period, options:
     trend: await trend(db, period.from, period.to, period.kind === 'month' || period.kind === 'range' ? 'day' : 'month', source),
     worstItems,
     cases: await cases.figures(period.from, period.to),
+    terminals: await terminalUse(db, period.from, period.to),
   };
 }
 
@@ -82,6 +86,7 @@ export function reportCsv(r: Report): string {
   add('window', r.windows);
   add('staff', r.staff);
   add('item', r.items);
+  rows.push(...terminalCsvRows(r.terminals));
   for (const t of r.trend) rows.push(['trend', '', t.bucket, '', t.figures.ratings, pct(t.figures.satisfaction), pct(t.figures.badRate), '', '', t.figures.bad]);
   return toCsv(['section', 'rank', 'id', 'name', 'ratings', 'satisfaction', 'badRate', 'ratingRate', 'served', 'bad'], rows);
 }
@@ -127,6 +132,9 @@ export function reportPdf(r: Report, hallName: string, fontFile = CJK_FONT): Pro
   for (const w of r.worstItems) {
     doc.text(`${w.name}：评价 ${w.figures.ratings}，差评 ${w.figures.bad}（${pct(w.figures.badRate)}），差评工单 ${w.cases.length} 件，已办结 ${w.cases.filter((c) => c.status === 'closed').length} 件`);
   }
+  doc.moveDown().fontSize(13).text('自助终端');
+  doc.fontSize(9);
+  for (const line of terminalPdfLines(r.terminals)) doc.text(line);
   doc.moveDown().fontSize(13).text(r.period.kind === 'month' ? '每日趋势' : '每月趋势');
   doc.fontSize(8).text(r.trend.filter((t) => t.figures.ratings > 0).map((t) => `${t.bucket} ${t.figures.ratings}条 满意${pct(t.figures.satisfaction)}`).join('；') || '本期无评价');
   doc.end();
