@@ -52,7 +52,7 @@ export async function itemName(db: Db, code: string): Promise<string | null> {
 /** The last `n` ratings that count (bound to a service) of one window or one item, newest first. */
 export async function lastRatings(db: Db, scope: 'win' | 'item', target: string, n: number): Promise<{ level: number; t: number }[]> {
   const column = scope === 'win' ? 'win' : 'item';
-  const rows = await db.all<{ level: number; t: number }>(`SELECT level, t FROM queue_ratings WHERE ${column} = $1 AND bound <> 'unbound' ORDER BY t DESC, id DESC LIMIT $2`, [target, n]);
+  const rows = await db.all<{ level: number; t: number }>(`SELECT level, t FROM queue_ratings WHERE ${column} = $1 AND bound <> 'unbound' ORDER BY t DESC LIMIT $2`, [target, n]);
   return rows.map((r) => ({ level: num(r.level), t: num(r.t) }));
 }
 

@@ -48,4 +48,6 @@ CREATE TABLE notice_alerts (
 CREATE INDEX notice_alerts_key ON notice_alerts (kind, scope, target, at);
 `,
   },
+  // The alerts read an item's last ratings after every rating: without this, a scan of them all.
+  { id: 'notices/002-ratings-item', sql: () => 'CREATE INDEX IF NOT EXISTS notice_ratings_item_t ON queue_ratings (item, t)' },
 ];
