@@ -44,6 +44,7 @@ const OUTCOMES = ['sent', 'retry', 'failed', 'skipped'] as const;
 type Outcome = (typeof OUTCOMES)[number];
 const DAY = 86_400_000; // milliseconds
 const BATCH = 50; // notices per delivery look
+const LOOK_TICKS = 5; // delivery ticks between timed looks for due notices
 
 export interface NoticesDeps extends FeatureDeps {
   settings: NoticeSettings;
@@ -123,10 +124,15 @@ export class Notices implements Feature {
     this.deps.bus.on('windowChanged', this.name, () => this.look());
     // Catch up: what changed while we were down (or between a commit and its event).
     await this.look();
+    let lastLook = this.deps.now();
     const tick = () => {
       if (this.stopped) return;
-      // The rating invite and 'ahead' also change with time and other windows' calls: look each tick, it is one query.
-      void this.look();
+      // Queue changes arrive as windowChanged; only the rating invite waits on the clock (the pad's request
+      // lapsing), so a timed look every few ticks is enough.
+      if (this.deps.now() - lastLook >= LOOK_TICKS * this.deps.settings.pollMs) {
+        lastLook = this.deps.now();
+        void this.look();
+      }
       void this.deliver();
       this.timer = setTimeout(tick, this.deps.settings.pollMs);
     };
@@ -193,6 +199,8 @@ export class Notices implements Feature {
     const base = { number: t.number, item: t.item, itemName: item };
     switch (kind) {
       case 'issued':
+        // Consent given later (at the window, after the call) does not announce the ticket afresh.
+        if (t.status !== 'waiting' && t.status !== 'transferred') return null;
         return { text: `您已取号 ${t.number}（${item}），请留意叫号。`, data: base };
       case 'ahead': {
         const n = this.deps.settings.aheadCount;
