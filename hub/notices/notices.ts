@@ -313,12 +313,13 @@ export class Notices implements Feature {
       await db.run(`UPDATE notices SET status = 'sent', attempts = $2, sent_at = $3, last_error = NULL WHERE id = $1`, [row.id, attempt, now()]);
     } else if (!result.retry || attempt >= s.maxAttempts) {
       outcome = 'failed';
-      await db.run(`UPDATE notices SET status = 'failed', attempts = $2, last_error = $3 WHERE id = $1`, [row.id, attempt, result.error]);
+      await db.run(`UPDATE notices SET status = 'failed', attempts = $2, last_error = $3 WHERE id = $1 AND status = 'pending'`, [row.id, attempt, result.error]);
       this.deps.log.warn({ notice: row.id, kind: row.kind, attempts: attempt, error: result.error }, 'notice failed; given up');
     } else {
       outcome = 'retry';
       const wait = Math.min(s.retryMaxMs, s.retryBaseMs * 2 ** (attempt - 1));
-      await db.run(`UPDATE notices SET attempts = $2, next_at = $3, last_error = $4 WHERE id = $1`, [row.id, attempt, now() + wait, result.error]);
+      // Only while still pending: a consent withdrawn during this attempt keeps its notice dropped.
+      await db.run(`UPDATE notices SET attempts = $2, next_at = $3, last_error = $4 WHERE id = $1 AND status = 'pending'`, [row.id, attempt, now() + wait, result.error]);
       this.deps.log.info({ notice: row.id, kind: row.kind, attempt, error: result.error, retryInMs: wait }, 'notice not delivered; retrying');
     }
     this.counted.inc({ kind: row.kind, outcome });

@@ -272,6 +272,21 @@ test('a cluster of bad ratings alerts the supervisor stream within 5 s, and the 
   await reader.cancel();
 }, 30_000);
 
+test('a withdrawn consent drops what was not sent; withdrawing twice is a clear 404', async () => {
+  webhook.mode = 'fail';
+  const t = await f.api('POST', '/api/queue/tickets', { item: 'I1', priority: 'normal' });
+  const ledger = (await f.ledgerKinds()).notice;
+  await f.api('POST', '/api/notices/consent', { ticket: t.id, contact: '13900139000', kinds: ['issued', 'called'] });
+  await waitFor('issued made', async () => !!(await f.hub.db.get('SELECT id FROM notices WHERE ticket = $1', [t.id])), 5_000);
+  await f.api('DELETE', `/api/notices/consent/${t.id}`);
+  expect(await f.hub.db.all('SELECT kind, status, last_error FROM notices WHERE ticket = $1', [t.id])).toEqual([{ kind: 'issued', status: 'skipped', last_error: 'withdrawn' }]);
+  const again = await f.call('DELETE', `/api/notices/consent/${t.id}`);
+  expect(again.status).toBe(404);
+  expect((await again.json()).field).toBe('ticket');
+  expect((await f.ledgerKinds()).notice).toBe(ledger + 2);
+  webhook.mode = 'ok';
+});
+
 test('quiet hours: inside them the end is named, outside null; across midnight too', () => {
   const q = parseQuietHours('22:00-07:00')!;
   const at = (hhmm: string) => Date.parse(`2026-03-14T${hhmm}:00+08:00`);
