@@ -35,6 +35,8 @@ import { OtaFeature } from './ota/feature.js';
 import { ReleaseKey } from './ota/release-key.js';
 import { PROTOCOL_VERSION } from '../firmware/core/protocol.js';
 import { DayFeature } from './day/feature.js';
+import { Notices } from './notices/notices.js';
+import { SatisfactionAlerts } from './notices/alerts.js';
 
 export function checkpointTopic(site: string): string {
   return `${TOPIC_ROOT}/${site}/$hub/checkpoint`;
@@ -67,6 +69,8 @@ export class HallRuntime {
   readonly bus: Bus;
   /** Features plugged in on the bus (hub/feature.ts): the built-in ones, then the hub options'. */
   readonly features: Feature[] = [];
+  /** Near-turn notices and the notifier (hub/notices/). */
+  notices: Notices | undefined;
   private timers: NodeJS.Timeout[] = [];
   private link: Link | undefined;
 
@@ -105,8 +109,11 @@ export class HallRuntime {
     this.tokens = new ApiTokens({ db, ledger: this.ledger, auth: this.app.auth, now: hub.options.now ?? Date.now, log: log.child({ module: 'access', hall: this.spec.hall }), hall: this.spec.hall });
     await this.tokens.startup(hub.settings.api.token, hub.settings.api.tokenRole);
     const deps = { hall: this.spec.hall, db, ledger: this.ledger, bus: this.bus, auth: this.app.auth, log, now: hub.options.now ?? Date.now };
+    const noticeMetrics = clustered(hub.settings) ? undefined : hub.metrics.registry;
+    const notices = (d: typeof deps) => new Notices({ ...d, settings: hub.settings.notices, utcOffsetMinutes: this.queue.policy.utcOffsetMinutes, rateTimeout: this.queue.policy.rateTimeout, ratingLink: (t) => this.app.ratingLink(t), metrics: noticeMetrics, notifier: hub.options.notifier });
     const factories: FeatureFactory[] = [(d) => new WindowTally(d), (d) => this.otaFeature(d, releaseKey),
-      (d) => new DayFeature({ ...d, queue: this.queue, calendar: this.app.calendar, policy: hub.settings.day }), ...(hub.options.features ?? [])];
+      (d) => new DayFeature({ ...d, queue: this.queue, calendar: this.app.calendar, policy: hub.settings.day }),
+      (d) => (this.notices = notices(d)), (d) => new SatisfactionAlerts({ ...d, settings: hub.settings.notices, notices: this.notices!, metrics: noticeMetrics }), ...(hub.options.features ?? [])];
     for (const make of factories) {
       const feature = make({ ...deps, log: log.child({ module: 'feature', hall: this.spec.hall }) });
       if (feature.migrations) await migrate(db, feature.migrations);

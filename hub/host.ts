@@ -10,6 +10,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Db } from './db/db.js';
+import type { Notifier } from './notices/notifier.js';
 import type { FeatureFactory } from './feature.js';
 import { Metrics } from './metrics.js';
 import { dataPath, advertisedPort, type Settings } from './settings.js';
@@ -22,6 +23,8 @@ export interface HubOptions {
   mount?: (app: FastifyInstance) => void;
   /** Features beyond the built-in ones (hub/feature.ts). */
   features?: FeatureFactory[];
+  /** The notices' adapter, instead of the one notices.adapter names (an SMS or WeChat provider's). */
+  notifier?: Notifier;
 }
 
 /** What a hall's runtime needs from the hub that runs it. */

@@ -45,6 +45,7 @@ export interface LedgerKinds {
   device: 'registry: a device provisioned, re-keyed, moved, unbound or removed, with who did it';
   ota: 'ota: a firmware image uploaded, a rollout started, paused, resumed, rolled back, advanced or ended, with who did it';
   day: 'day: opening hours set, tickets closed at closing, appointments booked, cancelled, checked in or missed, packages set';
+  notice: 'notices: a citizen\'s consent to near-turn notices recorded or withdrawn (the contact as a digest)';
 }
 export type LedgerKind = keyof LedgerKinds;
 

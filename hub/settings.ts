@@ -36,6 +36,14 @@ export interface Settings {
   queue: { noShowReturns: number; transferPlacement: 'front' | 'back'; rateTimeout: number; bindWindow: number; utcOffsetMinutes: number; numberDigits: number };
   discovery: { mdns: boolean; name: string };
   ota: { baseUrl: string; maxImageMb: number };
+  notices: NoticeSettings;
+}
+
+/** notices.* (hub/notices/): near-turn notices and satisfaction alerts. */
+export interface NoticeSettings {
+  adapter: 'none' | 'log' | 'webhook'; webhookUrl: string; webhookSecret: string; timeoutMs: number; aheadCount: number; quietHours: string;
+  retryBaseMs: number; retryMaxMs: number; maxAttempts: number; staleMs: number; pollMs: number;
+  alertLastN: number; alertThreshold: number; alertBadCount: number; alertBadMinutes: number; alertCooldownMinutes: number; alertTo: string;
 }
 
 export class SettingsError extends Error {

@@ -162,6 +162,8 @@ export class Device {
     const sound: Sound = { play: (tone) => { if (this.settings.volume > 0) hardware.sound.play(tone); } };
     const online = () => this.hw.transport.connected();
     const emit = <K extends EventType>(type: K, body: EventBodies[K]) => this.emit(type, body);
+    // The hub takes terminals' sessions (hub/terminals/); their key and screen logic is not in this firmware yet.
+    if (checked.role === 'terminal') throw new Error('device config: role terminal: not built into this firmware yet (a terminal sends session events; see README)');
     if (checked.role === 'pad') {
       this.pad = new RatingPad(
         { display: hardware.display, sound, timers: hardware.timers, now: () => this.clock.now(), emit, online },

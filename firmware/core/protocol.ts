@@ -55,8 +55,9 @@ export const PORTABLE_TEXT: TextCodec = { encode: utf8Encode, decode: utf8Decode
 export type Channel = 'evt' | 'ack' | 'cmd' | 'state';
 export const CHANNELS: readonly Channel[] = ['evt', 'ack', 'cmd', 'state'];
 
-export type Role = 'pad' | 'display';
-export const ROLES: readonly Role[] = ['pad', 'display'];
+/** 'terminal': a 24 h self-service terminal (自助终端), firmware/core/terminal.ts. */
+export type Role = 'pad' | 'display' | 'terminal';
+export const ROLES: readonly Role[] = ['pad', 'display', 'terminal'];
 
 /** Rating levels: 5 非常满意, 4 满意, 3 基本满意, 2 不满意, 1 非常不满意. 1–2 are a bad rating (差评). */
 export type RatingLevel = 1 | 2 | 3 | 4 | 5;
@@ -113,6 +114,8 @@ export interface EventBodies {
   transfer: { win: string; ticket: string; toWin: string | null; toItem: string | null };
   pause: { win: string; reason: string | null };
   resume: { win: string };
+  /** A self-service terminal's session for one item: start and end (device time, ms), the citizen's rating at the end (null: none given; 1–2 need a reason). */
+  session: { win: string; item: string; start: number; end: number; level: number | null; reason: BadRatingReason | null };
 }
 export type EventType = keyof EventBodies;
 
@@ -126,6 +129,7 @@ export const EVENT_SCHEMAS: { readonly [K in EventType]: Schema } = {
   transfer: [['win', 'id'], ['ticket', 'ticket'], ['toWin', 'id?'], ['toItem', 'id?']],
   pause: [['win', 'id'], ['reason', 'text?']],
   resume: [['win', 'id']],
+  session: [['win', 'id'], ['item', 'id'], ['start', 'int'], ['end', 'int'], ['level', 'int?'], ['reason', 'reason?']],
 };
 export const EVENT_TYPES = Object.keys(EVENT_SCHEMAS) as EventType[];
 

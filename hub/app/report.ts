@@ -7,6 +7,7 @@
  */
 
 import PDFDocument from 'pdfkit';
+import { terminalUse, terminalCsvRows, terminalPdfLines, type TerminalUse } from './report-terminals.js';
 import { existsSync } from 'node:fs';
 import type { Db } from '../db/db.js';
 import type { Cases, Case } from './cases.js';
@@ -51,6 +52,8 @@ export interface Report {
   previous: Comparison;
   /** Packages, 通办/帮办 tags, closing and appointments (report-day.ts). */
   day: DayReport;
+  /** 24 h self-service terminals (report-terminals.ts). */
+  terminals?: TerminalUse;
 }
 
 const TITLES = { month: '月通报', quarter: '季分析', year: '年评议', range: '评价分析' } as const;
@@ -151,6 +154,7 @@ export async function buildReport(db: Db, cases: Cases, period: Period, options:
       },
     },
     day: await dayReport(db, period),
+    terminals: await terminalUse(db, period.from, period.to),
   };
 }
 
@@ -201,6 +205,7 @@ export function reportCsv(r: Report): string {
   }
   // The day's sections (report-day.ts) in their ten named columns, placed under the same headers here.
   rows.push(...dayCsvRows(r.day).map(widenRow));
+  rows.push(...terminalCsvRows(r.terminals).map(widenRow));
   return toCsv(CSV_HEADER, rows);
 }
 
@@ -316,6 +321,9 @@ export function reportPdf(r: Report, utcOffsetMinutes: number, fontFile = CJK_FO
   }
   if (r.worstItems.length === 0) doc.text('本期无');
   dayPdf(doc, r.day);
+  doc.moveDown().fontSize(12).text('自助终端', doc.page.margins.left);
+  doc.fontSize(9);
+  for (const line of terminalPdfLines(r.terminals)) doc.text(line);
   doc.end();
   return done;
 }

@@ -17,7 +17,7 @@ export interface Outcome { dev: string; boot: number; seq: number; verdict: Verd
 export interface GroupDeps { ledger: LedgerAppender; queue: EventApplier; registry: Registry; at: number }
 
 /** Events the queue acts on; boot and state are recorded in the ledger only. */
-const QUEUE_EVENTS = new Set(['call', 'recall', 'noShow', 'transfer', 'pause', 'resume', 'rating']);
+const QUEUE_EVENTS = new Set(['call', 'recall', 'noShow', 'transfer', 'pause', 'resume', 'rating', 'session']);
 
 export function devOf(d: Numbered): string { return d.kind === 'event' ? d.event.dev : d.dev; }
 export function bootOf(d: Numbered): number { return d.kind === 'event' ? d.event.boot : d.boot; }

@@ -48,6 +48,7 @@ import {
 } from './types.js';
 
 export * from './types.js';
+import { applySession, terminalMigrations } from '../terminals/sessions.js';
 
 export type { Applied } from '../seams.js';
 import type { Applied } from '../seams.js';
@@ -69,7 +70,7 @@ const CALL_ORDER = 'ORDER BY lane, class_rank, order_key';
 
 export class QueueService {
   /** The queue's tables, then those of the ratings it binds (queue/001 created queue_ratings). */
-  static migrations: Migration[] = [...queueMigrations, ...Ratings.migrations];
+  static migrations: Migration[] = [...queueMigrations, ...Ratings.migrations, ...terminalMigrations];
   readonly ratingsFeature: Ratings;
   readonly policy: QueuePolicy;
   private readonly db: Db;
@@ -115,6 +116,8 @@ export class QueueService {
         return committed([]);
       case 'rating':
         return this.ratingsFeature.applyPad(tx, event, device);
+      case 'session':
+        return applySession(tx, event, device, this.now());
       default:
         break;
     }

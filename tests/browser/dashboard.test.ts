@@ -123,7 +123,7 @@ async function cjkRenders(page: Page): Promise<boolean> {
 
 test('supervisor: live hall, ratings, devices and every menu', async () => {
   const page = await signIn('admin');
-  expect(await navIds(page)).toEqual(['hall', 'ratings', 'cases', 'commitments', 'reports', 'devices', 'tokens']);
+  expect(await navIds(page)).toEqual(['hall', 'ratings', 'cases', 'commitments', 'reports', 'devices', 'tokens', 'notices']);
   await expect(page.locator('[data-testid=role]').textContent()).resolves.toBe('大厅主管');
 
   // Live hall: W1 is serving the ticket after the bad one, W2 its first; waiting counts per item.
@@ -380,5 +380,27 @@ test('the hub says when commits fail: a warning on the supervisor\'s dashboard, 
   await runtime.db.exec('ALTER TABLE health_probe_away RENAME TO health_probe');
   await warning.waitFor({ state: 'hidden', timeout: 10_000 });
   expect((await fetch(`${hall.url}/readyz`)).status).toBe(200);
+  await page.close();
+});
+
+test('bad ratings clustering at a window: the supervisor\'s dashboard shows the alert at once, and the notices view lists it', async () => {
+  const page = await signIn('admin');
+  await page.locator('[data-testid=hall-windows]').waitFor();
+  for (let i = 0; i < 3; i++) await hall.api('POST', '/api/queue/tickets', { item: 'I1', priority: 'normal' }, admin);
+  let last = 0;
+  for (let i = 0; i < 3; i++) {
+    await rateAt(displayW1, padW1, 'W1', 1);
+    last = Date.now();
+  }
+  // One alert for the window, one for its item, newest first.
+  const banner = page.locator('[data-testid=alert-banner]');
+  await banner.locator('[data-testid=alert-item]').nth(1).waitFor({ timeout: 5_000 });
+  expect(Date.now() - last).toBeLessThan(5_000);
+  expect(await banner.textContent()).toContain('差评预警：窗口 一号窗口');
+  expect(await banner.textContent()).toContain('差评预警：事项 营业执照办理');
+  await page.locator('[data-testid=nav-notices]').click();
+  await page.locator('[data-testid=alert-list]').filter({ hasText: '一号窗口' }).waitFor();
+  expect(await page.locator('[data-testid=notices-failed] .stat-value').textContent()).toBe('0');
+  await screenshot(page, 'supervisor-alerts');
   await page.close();
 });

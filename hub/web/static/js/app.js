@@ -13,6 +13,7 @@ import { commitmentsView } from './views/commitments.js';
 import { reportsView } from './views/reports.js';
 import { mineView } from './views/mine.js';
 import { tokensView } from './views/tokens.js';
+import { noticesView, watchAlerts } from './views/notices.js';
 
 const POLL = 3000; // milliseconds between live refreshes of the open view
 
@@ -25,6 +26,7 @@ const VIEWS = [
   { id: 'mine', nav: 'nav.mine', roles: ['staff'], make: mineView },
   { id: 'devices', nav: 'nav.devices', roles: ['supervisor', 'technician'], make: devicesView },
   { id: 'tokens', nav: 'nav.tokens', roles: ['supervisor'], make: tokensView },
+  { id: 'notices', nav: 'nav.notices', roles: ['supervisor'], make: noticesView },
 ];
 
 const state = { user: null, current: null, timer: null, lastOk: null, failing: false, health: null };
@@ -121,6 +123,8 @@ function renderShell() {
 
 function showLogin() {
   state.user = null;
+  state.unwatch?.();
+  state.unwatch = null;
   state.current?.instance.destroy?.();
   state.current = null;
   clearTimeout(state.timer);
@@ -132,6 +136,9 @@ function showLogin() {
 
 async function signedIn(user) {
   state.user = user;
+  // Satisfaction alerts reach a supervisor at once, on any view (views/notices.js).
+  state.unwatch?.();
+  state.unwatch = user.role === 'supervisor' ? watchAlerts($('main')) : null;
   $('login').hidden = true;
   $('login-error').textContent = '';
   renderShell();
