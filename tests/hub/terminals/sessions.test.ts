@@ -75,8 +75,9 @@ test('terminal sessions are recorded, rated, refused when wrong, and reported pe
   expect(report.terminals.sessions).toBe(5);
 
   const csv = await (await f.call('GET', `/api/app/reports/${day}..${day}.csv`)).text();
-  expect(csv).toContain('terminal,,I1,营业执照,2,100.00%,0.00%,66.67%,3,0');
-  expect(csv).toContain('terminal-duration,,I1,营业执照,,,,,180.0,');
+  // Under the report's Chinese headers: levels and times empty in the terminal rows.
+  expect(csv).toContain('自助终端,,I1,营业执照,2,,,,,,100.00%,0.00%,66.67%,3,0,,,,');
+  expect(csv).toContain('自助终端用时,,I1,营业执照,,,,,,,,,,180.0,,,,,');
   const pdf = await f.call('GET', `/api/app/reports/${day}..${day}.pdf`);
   expect(pdf.status).toBe(200);
   expect((await pdf.arrayBuffer()).byteLength).toBeGreaterThan(1000);
