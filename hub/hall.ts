@@ -31,6 +31,7 @@ import { TOPIC_ROOT } from '../firmware/core/protocol.js';
 import type { HallHost } from './host.js';
 import type { Feature, FeatureFactory } from './feature.js';
 import { WindowTally } from './app/window-tally.js';
+import { PlatformFeature } from './platform/platform.js';
 
 export function checkpointTopic(site: string): string {
   return `${TOPIC_ROOT}/${site}/$hub/checkpoint`;
@@ -95,12 +96,13 @@ export class HallRuntime {
       options: { ...base, utcOffsetMinutes: this.queue.policy.utcOffsetMinutes, metricsRegistry: clustered(hub.settings) ? undefined : hub.metrics.registry },
     });
     await this.app.start();
+    if (base.calendarProvisional?.length) log.warn({ years: base.calendarProvisional }, 'national calendar: no 调休 notice shipped for these years, statutory holidays only; run `npm update chinese-days` or give calendarFile (README, Holidays)');
     // After the first supervisor exists: a service account must not stand in for it.
     await migrate(db, ApiTokens.migrations);
     this.tokens = new ApiTokens({ db, ledger: this.ledger, auth: this.app.auth, now: hub.options.now ?? Date.now, log: log.child({ module: 'access', hall: this.spec.hall }), hall: this.spec.hall });
     await this.tokens.startup(hub.settings.api.token, hub.settings.api.tokenRole);
     const deps = { hall: this.spec.hall, db, ledger: this.ledger, bus: this.bus, auth: this.app.auth, log, now: hub.options.now ?? Date.now };
-    const factories: FeatureFactory[] = [(d) => new WindowTally(d), ...(hub.options.features ?? [])];
+    const factories: FeatureFactory[] = [(d) => new WindowTally(d), (d) => new PlatformFeature(d, { settings: hub.settings, ratings: this.queue.ratingsFeature, metricsRegistry: clustered(hub.settings) ? undefined : hub.metrics.registry }), ...(hub.options.features ?? [])];
     for (const make of factories) {
       const feature = make({ ...deps, log: log.child({ module: 'feature', hall: this.spec.hall }) });
       if (feature.migrations) await migrate(db, feature.migrations);

@@ -30,8 +30,16 @@ export interface Settings {
   hallName: string;
   publicUrl: string;
   calendarFile: string;
+  calendarNational: boolean;
   admin: { user: string; password: string };
   cases: { callbackDays: number; rectifyDays: number; feedbackDays: number; reviewDays: number };
+  platform: {
+    enabled: boolean; adapter: 'file' | 'http'; profile: 'national' | 'stars'; region: string; departments: Record<string, string>;
+    file: { dir: string; format: 'jsonl' | 'csv' };
+    http: { endpoint: string; body: 'json' | 'form'; user: string; password: string; token: string; timeout: number };
+    interval: number; batch: number; retryBase: number; retryMax: number;
+  };
+  defaultRating: { days: number; hour: number };
   queue: { noShowReturns: number; transferPlacement: 'front' | 'back'; rateTimeout: number; bindWindow: number; utcOffsetMinutes: number; numberDigits: number };
 }
 

@@ -13,6 +13,7 @@ import { commitmentsView } from './views/commitments.js';
 import { reportsView } from './views/reports.js';
 import { mineView } from './views/mine.js';
 import { tokensView } from './views/tokens.js';
+import { platformView } from './views/platform.js';
 
 const POLL = 3000; // milliseconds between live refreshes of the open view
 
@@ -25,6 +26,7 @@ const VIEWS = [
   { id: 'mine', nav: 'nav.mine', roles: ['staff'], make: mineView },
   { id: 'devices', nav: 'nav.devices', roles: ['supervisor', 'technician'], make: devicesView },
   { id: 'tokens', nav: 'nav.tokens', roles: ['supervisor'], make: tokensView },
+  { id: 'platform', nav: 'nav.platform', roles: ['supervisor'], make: platformView },
 ];
 
 const state = { user: null, current: null, timer: null, lastOk: null, failing: false, health: null };
