@@ -4,6 +4,7 @@
  * file registers its own routes with it).
  */
 
+import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry as PromRegistry } from 'prom-client';
@@ -54,7 +55,6 @@ export async function appOptionsFromSettings(settings: Pick<Settings, 'hallName'
     auth: { adminPasswordFile: base.adminPasswordFile, admin: { username: settings.admin.user, password: settings.admin.password || undefined }, secureCookies: settings.http?.secureCookies, publicUrl: settings.publicUrl },
   };
   if (settings.calendarFile) {
-    const { readFileSync } = await import('node:fs');
     let spec: { holidays?: unknown; makeupWorkdays?: unknown };
     try {
       spec = JSON.parse(readFileSync(settings.calendarFile, 'utf8')) as typeof spec;
