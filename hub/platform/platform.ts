@@ -103,7 +103,8 @@ export class PlatformFeature implements Feature {
   readonly name = 'platform';
   readonly migrations: Migration[] = [{ id: 'platform/001-outbox', sql: () => tables }];
   private readonly adapter: Adapter | undefined;
-  private readonly defaults: DefaultRatings;
+  /** The site rule of hub/platform/default-rating.ts (its daily job runs from start()). */
+  readonly defaults: DefaultRatings;
   private timer: NodeJS.Timeout | undefined;
   private dailyTimer: NodeJS.Timeout | undefined;
   private round: Promise<void> | undefined;
