@@ -9,6 +9,7 @@
  *   sannuo devices               list (or --watch) the fleet's health
  *   sannuo config push <device> key=value…   change a device's settings through the hub
  *   sannuo verify                check the ledger's hash chain and signed checkpoint
+ *   sannuo holidays [year…]      the national holiday calendar: covered and provisional years, a year's dates
  *
  * Calls to the hub carry an API token (--token, else SANNUO_API_TOKEN): the hub's start-up
  * token (settings api.token) or one a supervisor made with POST /api/tokens. provision, devices
@@ -32,6 +33,7 @@ import { Simulation } from '../simulator/simulation.js';
 import { VirtualTime } from '../simulator/virtual-time.js';
 import { CliError, ROOT } from './common.js';
 import { CONFIG_KEYS, configPushCommand, devicesCommand, flashCommand, provisionCommand, verifyCommand } from './fleet.js';
+import { holidaysCommand } from './holidays.js';
 
 export { CliError };
 export { parseConfigPairs, parseDevicesCsv, type ProvisionRow } from './fleet.js';
@@ -263,6 +265,12 @@ export function buildProgram(): Command {
     .addOption(tokenOption())
     .option('--json', 'print the report as JSON')
     .action(verifyCommand);
+
+  program.command('holidays')
+    .description('the national holiday and 调休 calendar the hub uses: years covered by the shipped data, provisional years, a year\'s dates')
+    .argument('[year...]', 'years to list (YYYY)')
+    .option('--json', 'print JSON')
+    .action(holidaysCommand);
 
   for (const c of [program, ...program.commands, ...config.commands]) c.exitOverride();
   return program;
