@@ -166,6 +166,9 @@ export function loadSettings(options: LoadOptions = {}): Settings {
   }
   const settings = raw as unknown as Settings;
   // Rules across keys, which the schema cannot say clearly.
+  if (settings.platform.enabled && settings.platform.adapter === 'http' && !/^https?:\/\/[^/]/.test(settings.platform.http.endpoint)) {
+    throw new SettingsError([`platform.http.endpoint: must be an http:// or https:// URL when platform.adapter is "http"${source.get('platform.http.endpoint') ? ` (from ${source.get('platform.http.endpoint')})` : ''}`]);
+  }
   if (clustered(settings)) {
     const from = (key: string) => (source.get(key) ? ` (from ${source.get(key)})` : '');
     if (settings.db === 'sqlite') problems.push(`cluster.halls: a district needs db to be a postgres:// URL shared by its hubs, not sqlite${from('cluster.halls')}`);

@@ -13,6 +13,7 @@ import { parse } from 'csv-parse/sync';
 import { startHub, setUpHall, type HubFixture } from '../../../support/hub.js';
 import { FakeDevice, waitFor } from '../../../support/device.js';
 import type { PlatformFeature } from '../../../hub/platform/platform.js';
+import type { RatingLevel } from '../../../firmware/core/protocol.js';
 
 const DAY = 86_400_000; // milliseconds
 let f: HubFixture;
@@ -34,7 +35,7 @@ test('CSV drop: 评价次数 2, the 7-day 基本满意 rule, and a closed case',
   const caller = new FakeDevice(await f.provision('display', 'W1', 'disp-1'));
   const pad = new FakeDevice(await f.provision('pad', 'W1', 'pad-1'));
   for (const d of [caller, pad]) { await d.connect(f.mqtt); devices.push(d); }
-  const serve = async (caseNo: string | null, level: number | null) => {
+  const serve = async (caseNo: string | null, level: RatingLevel | null) => {
     const { number } = await f.api('POST', '/api/queue/tickets', { item: 'I1', priority: 'normal', caseNo });
     const seen = pad.commands.length;
     await caller.send('call', { win: 'W1', staff: null });

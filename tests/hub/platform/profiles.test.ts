@@ -50,3 +50,12 @@ test('CSV: the Chinese field names as the header, RFC 4180 quoting, no formula i
   expect(line).toContain(',"A,""1""",');
   expect(line).toContain(",'=cmd,");
 });
+
+test('settings: an HTTP push without an endpoint is refused with the key named', () => {
+  const { loadSettings } = jest.requireActual('../../../hub/settings.js') as typeof import('../../../hub/settings.js');
+  expect(() => loadSettings({ env: { SANNUO_PLATFORM_ENABLED: 'true', SANNUO_PLATFORM_ADAPTER: 'http' } }))
+    .toThrow('settings: platform.http.endpoint: must be an http:// or https:// URL when platform.adapter is "http"');
+  expect(() => loadSettings({ env: { SANNUO_PLATFORM_PROFILE: 'guangdong' } })).toThrow('platform.profile: must be one of "national", "stars" (from SANNUO_PLATFORM_PROFILE)');
+  expect(() => loadSettings({ env: { SANNUO_PLATFORM_REGION: '4401' } })).toThrow(/platform.region: must match/);
+  expect(loadSettings({ env: {} }).defaultRating).toEqual({ days: 0, hour: 1 });
+});

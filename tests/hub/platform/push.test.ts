@@ -16,6 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { startHub, setUpHall, type HubFixture } from '../../../support/hub.js';
 import { FakeDevice, waitFor } from '../../../support/device.js';
 import { PROFILES } from '../../../hub/platform/record.js';
+import type { RatingLevel } from '../../../firmware/core/protocol.js';
 
 interface Platform {
   url: string;
@@ -97,7 +98,7 @@ test('a day of ratings reaches the platform exactly once each, through refusals,
   };
   const windows = { W1: { item: 'I1', caller: await connect('display', 'W1', 'disp-1'), pad: await connect('pad', 'W1', 'pad-1') }, W2: { item: 'I2', caller: await connect('display', 'W2', 'disp-2'), pad: await connect('pad', 'W2', 'pad-2') } };
   // W1: every level once and a second 非常满意; W2 (department D2, no platform code yet): two.
-  const plan: ['W1' | 'W2', number][] = [['W1', 5], ['W1', 4], ['W1', 3], ['W1', 2], ['W1', 1], ['W1', 5], ['W2', 4], ['W2', 5]];
+  const plan: ['W1' | 'W2', RatingLevel][] = [['W1', 5], ['W1', 4], ['W1', 3], ['W1', 2], ['W1', 1], ['W1', 5], ['W2', 4], ['W2', 5]];
   for (const [win, level] of plan) {
     const w = windows[win];
     await f.api('POST', '/api/queue/tickets', { item: w.item, priority: 'normal' });
@@ -156,4 +157,7 @@ test('a day of ratings reaches the platform exactly once each, through refusals,
   expect(one.attempts[one.attempts.length - 1]).toMatchObject({ outcome: 'acked' });
   expect(await f.metric('sannuo_platform_outbox', { status: 'acked' })).toBe(8);
   expect((await f.call('GET', '/api/platform/report', undefined, null)).status).toBe(401);
+  const missing = await f.call('GET', '/api/platform/records/nope');
+  expect([missing.status, await missing.json()]).toEqual([404, { error: expect.any(String), message: 'record nope is not in the platform outbox', field: 'id' }]);
+  expect(await f.api('POST', '/api/platform/retry', {})).toEqual({ requeued: 0 });
 });
