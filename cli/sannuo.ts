@@ -12,6 +12,7 @@
  *   sannuo verify                check the ledger's hash chain and signed checkpoint (--offline: on files)
  *   sannuo backup / restore      an online copy of the database, checkpoints and hub key; restore checks it first
  *   sannuo install-service       a systemd unit for the hub (cli/ops.ts)
+ *   sannuo holidays [year…]      the national holiday calendar: covered and provisional years, a year's dates
  *
  * Calls to the hub carry an API token (--token, else SANNUO_API_TOKEN): the hub's start-up
  * token (settings api.token) or one a supervisor made with POST /api/tokens. provision, devices
@@ -37,6 +38,7 @@ import { CliError, ROOT } from './common.js';
 import { addOpsCommands, verifyOfflineCommand } from './ops.js';
 import { otaCommands } from './ota.js';
 import { CONFIG_KEYS, configPushCommand, devicesCommand, flashCommand, provisionCommand, verifyCommand } from './fleet.js';
+import { holidaysCommand } from './holidays.js';
 
 export { CliError };
 export { parseConfigPairs, parseDevicesCsv, type ProvisionRow } from './fleet.js';
@@ -280,6 +282,12 @@ export function buildProgram(): Command {
     .option('--json', 'print the report as JSON')
     .action((opts: { hub: string; token?: string; json?: boolean; offline?: string | true; config?: string; db?: string }) =>
       opts.offline ? verifyOfflineCommand(opts.offline, opts) : verifyCommand(opts));
+
+  program.command('holidays')
+    .description('the national holiday and 调休 calendar the hub uses: years covered by the shipped data, provisional years, a year\'s dates')
+    .argument('[year...]', 'years to list (YYYY)')
+    .option('--json', 'print JSON')
+    .action(holidaysCommand);
 
   addOpsCommands(program);
 

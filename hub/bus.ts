@@ -19,7 +19,7 @@ export interface HubEvents {
   /** Device events committed in one ingest group (acks are on their way). */
   eventCommitted: { dev: string; boot: number; seq: number; type: string };
   /** A rating is in the ledger, whatever its channel. */
-  ratingCommitted: { rating: string; channel: 'pad' | 'phone'; level: RatingLevel | number; win: string | null };
+  ratingCommitted: { rating: string; channel: 'pad' | 'phone' | 'default'; level: RatingLevel | number; win: string | null };
   /** The queue committed a change made through HTTP (an issue, a sign-in…); the downlink sends its effects. */
   queueChanged: { effects: Effect[] };
   /** The hall's queue changed: a call, a no-show, a transfer, a pause, a ticket issued, a rating. */

@@ -37,6 +37,7 @@ import { PROTOCOL_VERSION } from '../firmware/core/protocol.js';
 import { DayFeature } from './day/feature.js';
 import { Notices } from './notices/notices.js';
 import { SatisfactionAlerts } from './notices/alerts.js';
+import { PlatformFeature } from './platform/platform.js';
 
 export function checkpointTopic(site: string): string {
   return `${TOPIC_ROOT}/${site}/$hub/checkpoint`;
@@ -104,6 +105,7 @@ export class HallRuntime {
       options: { ...base, utcOffsetMinutes: this.queue.policy.utcOffsetMinutes, metricsRegistry: clustered(hub.settings) ? undefined : hub.metrics.registry },
     });
     await this.app.start();
+    if (base.calendarProvisional?.length) log.warn({ years: base.calendarProvisional }, 'national calendar: no 调休 notice shipped for these years, statutory holidays only; run `npm update chinese-days` or give calendarFile (README, Holidays)');
     // After the first supervisor exists: a service account must not stand in for it.
     await migrate(db, ApiTokens.migrations);
     this.tokens = new ApiTokens({ db, ledger: this.ledger, auth: this.app.auth, now: hub.options.now ?? Date.now, log: log.child({ module: 'access', hall: this.spec.hall }), hall: this.spec.hall });
@@ -113,7 +115,9 @@ export class HallRuntime {
     const notices = (d: typeof deps) => new Notices({ ...d, settings: hub.settings.notices, utcOffsetMinutes: this.queue.policy.utcOffsetMinutes, rateTimeout: this.queue.policy.rateTimeout, ratingLink: (t) => this.app.ratingLink(t), metrics: noticeMetrics, notifier: hub.options.notifier });
     const factories: FeatureFactory[] = [(d) => new WindowTally(d), (d) => this.otaFeature(d, releaseKey),
       (d) => new DayFeature({ ...d, queue: this.queue, calendar: this.app.calendar, policy: hub.settings.day }),
-      (d) => (this.notices = notices(d)), (d) => new SatisfactionAlerts({ ...d, settings: hub.settings.notices, notices: this.notices!, metrics: noticeMetrics }), ...(hub.options.features ?? [])];
+      (d) => (this.notices = notices(d)), (d) => new SatisfactionAlerts({ ...d, settings: hub.settings.notices, notices: this.notices!, metrics: noticeMetrics }), 
+      (d) => new PlatformFeature(d, { settings: hub.settings, ratings: this.queue.ratingsFeature, metricsRegistry: clustered(hub.settings) ? undefined : hub.metrics.registry }),
+      ...(hub.options.features ?? [])];
     for (const make of factories) {
       const feature = make({ ...deps, log: log.child({ module: 'feature', hall: this.spec.hall }) });
       if (feature.migrations) await migrate(db, feature.migrations);

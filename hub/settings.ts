@@ -30,9 +30,17 @@ export interface Settings {
   hallName: string;
   publicUrl: string;
   calendarFile: string;
+  calendarNational: boolean;
   admin: { user: string; password: string };
   cases: { callbackDays: number; rectifyDays: number; feedbackDays: number; reviewDays: number };
   day: { earlyMinutes: number; graceMinutes: number; sweepSeconds: number };
+  platform: {
+    enabled: boolean; adapter: 'file' | 'http'; profile: 'national' | 'stars'; region: string; departments: Record<string, string>;
+    file: { dir: string; format: 'jsonl' | 'csv' };
+    http: { endpoint: string; body: 'json' | 'form'; user: string; password: string; token: string; timeout: number };
+    interval: number; batch: number; retryBase: number; retryMax: number;
+  };
+  defaultRating: { days: number; hour: number };
   queue: { noShowReturns: number; transferPlacement: 'front' | 'back'; rateTimeout: number; bindWindow: number; utcOffsetMinutes: number; numberDigits: number };
   discovery: { mdns: boolean; name: string };
   ota: { baseUrl: string; maxImageMb: number };
@@ -169,6 +177,9 @@ export function loadSettings(options: LoadOptions = {}): Settings {
   }
   const settings = raw as unknown as Settings;
   // Rules across keys, which the schema cannot say clearly.
+  if (settings.platform.enabled && settings.platform.adapter === 'http' && !/^https?:\/\/[^/]/.test(settings.platform.http.endpoint)) {
+    throw new SettingsError([`platform.http.endpoint: must be an http:// or https:// URL when platform.adapter is "http"${source.get('platform.http.endpoint') ? ` (from ${source.get('platform.http.endpoint')})` : ''}`]);
+  }
   if (clustered(settings)) {
     const from = (key: string) => (source.get(key) ? ` (from ${source.get(key)})` : '');
     if (settings.db === 'sqlite') problems.push(`cluster.halls: a district needs db to be a postgres:// URL shared by its hubs, not sqlite${from('cluster.halls')}`);

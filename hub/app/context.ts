@@ -18,6 +18,7 @@ import type { Cases, CasePolicy } from './cases.js';
 import type { Channels } from './channels.js';
 import type { Commitment, Commitments } from './commitments.js';
 import { parsePeriod } from '../ratings/figures.js';
+import { nationalCalendar, withSiteCalendar } from './holidays.js';
 
 export interface AppOptions {
   /** The hall's name on reports and public pages. */
@@ -33,6 +34,8 @@ export interface AppOptions {
   auth: AuthOptions;
   /** Where to register the overdue-case gauge (the hub's prom-client registry). */
   metricsRegistry?: PromRegistry;
+  /** Years of the national calendar derived from the statutory rules only (hub/app/holidays.ts): the hub warns of them. */
+  calendarProvisional?: number[];
 }
 
 export const DEFAULT_APP_OPTIONS: Omit<AppOptions, 'tokenKey'> = {
@@ -46,7 +49,7 @@ export const DEFAULT_APP_OPTIONS: Omit<AppOptions, 'tokenKey'> = {
 };
 
 /** The application's options from the hub's settings (hub/settings.schema.json): hall name, public URL, calendar file, first supervisor, case deadlines. */
-export async function appOptionsFromSettings(settings: Pick<Settings, 'hallName' | 'publicUrl' | 'calendarFile' | 'admin' | 'cases'> & { http?: Pick<Settings['http'], 'secureCookies'> }, base: { tokenKey: Uint8Array; adminPasswordFile: string }): Promise<Partial<AppOptions> & { tokenKey: Uint8Array }> {
+export async function appOptionsFromSettings(settings: Pick<Settings, 'hallName' | 'publicUrl' | 'calendarFile' | 'admin' | 'cases'> & { calendarNational?: boolean } & { http?: Pick<Settings['http'], 'secureCookies'> }, base: { tokenKey: Uint8Array; adminPasswordFile: string }): Promise<Partial<AppOptions> & { tokenKey: Uint8Array }> {
   const out: Partial<AppOptions> & { tokenKey: Uint8Array } = {
     tokenKey: base.tokenKey, hallName: settings.hallName, publicBaseUrl: settings.publicUrl.replace(/\/$/, ''), cases: { ...settings.cases },
     auth: { adminPasswordFile: base.adminPasswordFile, admin: { username: settings.admin.user, password: settings.admin.password || undefined }, secureCookies: settings.http?.secureCookies, publicUrl: settings.publicUrl },
@@ -64,6 +67,12 @@ export async function appOptionsFromSettings(settings: Pick<Settings, 'hallName'
       return list as string[];
     };
     out.calendar = { holidays: days('holidays'), makeupWorkdays: days('makeupWorkdays') };
+  }
+  // The national 调休 calendar by default; a site's file is laid over it (hub/app/holidays.ts).
+  if (settings.calendarNational !== false) {
+    const national = nationalCalendar();
+    out.calendar = withSiteCalendar(national, out.calendar ?? { holidays: [], makeupWorkdays: [] });
+    out.calendarProvisional = national.provisional;
   }
   return out;
 }

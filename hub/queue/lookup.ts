@@ -106,3 +106,13 @@ export function finishedCases(db: Db, department: string, item: string | null, f
     GROUP BY COALESCE(t.case_no, t.id) HAVING MAX(t.finished_at) >= $2 AND MAX(t.finished_at) < $3`, item ? [...params, item] : params);
 }
 
+/**
+ * Services finished in [from, to] that nobody rated, nor any other service of the same case
+ * (办件) — for the site's default-rating rule (hub/platform/default-rating.ts). Oldest first.
+ */
+export function unratedServices(db: Db, from: number, to: number, limit: number): Promise<TicketRow[]> {
+  return db.all<TicketRow>(`SELECT t.* FROM queue_tickets t WHERE t.status = 'done' AND t.finished_at >= $1 AND t.finished_at <= $2
+    AND NOT EXISTS (SELECT 1 FROM queue_ratings r WHERE r.ticket = t.id)
+    AND (t.case_no IS NULL OR NOT EXISTS (SELECT 1 FROM queue_ratings r JOIN queue_tickets o ON o.id = r.ticket WHERE o.case_no = t.case_no))
+    ORDER BY t.finished_at, t.id LIMIT ${Math.max(1, Math.floor(limit))}`, [from, to]);
+}

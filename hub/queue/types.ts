@@ -28,7 +28,8 @@ export const ISSUE_CHANNELS: readonly IssueChannel[] = ['kiosk', 'phone', 'count
  *  rows kept from before such ratings were refused; they count nowhere). */
 export type RatingBinding = 'request' | 'window-time' | 'supervisor' | 'unbound';
 /** Where a rating was given. */
-export type RatingChannel = 'pad' | 'phone';
+/** default: the site's rule that an unrated service counts as 基本满意 (hub/platform/default-rating.ts). */
+export type RatingChannel = 'pad' | 'phone' | 'default';
 
 export type { Effect } from '../seams.js';
 

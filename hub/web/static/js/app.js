@@ -14,6 +14,7 @@ import { reportsView } from './views/reports.js';
 import { mineView } from './views/mine.js';
 import { tokensView } from './views/tokens.js';
 import { noticesView, watchAlerts } from './views/notices.js';
+import { platformView } from './views/platform.js';
 
 const POLL = 3000; // milliseconds between live refreshes of the open view
 
@@ -27,6 +28,7 @@ const VIEWS = [
   { id: 'devices', nav: 'nav.devices', roles: ['supervisor', 'technician'], make: devicesView },
   { id: 'tokens', nav: 'nav.tokens', roles: ['supervisor'], make: tokensView },
   { id: 'notices', nav: 'nav.notices', roles: ['supervisor'], make: noticesView },
+  { id: 'platform', nav: 'nav.platform', roles: ['supervisor'], make: platformView },
 ];
 
 const state = { user: null, current: null, timer: null, lastOk: null, failing: false, health: null };

@@ -17,6 +17,9 @@ export const R = {
   report: (period, format) => `/api/app/reports/${encodeURIComponent(period)}.${format}`,
   publicCommitments: '/api/public/commitments',
   publicExposures: '/api/public/exposures',
+  /** The 好差评 platform push's reconciliation report (hub/platform/platform.ts). */
+  platformReport: '/api/platform/report',
+  platformRetry: '/api/platform/retry',
 };
 
 /** Sums the per-department rows of /api/app/figures into the hall's (or the head's department's) figures. */
