@@ -31,6 +31,7 @@ import { TOPIC_ROOT } from '../firmware/core/protocol.js';
 import type { HallHost } from './host.js';
 import type { Feature, FeatureFactory } from './feature.js';
 import { WindowTally } from './app/window-tally.js';
+import { frontFeatures } from './front/index.js';
 
 export function checkpointTopic(site: string): string {
   return `${TOPIC_ROOT}/${site}/$hub/checkpoint`;
@@ -100,7 +101,8 @@ export class HallRuntime {
     this.tokens = new ApiTokens({ db, ledger: this.ledger, auth: this.app.auth, now: hub.options.now ?? Date.now, log: log.child({ module: 'access', hall: this.spec.hall }), hall: this.spec.hall });
     await this.tokens.startup(hub.settings.api.token, hub.settings.api.tokenRole);
     const deps = { hall: this.spec.hall, db, ledger: this.ledger, bus: this.bus, auth: this.app.auth, log, now: hub.options.now ?? Date.now };
-    const factories: FeatureFactory[] = [(d) => new WindowTally(d), ...(hub.options.features ?? [])];
+    const front = () => ({ queue: this.queue, ratingLink: (id: string) => this.app.ratingLink(id), winOf: (dev: string) => this.registry.get(dev)?.win });
+    const factories: FeatureFactory[] = [(d) => new WindowTally(d), ...frontFeatures(hub, front), ...(hub.options.features ?? [])];
     for (const make of factories) {
       const feature = make({ ...deps, log: log.child({ module: 'feature', hall: this.spec.hall }) });
       if (feature.migrations) await migrate(db, feature.migrations);

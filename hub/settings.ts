@@ -33,6 +33,13 @@ export interface Settings {
   admin: { user: string; password: string };
   cases: { callbackDays: number; rectifyDays: number; feedbackDays: number; reviewDays: number };
   queue: { noShowReturns: number; transferPlacement: 'front' | 'back'; rateTimeout: number; bindWindow: number; utcOffsetMinutes: number; numberDigits: number };
+  front: {
+    printer: { host: string; port: number; timeoutMs: number; pollMs: number; cpl: number };
+    kiosk: { doubleTapMs: number };
+    announcer: { enabled: boolean; espeak: string; voice: string; speed: number; clips: string; mergeMs: number; gapMs: number };
+    board: { calls: number; notice: string; hours: string };
+    led: { host: string; port: number };
+  };
 }
 
 export class SettingsError extends Error {

@@ -7,6 +7,7 @@
  */
 
 import iconv from 'iconv-lite';
+import jsqrModule from 'jsqr';
 
 export type Op =
   | { kind: 'text'; bytes: Buffer; kanji: boolean }
@@ -183,4 +184,13 @@ export function rgba(bmp: Bitmap): Uint8ClampedArray {
     out[i * 4] = v; out[i * 4 + 1] = v; out[i * 4 + 2] = v; out[i * 4 + 3] = 255;
   }
   return out;
+}
+
+type JsQr = typeof import('jsqr').default;
+// jsqr is CommonJS with a default export: under nodenext it arrives as the module object or the function.
+const jsQR: JsQr = ((jsqrModule as unknown as { default?: JsQr }).default ?? jsqrModule) as unknown as JsQr;
+
+/** The text of the QR code in a printed image (jsQR), or null. */
+export function readQr(bmp: Bitmap): string | null {
+  return jsQR(rgba(bmp), bmp.width, bmp.height)?.data ?? null;
 }
