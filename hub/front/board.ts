@@ -102,7 +102,7 @@ export class Board implements Feature {
       if (win) await this.announceFrom(win, type as CallKind);
     });
     this.announcer?.on((a) => this.onAnnouncement(a));
-    this.timers.push(setInterval(() => this.broadcast(': ping\n\n'), PING_MS));
+    this.timers.push(setInterval(() => this.broadcast(`event: ping\ndata: ${this.deps.now()}\n\n`), PING_MS));
     this.timers.push(setInterval(() => this.schedulePush(), REFRESH_MS));
     for (const t of this.timers) t.unref();
   }
