@@ -101,9 +101,9 @@ export class Kiosk implements Feature {
     if (this.timer) clearInterval(this.timer);
   }
 
-  /** The printer's state and alert (read now when the last read is older than 2 s). */
+  /** The printer's state and alert, read now (after any print under way). */
   async printerState(): Promise<{ status: PrinterStatus; alert: PrinterAlert | null; message: string | null; at: number }> {
-    if (!this.last || this.deps.now() - this.lastAt > 2000) await this.exclusive(() => this.read());
+    await this.exclusive(() => this.read());
     const status = this.last!;
     return { status, alert: this.alert, message: status.fault ? FAULT_TEXT[status.fault] : status.paper === 'low' ? '打印纸即将用完，请及时更换 (paper low)' : null, at: this.lastAt };
   }
