@@ -149,6 +149,9 @@ export class Kiosk implements Feature {
     }
     const answer = this.exclusive(() => this.issue(input));
     this.taps.set(key, { at: now, answer });
+    // Only an issued ticket stands for the taps after it: after a refusal, the next tap tries the printer again.
+    const forget = () => { if (this.taps.get(key)?.answer === answer) this.taps.delete(key); };
+    answer.then((a) => { if (a.status !== 201) forget(); }, forget);
     return answer;
   }
 
