@@ -102,10 +102,12 @@ export class Kiosk implements Feature {
   }
 
   /** The printer's state and alert, read now (after any print under way). */
-  async printerState(): Promise<{ status: PrinterStatus; alert: PrinterAlert | null; message: string | null; at: number }> {
+  async printerState(): Promise<{ configured: boolean; status: PrinterStatus; alert: PrinterAlert | null; message: string | null; at: number }> {
+    // No printer set up (front.printer.host empty): nothing to warn about, and the kiosk refuses every ticket.
+    if (!this.o.printer && !this.o.settings.printer.host) return { configured: false, status: UNREACHABLE, alert: null, message: '本机未连接打印机，请到服务台取号 (no printer configured)', at: this.deps.now() };
     await this.exclusive(() => this.read());
     const status = this.last!;
-    return { status, alert: this.alert, message: status.fault ? FAULT_TEXT[status.fault] : status.paper === 'low' ? '打印纸即将用完，请及时更换 (paper low)' : null, at: this.lastAt };
+    return { configured: true, status, alert: this.alert, message: status.fault ? FAULT_TEXT[status.fault] : status.paper === 'low' ? '打印纸即将用完，请及时更换 (paper low)' : null, at: this.lastAt };
   }
 
   private async poll(): Promise<void> {

@@ -20,6 +20,7 @@ jest.setTimeout(120_000);
 
 const HALL_NAME = '三诺政务服务中心';
 const PUBLIC = 'http://hall.example:8080';
+const PASSWORD = 'hall-pass-2025';
 let hall: Hall;
 let browser: BrowserSession;
 let printer: VirtualPrinter;
@@ -36,7 +37,7 @@ beforeAll(async () => {
   printer = new VirtualPrinter();
   await printer.start();
   hall = await startHall({
-    SANNUO_HALL_NAME: HALL_NAME, SANNUO_PUBLIC_URL: PUBLIC,
+    SANNUO_HALL_NAME: HALL_NAME, SANNUO_PUBLIC_URL: PUBLIC, SANNUO_ADMIN_USER: 'admin', SANNUO_ADMIN_PASSWORD: PASSWORD,
     SANNUO_FRONT_PRINTER_HOST: '127.0.0.1', SANNUO_FRONT_PRINTER_PORT: String(printer.port),
     // Quick speech and short gaps keep three announcements within a few seconds.
     SANNUO_FRONT_ANNOUNCER_SPEED: '450', SANNUO_FRONT_ANNOUNCER_GAP_MS: '100',
@@ -114,8 +115,14 @@ test('paper out: the kiosk refuses in Chinese, nothing is issued, and the alert 
   expect(state).toMatchObject({ alert: 'paper-out', status: { paper: 'out' } });
   expect(await kiosk.isVisible('#printer')).toBe(true);
 
+  // The dashboard warns the supervisor.
   const dash = await browser.page();
   await dash.goto(`${hall.url}/app/`);
+  await dash.locator('[data-testid=login] input[name=username]').fill('admin');
+  await dash.locator('[data-testid=login] input[name=password]').fill(PASSWORD);
+  await dash.locator('[data-testid=login] button[type=submit]').click();
+  await dash.waitForSelector('[data-testid=warn-printer]');
+  expect(await dash.textContent('[data-testid=warn-printer]')).toContain('打印纸已用完');
   printer.state.paper = 'low';
   expect((await admin('GET', '/api/kiosk/printer')).alert).toBe('paper-low');
   expect(await hall.hub.metrics.value('sannuo_printer_alert', { alert: 'paper-low' })).toBe(1);
