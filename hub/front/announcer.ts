@@ -11,7 +11,7 @@
  */
 
 import { join, chime, durationMs, writeWav, type Pcm } from './wav.js';
-import { callPhrases, type CallKind, type Voice, ClipVoice } from './speech.js';
+import { callPhrases, voicedPhrases, type CallKind, type Voice, ClipVoice } from './speech.js';
 
 export interface CallRequest { kind: CallKind; number: string; win: string; winSpoken: string; at: number }
 
@@ -49,6 +49,7 @@ export class Announcer {
   private readonly pending: (CallRequest & { id: number; rendered: Promise<{ wav: Buffer; ms: number; chimeOnly: boolean }> })[] = [];
   private readonly recent: Announcement[] = [];
   private busyUntil = 0;
+  private renders: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private stopped = false;
@@ -83,8 +84,10 @@ export class Announcer {
       return 'merged';
     }
     const id = this.nextId++;
-    const rendered = this.render(r);
-    rendered.catch(() => undefined);
+    // Renders run one after another, in queue order: the first to play is ready first, and a
+    // phrase twelve calls share is synthesized once (the next finds it in the cache).
+    const rendered = this.renders.then(() => this.render(r));
+    this.renders = rendered.then(() => undefined, () => undefined);
     this.pending.push({ ...r, id, rendered });
     void this.pump();
     return 'queued';
@@ -95,8 +98,8 @@ export class Announcer {
     const bell: Pcm | undefined = voice instanceof ClipVoice ? voice.chime() : undefined;
     try {
       const phrases: Pcm[] = [];
-      for (const p of callPhrases(r.number, r.winSpoken)) phrases.push(await voice.phrase(p));
-      const speech = join(phrases, 60);
+      for (const p of voicedPhrases(r.number, r.winSpoken)) phrases.push(await voice.phrase(p));
+      const speech = join(phrases, 20);
       const pcm = join([bell ?? chime(speech.rate, speech.channels), speech], 250);
       return { wav: writeWav(pcm), ms: durationMs(pcm), chimeOnly: false };
     } catch (error) {

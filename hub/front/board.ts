@@ -29,7 +29,7 @@ import type { Feature, FeatureDeps } from '../feature.js';
 import type { QueueService } from '../queue/service.js';
 import { calledAt, lastTransferFrom, recentCalls } from '../queue/front.js';
 import { Announcer, type Announcement, type CallRequest } from './announcer.js';
-import { ClipVoice, EspeakVoice, spokenWindow, type CallKind, type Voice } from './speech.js';
+import { COMMON_PHRASES, ClipVoice, EspeakVoice, spokenWindow, type CallKind, type Voice } from './speech.js';
 import { servePage } from './static-files.js';
 import type { Settings } from '../settings.js';
 import type { LedAdapter } from './led.js';
@@ -68,6 +68,7 @@ const CALL_TYPES: readonly string[] = ['call', 'recall', 'transfer'];
 export class Board implements Feature {
   readonly name = 'board';
   readonly announcer: Announcer | undefined;
+  private readonly voice: Voice | undefined;
   private readonly streams = new Set<FastifyReply>();
   private timers: NodeJS.Timeout[] = [];
   private pushTimer: NodeJS.Timeout | undefined;
@@ -77,7 +78,7 @@ export class Board implements Feature {
   constructor(private readonly deps: FeatureDeps, private readonly o: BoardOptions) {
     const a = o.settings.announcer;
     if (a.enabled) {
-      const voice = o.voice ?? (a.clips ? new ClipVoice(a.clips) : new EspeakVoice({ cacheDir: path.join(o.dataDir, 'announcer-cache'), binary: a.espeak, voice: a.voice, speed: a.speed }));
+      const voice = this.voice = o.voice ?? (a.clips ? new ClipVoice(a.clips) : new EspeakVoice({ cacheDir: path.join(o.dataDir, 'announcer-cache'), binary: a.espeak, voice: a.voice, speed: a.speed }));
       this.announcer = new Announcer({
         voice, mergeMs: a.mergeMs, gapMs: a.gapMs, now: deps.now,
         onError: (error, r) => deps.log.error({ err: error, number: r.number, win: r.win }, 'announcer: voice failed; the chime plays alone'),
@@ -102,6 +103,7 @@ export class Board implements Feature {
       if (win) await this.announceFrom(win, type as CallKind);
     });
     this.announcer?.on((a) => this.onAnnouncement(a));
+    void this.warm();
     this.timers.push(setInterval(() => this.broadcast(`event: ping\ndata: ${this.deps.now()}\n\n`), PING_MS));
     this.timers.push(setInterval(() => this.schedulePush(), REFRESH_MS));
     for (const t of this.timers) t.unref();
@@ -114,8 +116,25 @@ export class Board implements Feature {
     if (this.pushTimer) clearTimeout(this.pushTimer);
     this.announcer?.stop();
     this.o.led?.close();
+    this.endStreams();
+  }
+
+  private endStreams(): void {
     for (const s of this.streams) s.raw.end();
     this.streams.clear();
+  }
+
+  /** Renders ahead every unit a call can say (digits, fixed words, window names, item prefixes), so calls never wait for espeak-ng. */
+  async warm(): Promise<void> {
+    const voice = this.voice;
+    if (!voice || voice instanceof ClipVoice) return;
+    try {
+      const setup = await this.o.queue.setup();
+      const units = new Set([...COMMON_PHRASES, ...setup.windows.map((w) => spokenWindow(w.id, w.name)), ...setup.items.flatMap((i) => [...i.prefix])]);
+      for (const u of units) await voice.phrase(u);
+    } catch (error) {
+      this.deps.log.warn({ err: error }, 'announcer: could not render phrases ahead; calls render them when they come');
+    }
   }
 
   /** What a committed call, recall or transfer at `win` says, queued on the hall's announcer. */
@@ -123,8 +142,7 @@ export class Board implements Feature {
     if (!this.announcer) return;
     const { queue } = this.o;
     const at = this.deps.now();
-    const setup = await queue.setup();
-    const nameOf = (id: string) => setup.windows.find((w) => w.id === id)?.name ?? id;
+    const nameOf = await this.windowNames();
     let request: CallRequest | undefined;
     if (kind === 'transfer') {
       // A transfer to a window by name sends the citizen there now; one to an item waits for its call.
@@ -136,6 +154,16 @@ export class Board implements Feature {
     }
     if (!request) return;
     if (this.announcer.request(request) === 'merged') this.announced?.inc({ outcome: 'merged' });
+  }
+
+  private names: { at: number; names: Promise<Map<string, string>> } | undefined;
+
+  /** Window names for the spoken text, read at most once a second: twelve calls at once share one read. */
+  private async windowNames(): Promise<(id: string) => string> {
+    const now = this.deps.now();
+    if (!this.names || now - this.names.at > 1000) this.names = { at: now, names: this.o.queue.setup().then((s) => new Map(s.windows.map((w) => [w.id, w.name]))) };
+    const names = await this.names.names;
+    return (id) => names.get(id) ?? id;
   }
 
   private onAnnouncement(a: Announcement): void {
@@ -176,6 +204,8 @@ export class Board implements Feature {
   }
 
   routes(app: FastifyInstance): void {
+    // Streams never end by themselves: closed before the server waits for its connections, so a hub stops promptly.
+    app.addHook('preClose', async () => this.endStreams());
     servePage(app, 'board');
     app.get('/api/board/state', async () => this.state());
     app.get<{ Params: { id: string } }>('/api/board/audio/:id', async (req, reply) => {

@@ -55,6 +55,18 @@ export function callPhrases(number: string, windowSpoken: string): string[] {
   return ['请', `${spokenNumber(number)}号`, '到', windowSpoken, '办理'];
 }
 
+/**
+ * The same words as voiced, one cacheable unit each: the ticket number syllable by syllable
+ * (A / 零 / 四 / 二 / 号), so every unit of every call is rendered ahead (hub/front/board.ts warms
+ * the cache) and a call never waits for the synthesizer.
+ */
+export function voicedPhrases(number: string, windowSpoken: string): string[] {
+  return ['请', ...[...spokenNumber(number)], '号', '到', windowSpoken, '办理'];
+}
+
+/** Units every hall says: the fixed words and the ten digits. */
+export const COMMON_PHRASES = ['请', '号', '到', '办理', ...DIGITS];
+
 /** Hanzi to espeak-ng's pinyin voice input: tone numbers, neutral tone as 5, letters kept. */
 export function toPinyin(text: string): string {
   const syllables = pinyin(text, { toneType: 'num', type: 'array' }) as string[];

@@ -71,7 +71,7 @@ export function join(clips: Pcm[], gapMs = 0): Pcm {
 }
 
 /** Silence trimmed from both ends, keeping `keepMs` of it (a synthesizer pads each phrase). */
-export function trim(pcm: Pcm, keepMs = 30, threshold = 300): Pcm {
+export function trim(pcm: Pcm, keepMs = 15, threshold = 300): Pcm {
   const s = pcm.samples;
   let a = 0;
   let b = s.length - 1;

@@ -10,7 +10,9 @@
 import type { Page } from 'playwright-core';
 import { launchBrowser, type BrowserSession } from '../support/browser.js';
 import { startHall, waitFor, type Hall } from './harness.js';
-import type { FakeDevice } from '../../support/device.js';
+import { FakeDevice } from '../../support/device.js';
+import { Hub } from '../../hub/hub.js';
+import { silentLogger } from '../../hub/log.js';
 import { TEST_API_TOKEN } from '../../support/token.js';
 import { VirtualPrinter } from '../../support/virtual-printer.js';
 import { decodeTicket, readQr } from '../../support/escpos.js';
@@ -177,4 +179,30 @@ test('the board shows a call within 1 s of the key press, and plays three calls 
   expect(await tv.locator('#calls li').count()).toBe(4);
   expect(await tv.textContent('#windows')).toContain('正在办理');
   console.log(`front: call shown on the board ${shownAfter} ms after the key press`);
+});
+
+test('the board survives a hub restart without a reload: the next call after it shows', async () => {
+  const tv = await browser.page();
+  await tv.goto(`${hall.url}/board/`);
+  await tv.waitForFunction(() => document.getElementById('hall')!.textContent === '三诺政务服务中心');
+  await admin('POST', '/api/queue/tickets', { item: 'I3', priority: 'normal' });
+  const old = hall.hub;
+  const port = old.httpPort;
+  await old.stop();
+  // The same data and the same address, as a hall PC restarting its hub service.
+  const again = new Hub({ ...old.settings, http: { ...old.settings.http, port } }, silentLogger(), {});
+  await again.start();
+  try {
+    const display = new FakeDevice(displays[2].config);
+    display.boot = 2;
+    await display.connect(`mqtt://127.0.0.1:${again.mqttPort}`);
+    await display.send('call', { win: 'W3', staff: null });
+    await waitFor('the call committed', () => display.unacked.size === 0);
+    // The next waiting C ticket at W3 (C002 after the earlier tests, C001 when this test runs alone).
+    const expected = (await again.queue.snapshot()).windows.find((w) => w.id === 'W3')!.ticket;
+    await tv.waitForFunction((n) => (document.getElementById('current') as HTMLElement).dataset.number === n, expected, { timeout: 10_000 });
+    await display.close();
+  } finally {
+    await again.stop();
+  }
 });

@@ -82,8 +82,8 @@ test('recorded clips: joined in order, longest name first; a missing clip is nam
   announcer.on((x) => started.push(x));
   announcer.request({ kind: 'call', number: 'A042', win: 'W3', winSpoken: '三号窗口', at: Date.now() });
   while (started.length < 1) await new Promise((r) => setTimeout(r, 20));
-  // chime 300 + 250 ms + phrases (100 + 250 + 50 + 250 + 120) + 4 gaps of 60 + the 250 after the chime.
-  expect(started[0].durationMs).toBe(300 + 250 + 770 + 240);
+  // chime 300 + 250 ms after it + units 请 A 零 四 二 号 到 三号窗口 办理 (100 + 6 × 50 + 250 + 120) + 8 gaps of 20.
+  expect(started[0].durationMs).toBe(300 + 250 + 770 + 160);
   expect(durationMs(chime())).toBe(900);
   announcer.stop();
 });
