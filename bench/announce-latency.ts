@@ -91,8 +91,8 @@ async function main(): Promise<void> {
         played += x.a.durationMs + 400;
       });
       log(`announce-latency: round ${r + 1}: first started ${round[0].at - sent | 0} ms after the calls, last ${round[round.length - 1].at - sent | 0} ms; mean announcement ${round.reduce((n, x) => n + x.a.durationMs, 0) / round.length | 0} ms`);
-      // Calls of the next round come after this round has gone quiet.
-      await sleep(1000);
+      // Calls of the next round come after this round's last announcement has been spoken.
+      await sleep(round[round.length - 1].a.durationMs + 1000);
     }
     for (const d of displays) await d.close();
     const figures: Figure[] = [

@@ -94,7 +94,8 @@ export class Board implements Feature {
 
   start(): void {
     const { bus } = this.deps;
-    bus.on('windowChanged', this.name, () => this.schedulePush());
+    // A set-up change (a window named, an item added) may bring words not rendered yet.
+    bus.on('windowChanged', this.name, () => { this.schedulePush(); void this.warm(); });
     bus.on('queueChanged', this.name, () => this.schedulePush());
     bus.on('eventCommitted', this.name, async ({ dev, type }) => {
       if (!CALL_TYPES.includes(type)) return;
@@ -127,15 +128,28 @@ export class Board implements Feature {
   /** Renders ahead every unit a call can say (digits, fixed words, window names, item prefixes), so calls never wait for espeak-ng. */
   async warm(): Promise<void> {
     const voice = this.voice;
-    if (!voice || voice instanceof ClipVoice) return;
+    // At most every 10 s: windowChanged fires on every call, and a burst of calls must not pay for set-up reads.
+    if (!voice || voice instanceof ClipVoice || this.warming || this.deps.now() - this.warmedAt < 10_000) return;
+    this.warming = true;
+    this.warmedAt = this.deps.now();
     try {
       const setup = await this.o.queue.setup();
       const units = new Set([...COMMON_PHRASES, ...setup.windows.map((w) => spokenWindow(w.id, w.name)), ...setup.items.flatMap((i) => [...i.prefix])]);
-      for (const u of units) await voice.phrase(u);
+      for (const u of units) {
+        if (this.warmed.has(u)) continue;
+        await voice.phrase(u);
+        this.warmed.add(u);
+      }
     } catch (error) {
       this.deps.log.warn({ err: error }, 'announcer: could not render phrases ahead; calls render them when they come');
+    } finally {
+      this.warming = false;
     }
   }
+
+  private warming = false;
+  private warmedAt = -Infinity;
+  private readonly warmed = new Set<string>();
 
   /** What a committed call, recall or transfer at `win` says, queued on the hall's announcer. */
   private async announceFrom(win: string, kind: CallKind): Promise<void> {
