@@ -89,6 +89,7 @@ const BENCHES: Bench[] = [
   { name: 'report-sqlite', file: 'bench/report.ts', args: ['--db', 'sqlite'], limit: 20 * MINUTE, parse: parseReport, owner: 'app engineer' },
   { name: 'report-postgres', file: 'bench/report.ts', args: ['--db', '$POSTGRES'], limit: 20 * MINUTE, parse: parseReport, needsPostgres: true, owner: 'app engineer' },
   { name: 'two-hubs', file: 'bench/two-hubs.ts', limit: 15 * MINUTE, owner: 'multi-hub engineer' },
+  { name: 'announce-latency', file: 'bench/announce-latency.ts', limit: 10 * MINUTE, owner: 'front engineer' },
 ];
 
 interface Outcome { bench: Bench; status: 'ok' | 'missing' | 'failed' | 'timeout' | 'skipped'; result?: BenchResult; seconds: number; tail?: string }

@@ -38,6 +38,7 @@ import { DayFeature } from './day/feature.js';
 import { Notices } from './notices/notices.js';
 import { SatisfactionAlerts } from './notices/alerts.js';
 import { PlatformFeature } from './platform/platform.js';
+import { frontFeatures } from './front/index.js';
 
 export function checkpointTopic(site: string): string {
   return `${TOPIC_ROOT}/${site}/$hub/checkpoint`;
@@ -111,13 +112,14 @@ export class HallRuntime {
     this.tokens = new ApiTokens({ db, ledger: this.ledger, auth: this.app.auth, now: hub.options.now ?? Date.now, log: log.child({ module: 'access', hall: this.spec.hall }), hall: this.spec.hall });
     await this.tokens.startup(hub.settings.api.token, hub.settings.api.tokenRole);
     const deps = { hall: this.spec.hall, db, ledger: this.ledger, bus: this.bus, auth: this.app.auth, log, now: hub.options.now ?? Date.now };
+    const front = () => ({ queue: this.queue, ratingLink: (id: string) => this.app.ratingLink(id), winOf: (dev: string) => this.registry.get(dev)?.win });
     const noticeMetrics = clustered(hub.settings) ? undefined : hub.metrics.registry;
     const notices = (d: typeof deps) => new Notices({ ...d, settings: hub.settings.notices, utcOffsetMinutes: this.queue.policy.utcOffsetMinutes, rateTimeout: this.queue.policy.rateTimeout, ratingLink: (t) => this.app.ratingLink(t), metrics: noticeMetrics, notifier: hub.options.notifier });
     const factories: FeatureFactory[] = [(d) => new WindowTally(d), (d) => this.otaFeature(d, releaseKey),
       (d) => new DayFeature({ ...d, queue: this.queue, calendar: this.app.calendar, policy: hub.settings.day }),
       (d) => (this.notices = notices(d)), (d) => new SatisfactionAlerts({ ...d, settings: hub.settings.notices, notices: this.notices!, metrics: noticeMetrics }), 
       (d) => new PlatformFeature(d, { settings: hub.settings, ratings: this.queue.ratingsFeature, metricsRegistry: clustered(hub.settings) ? undefined : hub.metrics.registry }),
-      ...(hub.options.features ?? [])];
+      ...frontFeatures(hub, front), ...(hub.options.features ?? [])];
     for (const make of factories) {
       const feature = make({ ...deps, log: log.child({ module: 'feature', hall: this.spec.hall }) });
       if (feature.migrations) await migrate(db, feature.migrations);

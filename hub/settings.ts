@@ -44,6 +44,13 @@ export interface Settings {
   queue: { noShowReturns: number; transferPlacement: 'front' | 'back'; rateTimeout: number; bindWindow: number; utcOffsetMinutes: number; numberDigits: number };
   discovery: { mdns: boolean; name: string };
   ota: { baseUrl: string; maxImageMb: number };
+  front: {
+    printer: { host: string; port: number; timeoutMs: number; pollMs: number; cpl: number };
+    kiosk: { doubleTapMs: number };
+    announcer: { enabled: boolean; espeak: string; voice: string; speed: number; clips: string; mergeMs: number; gapMs: number };
+    board: { calls: number; notice: string; hours: string };
+    led: { host: string; port: number };
+  };
   notices: NoticeSettings;
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages sannuo's tests and tools use, only those missing.
 set -euo pipefail
-wanted=(mosquitto mosquitto-clients chromium fonts-noto-cjk postgresql)
+wanted=(mosquitto mosquitto-clients chromium fonts-noto-cjk postgresql espeak-ng)
 missing=()
 for pkg in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

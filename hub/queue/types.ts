@@ -15,9 +15,9 @@ export type PriorityClass = 'appointment' | 'elderly-disabled' | 'normal';
 export const PRIORITY_CLASSES: readonly PriorityClass[] = ['appointment', 'elderly-disabled', 'normal'];
 export const PRIORITY_RANK: Record<PriorityClass, number> = { appointment: 0, 'elderly-disabled': 1, normal: 2 };
 
-/** 'closed': still waiting when its day or its item closed (hub/day records the reason). */
-export type TicketStatus = 'waiting' | 'called' | 'serving' | 'done' | 'no-show' | 'transferred' | 'closed';
-export const TICKET_STATUSES: readonly TicketStatus[] = ['waiting', 'called', 'serving', 'done', 'no-show', 'transferred', 'closed'];
+/** 'closed': still waiting when its day or its item closed (hub/day records the reason). 'void': issued but never handed over (the kiosk's print failed); it waits nowhere and counts nowhere. */
+export type TicketStatus = 'waiting' | 'called' | 'serving' | 'done' | 'no-show' | 'transferred' | 'closed' | 'void';
+export const TICKET_STATUSES: readonly TicketStatus[] = ['waiting', 'called', 'serving', 'done', 'no-show', 'transferred', 'closed', 'void'];
 
 /** How a ticket was taken. */
 export type IssueChannel = 'kiosk' | 'phone' | 'counter';
@@ -69,13 +69,15 @@ export interface Staff { id: string; name: string; department: string; win: stri
 
 export interface TicketHistoryEntry {
   at: number;
-  what: 'issued' | 'called' | 'recalled' | 'serving' | 'no-show' | 'requeued' | 'transferred' | 'done' | 'closed';
+  what: 'issued' | 'called' | 'recalled' | 'serving' | 'no-show' | 'requeued' | 'transferred' | 'done' | 'closed' | 'void';
   win: string | null;
   staff: string | null;
   /** For transfers: where it went. */
   toWin?: string | null;
   toItem?: string | null;
   fromItem?: string | null;
+  /** For a void ticket: why (the printer's fault). */
+  reason?: string;
 }
 
 export interface Ticket {

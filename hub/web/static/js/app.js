@@ -49,6 +49,8 @@ function renderLive() {
   const mb = (b) => Math.floor(b / 1048576);
   if (hh?.commits?.failing) warn.append(h('span', { 'data-testid': 'warn-commits' }, t('warn.commits')));
   if (hh?.disk?.low) warn.append(h('span', { 'data-testid': 'warn-disk' }, `${t('warn.disk')} (${mb(hh.disk.freeBytes)} MB)`));
+  // The kiosk's printer: paper low or out, cover open, offline (hub/front/kiosk.ts).
+  if (state.printer?.alert) warn.append(h('span', { 'data-testid': 'warn-printer' }, `${t('warn.printer')}：${state.printer.message}`));
   warn.hidden = !warn.childElementCount;
 }
 
@@ -58,6 +60,8 @@ async function readHealth() {
   try {
     const res = await fetch('/healthz', { credentials: 'same-origin', headers: { accept: 'application/json' } });
     state.health = await res.json();
+    const printer = await fetch('/api/kiosk/printer', { credentials: 'same-origin', headers: { accept: 'application/json' } });
+    state.printer = printer.ok ? await printer.json() : null;
   } catch {
     state.health = null;
   }
