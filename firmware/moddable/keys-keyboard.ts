@@ -20,6 +20,8 @@ export interface KeyButtonHost extends Display {
 const KEY_LABELS: Record<Role, readonly string[]> = {
   pad: ['1', '2', '3', '4', '5'],
   display: ['叫号', '重呼', '过号', '转移', '暂停'],
+  // The firmware has no terminal role yet (Device refuses it at boot): no keys to draw.
+  terminal: [],
 };
 
 interface SimulatorScreen {
