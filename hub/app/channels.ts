@@ -64,7 +64,7 @@ export class Channels {
     } catch {
       given = Buffer.alloc(0);
     }
-    if (!TICKET_ID.test(id) || given.length !== 16 || !timingSafeEqual(given, this.mac(id))) throw new AppError(403, 'token: this rating link is not genuine', 'token');
+    if (!TICKET_ID.test(id) || given.length !== 16 || !timingSafeEqual(given, this.mac(id))) throw new AppError(403, 'token: 评价链接无效，请扫描票据或窗口上的二维码（this rating link is not genuine）', 'token');
     return id;
   }
 
@@ -72,13 +72,13 @@ export class Channels {
   async lookup(token: string, db: Db = this.deps.db): Promise<{ ticket: string; number: string; item: string; win: string | null; finishedAt: number | null; rated: boolean; open: boolean; why: string | null }> {
     const id = this.ticketOfToken(token);
     const t = await ticketForRating(db, id);
-    if (!t) throw new AppError(404, `token: ticket ${id} does not exist in this hall`, 'token');
+    if (!t) throw new AppError(404, `token: 本大厅没有这张票（ticket ${id} does not exist in this hall）`, 'token');
     const rated = await this.deps.ratings.isRated(id, db);
     const finishedAt = numOrNull(t.finished_at);
     let why: string | null = null;
-    if (rated) why = `ticket ${t.number} is already rated`;
-    else if (t.status !== 'done' || finishedAt === null) why = `ticket ${t.number} has not been served yet`;
-    else if (this.deps.now() > finishedAt + this.deps.options.phoneRatingDays * 86_400_000) why = `ticket ${t.number} was served more than ${this.deps.options.phoneRatingDays} days ago`;
+    if (rated) why = `${t.number} 号已评价过，每次服务只能评价一次（ticket ${t.number} is already rated）`;
+    else if (t.status !== 'done' || finishedAt === null) why = `${t.number} 号尚未办理完毕，办完后再评价（ticket ${t.number} has not been served yet）`;
+    else if (this.deps.now() > finishedAt + this.deps.options.phoneRatingDays * 86_400_000) why = `${t.number} 号办理已超过 ${this.deps.options.phoneRatingDays} 天，不能再评价（ticket ${t.number} was served more than ${this.deps.options.phoneRatingDays} days ago）`;
     return { ticket: id, number: t.number, item: t.item_name ?? t.item, win: t.win, finishedAt, rated, open: why === null, why };
   }
 

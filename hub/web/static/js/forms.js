@@ -72,3 +72,11 @@ export function form({ testid, fields, submit, onSubmit }) {
   });
   return { el, inputs, reset: () => { el.reset(); clear(ok); } };
 }
+
+/** Marks a table to stack on a phone: each cell is labelled with its column's header (admin.css). */
+export function stacked(tableEl) {
+  const heads = [...tableEl.querySelectorAll('thead th')].map((th) => th.textContent);
+  tableEl.classList.add('stacked');
+  for (const tr of tableEl.querySelectorAll('tbody tr')) [...tr.children].forEach((td, i) => { if (heads[i]) td.dataset.label = heads[i]; });
+  return tableEl;
+}

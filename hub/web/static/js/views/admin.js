@@ -7,7 +7,7 @@ import { api } from '../api.js';
 import { R } from '../routes.js';
 import { t } from '../i18n.js';
 import { h, clear, table, card } from '../dom.js';
-import { form, hubErrorText } from '../forms.js';
+import { form, hubErrorText, stacked } from '../forms.js';
 
 const ROLES = ['supervisor', 'head', 'staff', 'technician'];
 const ID = '[A-Za-z0-9_.\\-]{1,32}';
@@ -88,16 +88,16 @@ export function adminView(el) {
       const [u, s] = await Promise.all([api('/api/auth/users'), api(R.setup)]);
       data = { users: u.users, setup: s };
       const deptName = (id) => s.departments.find((d) => d.id === id)?.name ?? id ?? '—';
-      clear(users).append(table(
+      clear(users).append(stacked(table(
         [t('admin.username'), t('admin.name'), t('admin.role'), t('common.department'), t('admin.staff'), t('admin.status'), t('admin.actions')],
         data.users.map((x) => [x.username, x.name, t(`role.${x.role}`), x.department ? deptName(x.department) : '—', x.staff ?? '—', x.disabled ? t('admin.disabled') : t('admin.enabled'),
           h('span', { class: 'row-actions' },
             h('button', { type: 'button', 'data-testid': `user-toggle-${x.username}`, onclick: () => changeUser(x, { disabled: !x.disabled }) }, x.disabled ? t('admin.enable') : t('admin.disable')),
             h('button', { type: 'button', 'data-testid': `user-reset-${x.username}`, onclick: () => { const pw = prompt(t('admin.resetPrompt', { user: x.username })); if (pw) void changeUser(x, { password: pw }); } }, t('admin.reset')))]),
-        { testid: 'users-table', rowAttrs: (_r, i) => ({ 'data-user': data.users[i].username }) }));
+        { testid: 'users-table', rowAttrs: (_r, i) => ({ 'data-user': data.users[i].username }) })));
       clear(setup.departments).append(table([t('admin.id'), t('admin.name')], s.departments.map((d) => [d.id, d.name]), { empty: t('common.none'), testid: 'departments-table' }));
-      clear(setup.items).append(table([t('admin.code'), t('admin.name'), t('common.department'), t('admin.prefix'), t('admin.limitDays')],
-        s.items.map((i) => [i.code, i.name, deptName(i.department), i.prefix, i.limitDays === 0 ? t('admin.onSpot') : String(i.limitDays)]), { empty: t('common.none'), testid: 'items-table' }));
+      clear(setup.items).append(stacked(table([t('admin.code'), t('admin.name'), t('common.department'), t('admin.prefix'), t('admin.limitDays')],
+        s.items.map((i) => [i.code, i.name, deptName(i.department), i.prefix, i.limitDays === 0 ? t('admin.onSpot') : String(i.limitDays)]), { empty: t('common.none'), testid: 'items-table' })));
       clear(setup.windows).append(table([t('admin.id'), t('admin.name'), t('admin.windowItems')], s.windows.map((w) => [w.id, w.name, (w.items ?? []).join('、')]), { empty: t('common.none'), testid: 'windows-table' }));
       clear(setup.staff).append(table([t('admin.id'), t('admin.name'), t('common.department')], s.staff.map((x) => [x.id, x.name, deptName(x.department)]), { empty: t('common.none'), testid: 'staff-table' }));
     },

@@ -2,7 +2,7 @@
 // results measured from the hall's own data.
 
 import { api, ApiError } from '../api.js';
-import { form, hubErrorText } from '../forms.js';
+import { form, hubErrorText, stacked } from '../forms.js';
 import { byClause } from '../clause.js';
 import { R } from '../routes.js';
 import { t } from '../i18n.js';
@@ -58,7 +58,7 @@ export function commitmentsView(el, { user } = {}) {
   const importMsg = h('div', { class: 'muted', role: 'status', 'data-testid': 'commitment-import-msg' });
   let editing = null; // the commitment being revised, or null for a new one
   let departments = [];
-  const heading = h('h3', { 'data-testid': 'commitment-form-title' }, t('commit.new'));
+  const heading = h('h3', { 'data-testid': 'commitment-form-heading' }, t('commit.new'));
   const fields = (c) => [
     { name: 'department', label: t('common.department'), required: true, value: c?.department ?? (user?.role === 'head' ? user.department : '') },
     { name: 'year', label: t('commit.year'), type: 'number', required: true, min: 2000, max: 2100, value: String(c?.year ?? year) },
@@ -84,6 +84,8 @@ export function commitmentsView(el, { user } = {}) {
         if (editing) await api(`/api/app/commitments/${encodeURIComponent(editing.id)}`, { method: 'PUT', body });
         else await api('/api/app/commitments', { method: 'POST', body });
         await view.refresh();
+        // A new one saved: a fresh form for the next; a revision stays open to show what was saved.
+        if (!editing) { showForm(null); formBox.prepend(h('div', { class: 'ok-text', 'data-testid': 'commitment-created' }, `${t('admin.saved')}：${body.clause}`)); }
       },
     });
     clear(formBox).append(f.el);
@@ -129,11 +131,11 @@ export function commitmentsView(el, { user } = {}) {
           user?.role === 'supervisor' && c.publishedVersion !== c.version ? h('button', { type: 'button', class: 'primary', 'data-testid': `commitment-publish-${c.clause}`, onclick: () => publish(c) }, t('commit.publish')) : null);
         return [deptName(c.department), ...r, trendText(c), h('span', { 'data-testid': 'commitment-state' }, state), actions];
       });
-      clear(list).append(table(
-        [t('common.department'), t('commit.clause'), t('commit.title'), t('commit.metric'), t('commit.target'), t('commit.measured'), '', t('commit.trend'), t('commit.state'), t('admin.actions')],
+      clear(list).append(stacked(table(
+        [t('common.department'), t('commit.clause'), t('commit.title'), t('commit.metric'), t('commit.target'), t('commit.measured'), t('commit.verdict'), t('commit.trend'), t('commit.state'), t('admin.actions')],
         rows,
         { empty: t('common.none'), rowAttrs: (r, i) => ({ 'data-commitment': commitments[i].id, 'data-clause': commitments[i].clause }) },
-      ));
+      )));
       const shares = commitments.filter((c) => typeof c.target === 'number' && SHARES.has(c.metric));
       drawChart(canvas, {
         type: 'bar',

@@ -1,0 +1,228 @@
+/// <reference lib="dom" />
+/**
+ * The administration screens in real Chromium against a real hub (embedded broker, SQLite in a
+ * temp dir), driven as each role. The supervisor is told at first start to change the initial
+ * password, sets up a hall through the forms (a department, an item, a window, staff, a head),
+ * writes and publishes a commitment; the browser's and the hub's refusals show in Chinese beside
+ * the field. The head edits their own department's commitment and is refused another's. A
+ * citizen opens the QR code's link (decoded from the PNG the hub draws) on a 390×844 phone and
+ * rates once. Every screen is written to tests/artifacts/ at 1440×900 and 390×844.
+ */
+
+import { PNG } from 'pngjs';
+import jsQR from 'jsqr';
+import type { Page } from 'playwright-core';
+import { launchBrowser, screenshot, type BrowserSession } from '../support/browser.js';
+import { startHall, waitFor, type Hall } from './harness.js';
+
+jest.setTimeout(120_000);
+
+let hall: Hall;
+let browser: BrowserSession;
+let admin: string;
+const PASSWORD = 'hall-pass-2025';
+const year = new Date(Date.now() + 8 * 3600_000).getUTCFullYear();
+
+beforeAll(async () => {
+  hall = await startHall({ SANNUO_ADMIN_USER: 'admin', SANNUO_ADMIN_PASSWORD: PASSWORD });
+  // A second supervisor's token for the test's own API calls: the admin's sessions end when the admin changes their password.
+  const first = (await hall.api('POST', '/api/auth/login', { username: 'admin', password: PASSWORD })).token;
+  await hall.api('PUT', '/api/auth/users/sup2', { name: '副主管', role: 'supervisor', password: PASSWORD }, first);
+  admin = (await hall.api('POST', '/api/auth/login', { username: 'sup2', password: PASSWORD })).token;
+  browser = await launchBrowser({ viewport: { width: 1440, height: 900 } });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await hall?.stop();
+});
+
+async function signIn(username: string, password = PASSWORD): Promise<Page> {
+  const page = await browser.page();
+  await page.context().clearCookies();
+  await page.setViewportSize({ width: 1440, height: 900 });
+  await page.goto(`${hall.url}/app/`);
+  await page.locator('[data-testid=login] input[name=username]').fill(username);
+  await page.locator('[data-testid=login] input[name=password]').fill(password);
+  await page.locator('[data-testid=login] button[type=submit]').click();
+  await page.locator('[data-testid=nav]').waitFor({ state: 'visible' });
+  return page;
+}
+
+/** The page at both sizes; at 390 px wide nothing may scroll sideways. */
+async function shots(page: Page, name: string): Promise<void> {
+  await screenshot(page, `${name}-1440`);
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(150);
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  await screenshot(page, `${name}-390`);
+  await page.setViewportSize({ width: 1440, height: 900 });
+  expect({ name, wide: wide <= 390 }).toEqual({ name, wide: true });
+}
+
+async function fill(page: Page, form: string, values: Record<string, string>): Promise<void> {
+  for (const [k, v] of Object.entries(values)) {
+    const el = page.locator(`[data-testid=${form}-${k}]`);
+    if ((await el.evaluate((x) => x.tagName)) === 'SELECT') await el.selectOption(v);
+    else await el.fill(v);
+  }
+  await page.locator(`[data-testid=${form}-submit]`).click();
+}
+
+test('supervisor: told to change the first password; sets up the hall and a user; writes and publishes a commitment', async () => {
+  const page = await signIn('admin');
+  page.on('dialog', (d) => void d.accept());
+  await page.locator('[data-testid=first-start]').filter({ hasText: '初始密码' }).waitFor();
+  await page.locator('[data-testid=nav-admin]').click();
+  await page.locator('[data-testid=users-table] tr[data-user=admin]').waitFor();
+
+  // The browser refuses a bad prefix before the hub is asked, in Chinese beside the field.
+  await fill(page, 'dept-form', { id: 'D1', name: '市场监管局' });
+  await page.locator('[data-testid=departments-table]').filter({ hasText: '市场监管局' }).waitFor();
+  await fill(page, 'dept-form', { id: 'D2', name: '税务局' });
+  await page.locator('[data-testid=departments-table]').filter({ hasText: '税务局' }).waitFor();
+  await fill(page, 'item-form', { code: 'I1', name: '营业执照办理', department: 'D1', prefix: 'a1', limitDays: '0' });
+  await page.locator('[data-testid=item-form-prefix-err]').filter({ hasText: '输入有误' }).waitFor();
+  // The hub's own refusal (an unknown department) beside its field.
+  await fill(page, 'item-form', { prefix: 'A', department: 'D9' });
+  await page.locator('[data-testid=item-form-department-err]').filter({ hasText: /[\u4e00-\u9fff]/ }).waitFor();
+  await fill(page, 'item-form', { department: 'D1' });
+  await page.locator('[data-testid=items-table]').filter({ hasText: '营业执照办理' }).waitFor();
+  expect(await page.locator('[data-testid=items-table]').textContent()).toContain('即办');
+  await fill(page, 'window-form', { id: 'W1', name: '一号窗口', items: 'I1' });
+  await page.locator('[data-testid=windows-table]').filter({ hasText: '一号窗口' }).waitFor();
+  await fill(page, 'staff-form', { id: 's1', name: '张三', department: 'D1' });
+  await page.locator('[data-testid=staff-table]').filter({ hasText: '张三' }).waitFor();
+
+  // A head without a department is refused by the hub, said in Chinese beside the department.
+  await fill(page, 'user-form', { username: 'head1', name: '王主任', role: 'head', department: '', password: PASSWORD });
+  await page.locator('[data-testid=user-form-department-err]').filter({ hasText: '输入有误' }).waitFor();
+  await fill(page, 'user-form', { department: 'D1' });
+  await page.locator('[data-testid=users-table] tr[data-user=head1]').waitFor();
+  // Disable and enable again: the row says so each time.
+  await page.locator('[data-testid=user-toggle-head1]').click();
+  await page.locator('[data-testid=users-table] tr[data-user=head1]').filter({ hasText: '停用' }).filter({ hasText: '启用' }).waitFor();
+  await page.locator('[data-testid=user-toggle-head1]').click();
+  await waitFor('head1 enabled', async () => !(await hall.api('GET', '/api/auth/users', undefined, admin)).users.find((u: any) => u.username === 'head1').disabled);
+  const setup = await hall.api('GET', '/api/queue/setup', undefined, admin);
+  expect(setup.items).toEqual([expect.objectContaining({ code: 'I1', department: 'D1', prefix: 'A', limitDays: 0 })]);
+  expect(setup.windows).toEqual([expect.objectContaining({ id: 'W1', items: ['I1'] })]);
+  await shots(page, 'admin-setup');
+
+  // Two more clauses through the API, so the order is seen: 第二条 < 第三条 < 第十条.
+  const base = { department: 'D1', year, metric: 'satisfaction', item: null, target: 0.9, measures: '一次办结', owner: '王主任', deadline: `${year}-12-31` };
+  await hall.api('POST', '/api/app/commitments', { ...base, clause: '第十条', title: '平均跑动次数不超过1次', metric: 'visits', target: 1 }, admin);
+  await hall.api('POST', '/api/app/commitments', { ...base, clause: '第三条', title: '差评整改率100%' }, admin);
+  await hall.api('POST', '/api/app/commitments', { ...base, department: 'D2', clause: '第一条', title: '税务局办税满意率不低于90%' }, admin);
+
+  await page.locator('[data-testid=nav-commitments]').click();
+  await page.locator('[data-testid=commitment-form]').waitFor();
+  await fill(page, 'commitment-form', { department: 'D1', clause: '第二条', title: '营业执照一次办结，满意率不低于95%', metric: 'satisfaction', target: '0.95', measures: '一窗受理，限时办结', owner: '王主任' });
+  await page.locator('[data-testid=commitments] tr[data-clause=第二条]').waitFor();
+  const d1 = await page.locator('[data-testid=commitments] tr[data-commitment]').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.clause));
+  expect(d1.filter((c) => c !== '第一条')).toEqual(['第二条', '第三条', '第十条']);
+  // Average visits with no ticket carrying a case number: no data, and why — never a green 达成.
+  const visits = page.locator('[data-testid=commitments] tr[data-clause=第十条]');
+  expect(await visits.textContent()).toContain('暂无数据，因为尚无带办件编号的取号记录');
+  expect(await visits.locator('.good').count()).toBe(0);
+
+  await page.locator('[data-testid="commitment-publish-第二条"]').click();
+  await page.locator('[data-testid=commitments] tr[data-clause=第二条] [data-testid=commitment-state]').filter({ hasText: '已公开' }).waitFor();
+  const pub = await hall.api('GET', `/api/public/commitments?year=${year}`);
+  expect(pub.commitments.map((c: any) => c.clause)).toEqual(['第二条']);
+  await shots(page, 'admin-commitments');
+
+  // Export: the CSV has every clause of the year.
+  const csv = await page.evaluate(async (y) => (await fetch(`/api/app/commitments/export.csv?year=${y}`)).text(), year);
+  for (const c of ['第一条', '第二条', '第三条', '第十条']) expect(csv).toContain(c);
+
+  await page.locator('[data-testid=nav-password]').click();
+  await page.locator('[data-testid=password-form]').waitFor();
+  await fill(page, 'password-form', { current: PASSWORD, password: 'short', repeat: 'other' });
+  await page.locator('[data-testid=password-form-repeat-err]').filter({ hasText: '两次输入的新密码不一致' }).waitFor();
+  await fill(page, 'password-form', { current: 'wrong-password-1', password: 'new-hall-pass-2026', repeat: 'new-hall-pass-2026' });
+  await page.locator('[data-testid=password-form-current-err]').filter({ hasText: '当前密码不正确' }).waitFor();
+  await shots(page, 'admin-password');
+  await fill(page, 'password-form', { current: PASSWORD, password: 'new-hall-pass-2026', repeat: 'new-hall-pass-2026' });
+  await page.locator('[data-testid=login]').waitFor({ state: 'visible' });
+  expect(browser.problems.filter((p) => !/40[0-9]/.test(p))).toEqual([]);
+  await page.close();
+
+  // Signed in with the new password, the first-start prompt is gone.
+  const again = await signIn('admin', 'new-hall-pass-2026');
+  await again.locator('[data-testid=view][data-view=hall]').waitFor();
+  await again.waitForTimeout(300);
+  expect(await again.locator('[data-testid=first-start]').isHidden()).toBe(true);
+  await again.close();
+});
+
+test("head: edits their own department's commitment and is refused another's, in Chinese", async () => {
+  const page = await signIn('head1');
+  expect(await page.locator('[data-testid=nav-admin]').count()).toBe(0);
+  await page.locator('[data-testid=nav-commitments]').click();
+  await page.locator('[data-testid=commitments] tr[data-clause=第三条]').waitFor();
+  // Only their department's clauses are listed.
+  expect(await page.locator('[data-testid=commitments] tr[data-clause=第一条]').count()).toBe(0);
+  await page.locator('[data-testid="commitment-edit-第三条"]').click();
+  await page.locator('[data-testid=commitment-form-heading]').filter({ hasText: '第三条' }).waitFor();
+  await fill(page, 'commitment-form', { title: '差评整改率100%，回访率100%', note: '增加回访要求' });
+  await page.locator('[data-testid=commitments] tr[data-clause=第三条]').filter({ hasText: '回访率100%' }).waitFor();
+  // Moving it to another department is refused, and the reason shows beside the department.
+  await page.locator('[data-testid="commitment-edit-第三条"]').click();
+  await fill(page, 'commitment-form', { department: 'D2', note: '改到税务局' });
+  const err = page.locator('[data-testid=commitment-form-department-err]');
+  await err.filter({ hasText: '无权操作：部门负责人只能编辑本部门的承诺' }).waitFor();
+  await shots(page, 'head-commitment-refused');
+  const d2 = (await hall.api('GET', `/api/app/commitments?year=${year}&department=D2`, undefined, admin)).commitments;
+  expect(d2.map((c: any) => c.clause)).toEqual(['第一条']);
+  // A page the head may not see says why, rather than moving silently.
+  await page.goto(`${hall.url}/app/#/admin`);
+  await page.locator('[data-testid=forbidden-notice]').filter({ hasText: '系统管理仅对大厅主管开放' }).waitFor();
+  await shots(page, 'head-forbidden');
+  await page.close();
+});
+
+test('citizen: the QR code on the dashboard opens the rating page on a 390×844 phone; a second rating is refused in Chinese', async () => {
+  const admin2 = admin;
+  const display = await hall.device('display', 'W1', 'disp-W1');
+  await hall.api('POST', '/api/queue/windows/W1/sign-in', { staff: 's1' }, admin2);
+  await hall.api('POST', '/api/queue/tickets', { item: 'I1', priority: 'normal' }, admin2);
+  await display.send('call', { win: 'W1', staff: null });
+  await waitFor('called', () => display.unacked.size === 0);
+  await display.send('call', { win: 'W1', staff: null }); // finishes A001
+  await waitFor('finished', () => display.unacked.size === 0);
+  const ticket = await hall.api('GET', '/api/queue/tickets/A001', undefined, admin2);
+  expect(ticket.status).toBe('done');
+
+  // The image endpoint draws the absolute link; decoding the PNG gives it back.
+  const res = await fetch(`${hall.url}/api/app/rating-qr/${ticket.id}`, { headers: { authorization: `Bearer ${admin2}` } });
+  expect(res.headers.get('content-type')).toBe('image/png');
+  const png = PNG.sync.read(Buffer.from(await res.arrayBuffer()));
+  const link = jsQR(new Uint8ClampedArray(png.data), png.width, png.height)!.data;
+  expect(link).toMatch(new RegExp(`^${hall.url.replace(/[.]/g, '\\.')}/r/`));
+  const abs = await hall.api('GET', `/api/app/rating-link-abs/${ticket.id}`, undefined, admin2);
+  expect(abs.url).toBe(link);
+  expect(abs.svg).toContain('<svg');
+
+  const phone = await launchBrowser({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  try {
+    const page = await phone.page();
+    await page.goto(link);
+    await page.locator('button[name=level][value="5"]').waitFor();
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await screenshot(page, 'citizen-rate-390');
+    await page.locator('button[name=level][value="5"]').click();
+    await page.locator('h1').filter({ hasText: '谢谢' }).waitFor();
+    await page.goto(link);
+    expect(await page.locator('button[name=level]').count()).toBe(0);
+    expect(await page.textContent('body')).toMatch(/[\u4e00-\u9fff]{4}/);
+    await screenshot(page, 'citizen-again-390');
+    const again = await page.request.post(link, { data: { level: 1, reason: 'attitude' } });
+    expect(again.status()).toBe(409);
+    expect(JSON.stringify(await again.json())).toMatch(/[\u4e00-\u9fff]/);
+  } finally {
+    await phone.close();
+  }
+  const rows = await hall.hub.db.all<{ level: number }>('SELECT level FROM queue_ratings WHERE ticket = $1', [ticket.id]);
+  expect(rows.map((r) => Number(r.level))).toEqual([5]);
+});
