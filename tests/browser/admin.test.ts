@@ -14,12 +14,14 @@ import jsQR from 'jsqr';
 import type { Page } from 'playwright-core';
 import { launchBrowser, screenshot, type BrowserSession } from '../support/browser.js';
 import { startHall, waitFor, type Hall } from './harness.js';
+import type { FakeDevice } from '../../support/device.js';
 
 jest.setTimeout(120_000);
 
 let hall: Hall;
 let browser: BrowserSession;
 let admin: string;
+let display: FakeDevice;
 const PASSWORD = 'hall-pass-2025';
 const year = new Date(Date.now() + 8 * 3600_000).getUTCFullYear();
 
@@ -184,7 +186,7 @@ test("head: edits their own department's commitment and is refused another's, in
 
 test('citizen: the QR code on the dashboard opens the rating page on a 390×844 phone; a second rating is refused in Chinese', async () => {
   const admin2 = admin;
-  const display = await hall.device('display', 'W1', 'disp-W1');
+  display = await hall.device('display', 'W1', 'disp-W1');
   await hall.api('POST', '/api/queue/windows/W1/sign-in', { staff: 's1' }, admin2);
   await hall.api('POST', '/api/queue/tickets', { item: 'I1', priority: 'normal' }, admin2);
   await display.send('call', { win: 'W1', staff: null });
@@ -225,4 +227,63 @@ test('citizen: the QR code on the dashboard opens the rating page on a 390×844 
   }
   const rows = await hall.hub.db.all<{ level: number }>('SELECT level FROM queue_ratings WHERE ticket = $1', [ticket.id]);
   expect(rows.map((r) => Number(r.level))).toEqual([5]);
+});
+
+test('staff appeals a bad rating; the supervisor retries the callback, then upholds the appeal; the report leaves it out', async () => {
+  await hall.api('PUT', '/api/auth/users/staff1', { name: '张三', role: 'staff', staff: 's1', password: PASSWORD }, admin);
+  const pad = await hall.device('pad', 'W1', 'pad-W1');
+  await hall.api('POST', '/api/queue/tickets', { item: 'I1', priority: 'normal' }, admin);
+  await hall.api('POST', '/api/queue/tickets', { item: 'I1', priority: 'normal' }, admin);
+  await display.send('call', { win: 'W1', staff: null });
+  await waitFor('A002 called', () => display.unacked.size === 0);
+  const before = pad.commands.length;
+  await display.send('call', { win: 'W1', staff: null }); // finishes A002: the pad is asked to rate it
+  await waitFor('rateReq', () => pad.commands.slice(before).some((c) => c.type === 'rateReq'));
+  const req = pad.commands.slice(before).find((c) => c.type === 'rateReq')!;
+  if (req.type !== 'rateReq') throw new Error('unreachable');
+  await pad.send('rating', { win: 'W1', ticket: req.body.ticket, req: req.body.req, level: 1, reason: 'attitude', offline: false });
+  await waitFor('rating committed', () => pad.unacked.size === 0);
+  const month = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 7);
+  await waitFor('case opened', async () => (await hall.api('GET', '/api/app/cases?status=open', undefined, admin)).cases.length === 1);
+  const report0 = await hall.api('GET', `/api/app/reports/${month}.json`, undefined, admin);
+
+  const staff = await signIn('staff1');
+  await staff.locator('[data-testid=my-cases] tr[data-case] button').click();
+  await staff.locator('[data-testid=appeal-submit]').click();
+  await staff.locator('[data-testid=appeal-staff-error]').filter({ hasText: '必填' }).waitFor();
+  await staff.locator('[data-testid=appeal-reason]').fill('群众误按按键，当场已口头表示满意');
+  await staff.locator('[data-testid=appeal-submit]').click();
+  await staff.locator('[data-testid=my-cases] tr[data-case]').filter({ hasText: '申诉' }).waitFor();
+  await shots(staff, 'staff-appeal');
+  await staff.close();
+
+  const sup = await signIn('sup2');
+  await sup.locator('[data-testid=nav-cases]').click();
+  await sup.locator('[data-testid=cases] tr[data-case]').first().click();
+  // Not reached: the attempt is kept and the case stays at callback for a retry.
+  await sup.locator('[data-testid=case-note]').fill('电话无人接听');
+  await sup.locator('[data-testid=case-not-reached]').click();
+  await sup.locator('[data-testid=case-attempts]').filter({ hasText: '×1' }).waitFor();
+  expect(await sup.locator('[data-testid=case-status]').getAttribute('data-status')).toBe('callback');
+  await sup.locator('[data-testid=appeal-form]').waitFor();
+  await sup.locator('[data-testid=appeal-uphold]').click();
+  await sup.locator('[data-testid=appeal-error]').filter({ hasText: '必填' }).waitFor();
+  await sup.locator('[data-testid=appeal-note]').fill('调取录像确认为误评，不计入统计');
+  await sup.locator('[data-testid=appeal-uphold]').click();
+  await sup.locator('[data-testid=case-excluded]').waitFor();
+  expect(await sup.locator('[data-testid=case-status]').getAttribute('data-status')).toBe('closed');
+  // Closed cases stay findable: all statuses, searched by window.
+  await sup.locator('[data-testid=cases-filter-status]').selectOption('');
+  await sup.locator('[data-testid=cases-filter-q]').fill('W1');
+  await sup.locator('[data-testid=cases] tr[data-status=closed]').waitFor();
+  await shots(sup, 'supervisor-cases');
+  await sup.close();
+
+  const report1 = await hall.api('GET', `/api/app/reports/${month}.json`, undefined, admin);
+  expect(report0.cases.appealsUpheld).toBe(0);
+  expect(report1.cases.appealsUpheld).toBe(1);
+  expect(report1.cases.cases - report1.cases.appealsUpheld).toBe(report0.cases.cases - 1);
+  // The reason is in the ledger, with the decision.
+  const rows = await hall.hub.db.all<{ body: string }>("SELECT body FROM ledger WHERE kind = 'case'");
+  expect(rows.map((r) => String(r.body)).join('\n')).toMatch(/appeal-upheld[^\n]*调取录像确认为误评/);
 });

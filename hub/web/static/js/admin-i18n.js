@@ -113,6 +113,8 @@ const ZH = {
   'cases.excluded': '已剔除统计',
   'cases.department': '部门',
   'cases.window': '窗口',
+  'stage.callback-failed': '回访未联系上',
+  'cases.appealed': '已申诉',
 };
 
 const EN = {
@@ -224,6 +226,8 @@ const EN = {
   'cases.excluded': 'Excluded from figures',
   'cases.department': 'Department',
   'cases.window': 'Window',
+  'stage.callback-failed': 'Callback: not reached',
+  'cases.appealed': 'Appealed',
 };
 
 // Keys another branch already defined win: this file only fills gaps.

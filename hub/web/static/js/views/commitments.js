@@ -60,7 +60,8 @@ export function commitmentsView(el, { user } = {}) {
   let departments = [];
   const heading = h('h3', { 'data-testid': 'commitment-form-heading' }, t('commit.new'));
   const fields = (c) => [
-    { name: 'department', label: t('common.department'), required: true, value: c?.department ?? (user?.role === 'head' ? user.department : '') },
+    // The hall's departments by name once known (the hub still checks a head's own).
+    { name: 'department', label: t('common.department'), required: true, value: c?.department ?? (user?.role === 'head' ? user.department : ''), options: departments.length ? departments.map((d) => [d.id, d.name]) : undefined },
     { name: 'year', label: t('commit.year'), type: 'number', required: true, min: 2000, max: 2100, value: String(c?.year ?? year) },
     { name: 'clause', label: t('commit.clause'), required: true, value: c?.clause ?? '' },
     { name: 'title', label: t('commit.title'), required: true, value: c?.title ?? '' },
@@ -118,7 +119,10 @@ export function commitmentsView(el, { user } = {}) {
       let commitments;
       try {
         ({ commitments } = await api(R.commitments({ year })));
-        if (!departments.length) departments = (await api(R.setup)).departments ?? [];
+        if (!departments.length) {
+          departments = (await api(R.setup)).departments ?? [];
+          if (departments.length && !editing) showForm(null);
+        }
       } catch (error) { unavailable(list, error); return; }
       // Department, then clause as a number: 第二条 before 第三条, 第十条 after 第九条.
       commitments.sort((a, b) => a.department.localeCompare(b.department) || byClause(a.clause, b.clause));
