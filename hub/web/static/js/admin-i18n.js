@@ -11,6 +11,7 @@ const ZH = {
   'admin.newUser': '新建 / 修改用户',
   'admin.username': '用户名',
   'admin.name': '姓名',
+  'admin.title': '名称',
   'admin.role': '角色',
   'admin.department': '所属部门（部门负责人）',
   'admin.staff': '工号（窗口人员）',
@@ -115,6 +116,11 @@ const ZH = {
   'cases.window': '窗口',
   'stage.callback-failed': '回访未联系上',
   'cases.appealed': '已申诉',
+  'dev.mains': '市电',
+  // The pad's reason codes (firmware/core/protocol.ts BAD_RATING_REASONS), in the pad's own words.
+  'reason.slow': '办理太慢',
+  'reason.documents': '反复要材料',
+  'reason.rules': '不按规定办',
 };
 
 const EN = {
@@ -124,6 +130,7 @@ const EN = {
   'admin.newUser': 'Create / change a user',
   'admin.username': 'Username',
   'admin.name': 'Name',
+  'admin.title': 'Name',
   'admin.role': 'Role',
   'admin.department': 'Department (heads)',
   'admin.staff': 'Staff id (window staff)',
@@ -228,6 +235,10 @@ const EN = {
   'cases.window': 'Window',
   'stage.callback-failed': 'Callback: not reached',
   'cases.appealed': 'Appealed',
+  'dev.mains': 'Mains power',
+  'reason.slow': 'Too slow',
+  'reason.documents': 'Documents asked again and again',
+  'reason.rules': 'Rules not followed',
 };
 
 // Keys another branch already defined win: this file only fills gaps.

@@ -36,14 +36,14 @@ export function adminView(el) {
   });
   const deptForm = form({
     testid: 'dept-form',
-    fields: [{ name: 'id', label: t('admin.id'), required: true, pattern: ID }, { name: 'name', label: t('admin.name'), required: true }],
+    fields: [{ name: 'id', label: t('admin.id'), required: true, pattern: ID }, { name: 'name', label: t('admin.title'), required: true }],
     async onSubmit(v) { await put(`/api/queue/departments/${encodeURIComponent(v.id)}`, { name: v.name }); await view.refresh(); },
   });
   const itemForm = form({
     testid: 'item-form',
     fields: [
       { name: 'code', label: t('admin.code'), required: true, pattern: ID },
-      { name: 'name', label: t('admin.name'), required: true },
+      { name: 'name', label: t('admin.title'), required: true },
       { name: 'department', label: t('common.department'), required: true, pattern: ID },
       { name: 'prefix', label: t('admin.prefix'), required: true, pattern: '[A-Z]{1,2}' },
       { name: 'limitDays', label: t('admin.limitDays'), type: 'number', required: true, min: 0, max: 3650, value: '0' },
@@ -54,7 +54,7 @@ export function adminView(el) {
     testid: 'window-form',
     fields: [
       { name: 'id', label: t('admin.id'), required: true, pattern: ID },
-      { name: 'name', label: t('admin.name'), required: true },
+      { name: 'name', label: t('admin.title'), required: true },
       { name: 'items', label: t('admin.windowItems'), required: true },
     ],
     async onSubmit(v) { await put(`/api/queue/windows/${encodeURIComponent(v.id)}`, { name: v.name, items: v.items.split(/[,，\s]+/).filter(Boolean) }); await view.refresh(); },
@@ -95,10 +95,10 @@ export function adminView(el) {
             h('button', { type: 'button', 'data-testid': `user-toggle-${x.username}`, onclick: () => changeUser(x, { disabled: !x.disabled }) }, x.disabled ? t('admin.enable') : t('admin.disable')),
             h('button', { type: 'button', 'data-testid': `user-reset-${x.username}`, onclick: () => { const pw = prompt(t('admin.resetPrompt', { user: x.username })); if (pw) void changeUser(x, { password: pw }); } }, t('admin.reset')))]),
         { testid: 'users-table', rowAttrs: (_r, i) => ({ 'data-user': data.users[i].username }) })));
-      clear(setup.departments).append(table([t('admin.id'), t('admin.name')], s.departments.map((d) => [d.id, d.name]), { empty: t('common.none'), testid: 'departments-table' }));
-      clear(setup.items).append(stacked(table([t('admin.code'), t('admin.name'), t('common.department'), t('admin.prefix'), t('admin.limitDays')],
+      clear(setup.departments).append(table([t('admin.id'), t('admin.title')], s.departments.map((d) => [d.id, d.name]), { empty: t('common.none'), testid: 'departments-table' }));
+      clear(setup.items).append(stacked(table([t('admin.code'), t('admin.title'), t('common.department'), t('admin.prefix'), t('admin.limitDays')],
         s.items.map((i) => [i.code, i.name, deptName(i.department), i.prefix, i.limitDays === 0 ? t('admin.onSpot') : String(i.limitDays)]), { empty: t('common.none'), testid: 'items-table' })));
-      clear(setup.windows).append(table([t('admin.id'), t('admin.name'), t('admin.windowItems')], s.windows.map((w) => [w.id, w.name, (w.items ?? []).join('、')]), { empty: t('common.none'), testid: 'windows-table' }));
+      clear(setup.windows).append(table([t('admin.id'), t('admin.title'), t('admin.windowItems')], s.windows.map((w) => [w.id, w.name, (w.items ?? []).join('、')]), { empty: t('common.none'), testid: 'windows-table' }));
       clear(setup.staff).append(table([t('admin.id'), t('admin.name'), t('common.department')], s.staff.map((x) => [x.id, x.name, deptName(x.department)]), { empty: t('common.none'), testid: 'staff-table' }));
     },
   };

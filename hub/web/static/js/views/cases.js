@@ -51,7 +51,7 @@ export function casesView(el, { user }) {
     input('from', 'date', t('cases.from')), input('to', 'date', t('cases.to')),
     h('label', null, t('cases.search'), h('input', { type: 'search', 'data-testid': 'cases-filter-q', oninput: (e) => { filter.q = e.target.value.trim(); page = 0; void view.refresh(); } })),
     exportLink);
-  el.append(h('div', { class: 'stats-row' }, stats), alert, h('div', { class: 'cols' }, card(t('cases.open'), filters, list, pager), detail));
+  el.append(h('div', { class: 'stats-row' }, stats), alert, h('div', { class: 'cols' }, card(t('nav.cases'), filters, list, pager), detail));
   let selected = null;
 
   async function step(c, name, body, error) {

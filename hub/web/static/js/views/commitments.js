@@ -79,6 +79,7 @@ export function commitmentsView(el, { user } = {}) {
     heading.textContent = c ? `${t('commit.edit')} · ${c.clause}` : t('commit.new');
     const f = form({
       testid: 'commitment-form',
+      keep: !!c,
       fields: fields(c),
       async onSubmit(v) {
         const body = { department: v.department, year: Number(v.year), clause: v.clause, title: v.title, metric: v.metric, item: v.item || null, target: v.target === '' ? null : Number(v.target), measures: v.measures, owner: v.owner, deadline: v.deadline, note: v.note || (editing ? '' : null) };
