@@ -10,11 +10,16 @@
  */
 
 import { PNG } from 'pngjs';
-import jsQR from 'jsqr';
+import * as jsqrModule from 'jsqr';
 import type { Page } from 'playwright-core';
 import { launchBrowser, screenshot, type BrowserSession } from '../support/browser.js';
 import { startHall, waitFor, type Hall } from './harness.js';
 import type { FakeDevice } from '../../support/device.js';
+
+// jsqr is CommonJS with a default export: its function sits one or two .default deep, by loader.
+type JsQr = (data: Uint8ClampedArray, width: number, height: number) => { data: string } | null;
+const jsqrAny = jsqrModule as unknown as { default?: JsQr | { default?: JsQr } };
+const jsQR: JsQr = typeof jsqrAny.default === 'function' ? jsqrAny.default : (jsqrAny.default as { default: JsQr }).default;
 
 jest.setTimeout(120_000);
 

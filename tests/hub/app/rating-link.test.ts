@@ -4,9 +4,16 @@
  */
 
 import { PNG } from 'pngjs';
-import jsQR from 'jsqr';
+import * as jsqrModule from 'jsqr';
 import { ratingLink, ratingQrPng, ratingQrSvg } from '../../../hub/app/rating-link.js';
-import { byClause, clauseNumber } from '../../../hub/web/static/js/clause.js';
+
+// jsqr is CommonJS with a default export: its function sits one or two .default deep, by loader.
+type JsQr = (data: Uint8ClampedArray, width: number, height: number) => { data: string } | null;
+const jsqrAny = jsqrModule as unknown as { default?: JsQr | { default?: JsQr } };
+// The dashboard's own script (plain JavaScript, no types), as the browser runs it.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { byClause, clauseNumber } = require('../../../hub/web/static/js/clause.js') as { byClause: (a: string, b: string) => number; clauseNumber: (c: string) => number };
+const jsQR: JsQr = typeof jsqrAny.default === 'function' ? jsqrAny.default : (jsqrAny.default as { default: JsQr }).default;
 
 test('the link is absolute, whatever the trailing slash, and a relative base is refused', () => {
   expect(ratingLink('https://hall.example.cn/', 'T1.abc')).toBe('https://hall.example.cn/r/T1.abc');
