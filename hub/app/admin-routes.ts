@@ -5,6 +5,8 @@
  *   GET /api/app/rating-qr/:ticket?format=png|svg  [supervisor, technician] the ticket's absolute
  *                                             rating link as a QR image (staff: 403, as the link)
  *   GET /api/app/rating-link-abs/:ticket      [supervisor, technician] { ticket, url, svg }
+ *   GET /api/app/windows/:win/done-screen     [supervisor, technician, kiosk] the window's done screen:
+ *                                             its last finished ticket with the absolute link and its QR (SVG)
  */
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -49,5 +51,17 @@ export function adminRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get<{ Params: { ticket: string } }>('/api/app/rating-link-abs/:ticket', { ...who, schema: { params: paramsSchema('ticket') } }, async (request) => {
     const url = await linkOf(request, request.params.ticket);
     return { ticket: request.params.ticket, url, svg: await ratingQrSvg(url) };
+  });
+
+  // The done screen beside a window (a browser on the window's screen, signed in with a kiosk
+  // token): the citizen just served scans it. Not staff: the link would let them rate themselves.
+  app.get<{ Params: { win: string } }>('/api/app/windows/:win/done-screen', { ...guard(ctx, 'supervisor', 'technician', 'kiosk'), schema: { params: paramsSchema('win') } }, async (request) => {
+    const win = request.params.win;
+    if (!(await ctx.db.get('SELECT id FROM queue_windows WHERE id = $1', [win]))) throw new AppError(404, `win: window ${win} is not set up in this hall`, 'win');
+    const t = await ctx.db.get<{ id: string; number: string; finished_at: unknown }>(
+      `SELECT id, number, finished_at FROM queue_tickets WHERE win = $1 AND status = 'done' AND finished_at IS NOT NULL ORDER BY finished_at DESC, id DESC LIMIT 1`, [win]);
+    if (!t) return { win, ticket: null, number: null, url: null, svg: null, finishedAt: null };
+    const url = ratingLink(publicBase(ctx, request), ctx.channels.tokenFor(t.id));
+    return { win, ticket: t.id, number: t.number, url, svg: await ratingQrSvg(url), finishedAt: num(t.finished_at) };
   });
 }

@@ -210,6 +210,11 @@ test('citizen: the QR code on the dashboard opens the rating page on a 390×844 
   const abs = await hall.api('GET', `/api/app/rating-link-abs/${ticket.id}`, undefined, admin2);
   expect(abs.url).toBe(link);
   expect(abs.svg).toContain('<svg');
+  // The window's done screen (a kiosk token on the window's screen) shows the same link and QR.
+  const kiosk = (await hall.api('POST', '/api/tokens', { name: '一号窗口评价屏', role: 'kiosk' }, admin2)).token;
+  const done = await hall.api('GET', '/api/app/windows/W1/done-screen', undefined, kiosk);
+  expect(done).toMatchObject({ win: 'W1', ticket: ticket.id, number: 'A001', url: link });
+  expect(done.svg).toContain('<svg');
 
   const phone = await launchBrowser({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
   try {
