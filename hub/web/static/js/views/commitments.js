@@ -114,15 +114,17 @@ export function commitmentsView(el, { user } = {}) {
     h('button', { type: 'button', 'data-testid': 'commitment-new', onclick: () => showForm(null) }, t('commit.new')),
     importMsg);
   el.append(card(`${t('commit.register')} · ${year}`, tools, list, rowError), card(null, heading, formBox), card(`${t('commit.target')} / ${t('commit.measured')}`, h('div', { class: 'chart' }, canvas)));
-  showForm(null);
+  // The form comes with the first refresh, once the departments are known: it is built once, not swapped under the user's hands.
+  let formShown = false;
   const view = {
     async refresh() {
       let commitments;
       try {
         ({ commitments } = await api(R.commitments({ year })));
-        if (!departments.length) {
+        if (!formShown) {
           departments = (await api(R.setup)).departments ?? [];
-          if (departments.length && !editing) showForm(null);
+          formShown = true;
+          showForm(null);
         }
       } catch (error) { unavailable(list, error); return; }
       // Department, then clause as a number: 第二条 before 第三条, 第十条 after 第九条.
