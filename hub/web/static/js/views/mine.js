@@ -68,7 +68,7 @@ export function mineView(el, { user }) {
         clear(cases).append(table(
           [t('ratings.day'), t('ratings.level'), t('ratings.reason'), t('cases.stage'), t('cases.appeal')],
           mine.map((c) => [c.ratedDay, levelBadge(c.level), reasonText(c.reason), stageText(c.status),
-            c.appeal ? stageText(c.appeal === 'pending' ? 'appeal' : `appeal-${c.appeal}`) : h('button', { type: 'button', 'data-testid': `appeal-open-${c.id}`, onclick: () => appealForm(c) }, t('cases.appeal'))]),
+            c.appeal ? (c.appeal === 'pending' ? t('cases.appealed') : stageText(`appeal-${c.appeal}`)) : h('button', { type: 'button', 'data-testid': `appeal-open-${c.id}`, onclick: () => appealForm(c) }, t('cases.appeal'))]),
           { empty: t('cases.empty'), rowAttrs: (_r, i) => ({ 'data-case': mine[i].id }) },
         ));
       } catch (error) { unavailable(cases, error); }
