@@ -41,6 +41,7 @@ export const PANEL_DIMENSIONS = {
 export type PanelDimension = keyof typeof PANEL_DIMENSIONS;
 
 export const SUGGESTION_CATEGORIES = ['suggestion', 'complaint', 'praise'] as const;
+const CATEGORY_ZH: Record<string, string> = { 建议: 'suggestion', 投诉: 'complaint', 表扬: 'praise' };
 
 export class Channels {
   constructor(private readonly deps: { db: Db; ledger: Ledger; hall: string; now: () => number; cases: Cases; ratings: Ratings; options: ChannelOptions }) {}
@@ -108,8 +109,10 @@ export class Channels {
   // ------------------------------------------------------------ suggestion box
 
   async suggest(input: { category: string; text: string; department: string | null; win: string | null }): Promise<{ id: string }> {
-    if ((SUGGESTION_CATEGORIES as readonly string[]).indexOf(input.category) < 0) throw new AppError(400, `category: must be one of ${SUGGESTION_CATEGORIES.join(', ')}`, 'category');
-    if (input.text.trim().length < 2 || input.text.length > 2000) throw new AppError(400, 'text: write 2 to 2000 characters', 'text');
+    // The citizen's own words are taken too: 建议 / 投诉 / 表扬.
+    input = { ...input, category: CATEGORY_ZH[input.category] ?? input.category };
+    if ((SUGGESTION_CATEGORIES as readonly string[]).indexOf(input.category) < 0) throw new AppError(400, `category: 请选择 建议、投诉 或 表扬 (must be one of ${SUGGESTION_CATEGORIES.join(', ')}, or 建议/投诉/表扬)`, 'category');
+    if (input.text.trim().length < 2 || input.text.length > 2000) throw new AppError(400, 'text: 请填写 2 至 2000 字 (write 2 to 2000 characters)', 'text');
     return this.deps.db.tx(async (tx) => {
       if (input.department && !(await departmentExists(tx, input.department))) throw new AppError(400, `department: ${input.department} is not set up in this hall`, 'department');
       if (input.win && !(await windowExists(tx, input.win))) throw new AppError(400, `win: window ${input.win} is not set up in this hall`, 'win');

@@ -297,3 +297,43 @@ test('staff appeals a bad rating; the supervisor retries the callback, then upho
   const rows = await hall.hub.db.all<{ body: string }>("SELECT body FROM ledger WHERE kind = 'case'");
   expect(rows.map((r) => String(r.body)).join('\n')).toMatch(/appeal-upheld[^\n]*调取录像确认为误评/);
 });
+
+test('citizen: the suggestion box on a phone takes 投诉; the supervisor replies, and manages the exposure board', async () => {
+  const phone = await launchBrowser({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  try {
+    const page = await phone.page();
+    await page.goto(`${hall.url}/app/suggest.html`);
+    await page.locator('[data-testid=suggest-form-category]').selectOption('投诉');
+    await page.locator('[data-testid=suggest-form-text]').fill('慢');
+    await page.locator('[data-testid=suggest-form-submit]').click();
+    await page.locator('[data-testid=suggest-form-text-err]').filter({ hasText: '请填写 2 至 2000 字' }).waitFor();
+    await page.locator('[data-testid=suggest-form-text]').fill('一号窗口午休时无人值守，等了四十分钟');
+    await page.locator('[data-testid=suggest-form-win]').fill('W1');
+    await page.locator('[data-testid=suggest-form-submit]').click();
+    await page.locator('[data-testid=suggest-done]').filter({ hasText: '谢谢' }).waitFor();
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await screenshot(page, 'citizen-suggest-390');
+  } finally {
+    await phone.close();
+  }
+  const [s] = (await hall.api('GET', '/api/app/suggestions', undefined, admin)).suggestions;
+  expect(s).toMatchObject({ category: 'complaint', win: 'W1', status: 'new' });
+
+  const sup = await signIn('sup2');
+  sup.on('dialog', (d) => void d.accept('已整改，撤下'));
+  await sup.locator('[data-testid=nav-suggestions]').click();
+  await sup.locator(`[data-testid=reply-${s.id}]`).click();
+  await fill(sup, 'reply-form', { status: 'verified', reply: '经核实属实，已调整午休轮岗' });
+  await sup.locator(`[data-testid=suggestions-table] tr[data-suggestion="${s.id}"][data-status=verified]`).waitFor();
+  await shots(sup, 'supervisor-suggestions');
+  await sup.locator('[data-testid=nav-exposure]').click();
+  await fill(sup, 'exposure-form', { title: '午休无人值守', body: '一号窗口午休时无人值守', department: 'D1', win: 'W1', rectification: '已调整午休轮岗' });
+  const row = sup.locator('[data-testid=exposures-table] tr[data-exposure]');
+  await row.filter({ hasText: '午休无人值守' }).waitFor();
+  expect((await hall.api('GET', '/api/public/exposures')).exposures.map((e: any) => e.title)).toEqual(['午休无人值守']);
+  await shots(sup, 'supervisor-exposure');
+  await row.locator('button').click();
+  await sup.locator('[data-testid=exposures-table] td.empty').waitFor();
+  expect((await hall.api('GET', '/api/public/exposures')).exposures).toEqual([]);
+  await sup.close();
+});

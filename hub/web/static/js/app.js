@@ -15,6 +15,7 @@ import { mineView } from './views/mine.js';
 import { tokensView } from './views/tokens.js';
 import { adminView } from './views/admin.js';
 import { passwordView } from './views/password.js';
+import { suggestionsView, exposuresView } from './views/channels.js';
 import './admin-i18n.js';
 
 const POLL = 3000; // milliseconds between live refreshes of the open view
@@ -29,6 +30,8 @@ const VIEWS = [
   { id: 'devices', nav: 'nav.devices', roles: ['supervisor', 'technician'], make: devicesView },
   { id: 'tokens', nav: 'nav.tokens', roles: ['supervisor'], make: tokensView },
   { id: 'admin', nav: 'nav.admin', roles: ['supervisor'], make: adminView },
+  { id: 'suggestions', nav: 'nav.suggestions', roles: ['supervisor'], make: suggestionsView },
+  { id: 'exposure', nav: 'nav.exposure', roles: ['supervisor'], make: exposuresView },
   // Every role's own password: reached from the header, not the nav.
   { id: 'password', nav: 'nav.password', roles: ['supervisor', 'head', 'staff', 'technician'], make: (el) => passwordView(el, { onChanged: () => showLogin() }), hidden: true },
 ];
