@@ -29,7 +29,7 @@ export function hubErrorText(error) {
  * fields: [{ name, label, type?, required?, pattern?, min?, max?, options?: [[value, text]], value? }]
  * onSubmit(values) → a promise; its ApiError's field gets the message beside that input.
  */
-export function form({ testid, fields, submit, onSubmit, keep = false }) {
+export function form({ testid, fields, submit, onSubmit, keep = false, okText }) {
   const general = h('div', { class: 'error', role: 'alert', 'data-testid': `${testid}-error` });
   const ok = h('div', { class: 'ok-text', role: 'status', 'data-testid': `${testid}-ok` });
   const inputs = new Map();
@@ -65,7 +65,7 @@ export function form({ testid, fields, submit, onSubmit, keep = false }) {
       await onSubmit(values);
       // Saved: an empty form for the next entry (a typed password does not linger).
       if (!keep) el.reset();
-      ok.textContent = t('admin.saved');
+      ok.textContent = okText ?? t('admin.saved');
     } catch (error) {
       const field = String(error?.body?.field ?? '').replace(/^body\./, '').split('.')[0];
       const target = errs.get(field);

@@ -12,6 +12,7 @@ const done = h('p', { class: 'ok-text', role: 'status', 'data-testid': 'suggest-
 const f = form({
   testid: 'suggest-form',
   submit: t('sug.submit'),
+  okText: '', // the thanks below says it
   fields: [
     { name: 'category', label: t('sug.category'), options: [['建议', '建议'], ['投诉', '投诉'], ['表扬', '表扬']] },
     { name: 'text', label: t('sug.text'), type: 'textarea', required: true },
