@@ -237,6 +237,11 @@ export class Cases {
       if (!this.mayAct(user, c)) throw new AppError(403, `case ${id}: ${user.role} ${user.username} may not take step ${step} of a ${c.department ?? 'hall'} case`, null);
       if (!input.note.trim()) throw new AppError(400, 'note: describe what was done', 'note');
       const at = this.deps.now();
+      if (step === 'callback' && input.reached === false) {
+        // The citizen was not reached: the attempt is kept, and the case stays at callback for a retry under the same deadline.
+        await this.addStep(tx, id, 'callback-failed', user.username, input.note, c.assignee, c.due, { reached: false });
+        return this.get(id, tx);
+      }
       let next: CaseStatus;
       let due: number | null;
       let set: string;

@@ -41,6 +41,7 @@ export const PANEL_DIMENSIONS = {
 export type PanelDimension = keyof typeof PANEL_DIMENSIONS;
 
 export const SUGGESTION_CATEGORIES = ['suggestion', 'complaint', 'praise'] as const;
+const CATEGORY_ZH: Record<string, string> = { 建议: 'suggestion', 投诉: 'complaint', 表扬: 'praise' };
 
 export class Channels {
   constructor(private readonly deps: { db: Db; ledger: Ledger; hall: string; now: () => number; cases: Cases; ratings: Ratings; options: ChannelOptions }) {}
@@ -64,7 +65,7 @@ export class Channels {
     } catch {
       given = Buffer.alloc(0);
     }
-    if (!TICKET_ID.test(id) || given.length !== 16 || !timingSafeEqual(given, this.mac(id))) throw new AppError(403, 'token: this rating link is not genuine', 'token');
+    if (!TICKET_ID.test(id) || given.length !== 16 || !timingSafeEqual(given, this.mac(id))) throw new AppError(403, 'token: 评价链接无效，请扫描票据或窗口上的二维码（this rating link is not genuine）', 'token');
     return id;
   }
 
@@ -72,13 +73,13 @@ export class Channels {
   async lookup(token: string, db: Db = this.deps.db): Promise<{ ticket: string; number: string; item: string; win: string | null; finishedAt: number | null; rated: boolean; open: boolean; why: string | null }> {
     const id = this.ticketOfToken(token);
     const t = await ticketForRating(db, id);
-    if (!t) throw new AppError(404, `token: ticket ${id} does not exist in this hall`, 'token');
+    if (!t) throw new AppError(404, `token: 本大厅没有这张票（ticket ${id} does not exist in this hall）`, 'token');
     const rated = await this.deps.ratings.isRated(id, db);
     const finishedAt = numOrNull(t.finished_at);
     let why: string | null = null;
-    if (rated) why = `ticket ${t.number} is already rated`;
-    else if (t.status !== 'done' || finishedAt === null) why = `ticket ${t.number} has not been served yet`;
-    else if (this.deps.now() > finishedAt + this.deps.options.phoneRatingDays * 86_400_000) why = `ticket ${t.number} was served more than ${this.deps.options.phoneRatingDays} days ago`;
+    if (rated) why = `${t.number} 号已评价过，每次服务只能评价一次（ticket ${t.number} is already rated）`;
+    else if (t.status !== 'done' || finishedAt === null) why = `${t.number} 号尚未办理完毕，办完后再评价（ticket ${t.number} has not been served yet）`;
+    else if (this.deps.now() > finishedAt + this.deps.options.phoneRatingDays * 86_400_000) why = `${t.number} 号办理已超过 ${this.deps.options.phoneRatingDays} 天，不能再评价（ticket ${t.number} was served more than ${this.deps.options.phoneRatingDays} days ago）`;
     return { ticket: id, number: t.number, item: t.item_name ?? t.item, win: t.win, finishedAt, rated, open: why === null, why };
   }
 
@@ -108,8 +109,10 @@ export class Channels {
   // ------------------------------------------------------------ suggestion box
 
   async suggest(input: { category: string; text: string; department: string | null; win: string | null }): Promise<{ id: string }> {
-    if ((SUGGESTION_CATEGORIES as readonly string[]).indexOf(input.category) < 0) throw new AppError(400, `category: must be one of ${SUGGESTION_CATEGORIES.join(', ')}`, 'category');
-    if (input.text.trim().length < 2 || input.text.length > 2000) throw new AppError(400, 'text: write 2 to 2000 characters', 'text');
+    // The citizen's own words are taken too: 建议 / 投诉 / 表扬.
+    input = { ...input, category: CATEGORY_ZH[input.category] ?? input.category };
+    if ((SUGGESTION_CATEGORIES as readonly string[]).indexOf(input.category) < 0) throw new AppError(400, `category: 请选择 建议、投诉 或 表扬 (must be one of ${SUGGESTION_CATEGORIES.join(', ')}, or 建议/投诉/表扬)`, 'category');
+    if (input.text.trim().length < 2 || input.text.length > 2000) throw new AppError(400, 'text: 请填写 2 至 2000 字 (write 2 to 2000 characters)', 'text');
     return this.deps.db.tx(async (tx) => {
       if (input.department && !(await departmentExists(tx, input.department))) throw new AppError(400, `department: ${input.department} is not set up in this hall`, 'department');
       if (input.win && !(await windowExists(tx, input.win))) throw new AppError(400, `win: window ${input.win} is not set up in this hall`, 'win');

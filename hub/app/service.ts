@@ -44,6 +44,7 @@ import { commitmentRoutes } from './commitments-routes.js';
 import { channelRoutes } from './channels-routes.js';
 import { reportRoutes } from './reports-routes.js';
 import { PHONE_FORM_ROUTE, publicRoutes } from './public-routes.js';
+import { adminRoutes } from './admin-routes.js';
 
 export { appOptionsFromSettings, DEFAULT_APP_OPTIONS, type AppOptions } from './context.js';
 export { escapeHtml } from './public-routes.js';
@@ -158,7 +159,7 @@ export class AppService {
       this.auth.routes(scope);
       this.ratings.routes(scope, this.auth);
       // Each feature registers its own routes (hub/app/*-routes.ts).
-      for (const routes of [reportRoutes, caseRoutes, commitmentRoutes, channelRoutes, publicRoutes] as AppRoutes[]) routes(scope, ctx);
+      for (const routes of [reportRoutes, caseRoutes, commitmentRoutes, channelRoutes, publicRoutes, adminRoutes] as AppRoutes[]) routes(scope, ctx);
     });
   }
 }

@@ -54,7 +54,7 @@ export function ticketLines(face: TicketFace): string[] {
 
 export async function renderTicket(face: TicketFace): Promise<Buffer> {
   const [hall, number, item, windows, ahead, time, rate, link, code] = ticketLines(face).map(escapeLine);
-  const qr = (await ratingQrPng(face.ratingLink)).toString('base64');
+  const qr = (await ratingQrPng(face.ratingLink, { scale: 4 })).toString('base64');
   // ^^^ : triple size for the number; "|" around a line centres it.
   const doc = [
     `|"${hall}"|`, '', `|^^^${number}|`, `|^${item}|`, '---', windows, ahead, time, '---',

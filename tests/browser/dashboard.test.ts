@@ -123,7 +123,7 @@ async function cjkRenders(page: Page): Promise<boolean> {
 
 test('supervisor: live hall, ratings, devices and every menu', async () => {
   const page = await signIn('admin');
-  expect(await navIds(page)).toEqual(['hall', 'ratings', 'cases', 'commitments', 'reports', 'devices', 'tokens', 'notices', 'platform']);
+  expect(await navIds(page)).toEqual(['hall', 'ratings', 'cases', 'commitments', 'reports', 'devices', 'tokens', 'notices', 'platform', 'admin', 'suggestions', 'exposure']);
   await expect(page.locator('[data-testid=role]').textContent()).resolves.toBe('大厅主管');
 
   // Live hall: W1 is serving the ticket after the bad one, W2 its first; waiting counts per item.

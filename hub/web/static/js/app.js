@@ -15,6 +15,10 @@ import { mineView } from './views/mine.js';
 import { tokensView } from './views/tokens.js';
 import { noticesView, watchAlerts } from './views/notices.js';
 import { platformView } from './views/platform.js';
+import { adminView } from './views/admin.js';
+import { passwordView } from './views/password.js';
+import { suggestionsView, exposuresView } from './views/channels.js';
+import './admin-i18n.js';
 
 const POLL = 3000; // milliseconds between live refreshes of the open view
 
@@ -29,6 +33,11 @@ const VIEWS = [
   { id: 'tokens', nav: 'nav.tokens', roles: ['supervisor'], make: tokensView },
   { id: 'notices', nav: 'nav.notices', roles: ['supervisor'], make: noticesView },
   { id: 'platform', nav: 'nav.platform', roles: ['supervisor'], make: platformView },
+  { id: 'admin', nav: 'nav.admin', roles: ['supervisor'], make: adminView },
+  { id: 'suggestions', nav: 'nav.suggestions', roles: ['supervisor'], make: suggestionsView },
+  { id: 'exposure', nav: 'nav.exposure', roles: ['supervisor'], make: exposuresView },
+  // Every role's own password: reached from the header, not the nav.
+  { id: 'password', nav: 'nav.password', roles: ['supervisor', 'head', 'staff', 'technician'], make: (el) => passwordView(el, { onChanged: () => showLogin() }), hidden: true },
 ];
 
 const state = { user: null, current: null, timer: null, lastOk: null, failing: false, health: null };
@@ -95,6 +104,11 @@ async function open(id) {
   const allowed = viewsFor(state.user);
   const v = allowed.find((x) => x.id === id) ?? allowed[0];
   if (!v) { clear($('view')).append(h('p', null, t('common.forbidden'))); return; }
+  // A page this role may not see is said so, with why, above the page it may see.
+  const denied = VIEWS.find((x) => x.id === id && !x.roles.includes(state.user.role));
+  const notice = clear($('forbidden-notice'));
+  notice.hidden = !denied;
+  if (denied) notice.append(t('forbidden.why', { role: t(`role.${state.user.role}`), page: t(denied.nav), roles: denied.roles.map((r) => t(`role.${r}`)).join('、') }));
   if (location.hash !== `#/${v.id}`) history.replaceState(null, '', `#/${v.id}`);
   state.current?.instance.destroy?.();
   const el = clear($('view'));
@@ -119,11 +133,11 @@ function renderShell() {
   }
   nav.hidden = false;
   $('logout').hidden = false;
-  for (const v of viewsFor(state.user)) {
+  for (const v of viewsFor(state.user).filter((x) => !x.hidden)) {
     nav.append(h('a', { href: `#/${v.id}`, dataset: { view: v.id }, 'data-testid': `nav-${v.id}`, class: state.current?.id === v.id ? 'active' : null }, t(v.nav)));
   }
   nav.append(h('a', { href: '/app/public', class: 'secondary', 'data-testid': 'nav-public' }, t('nav.public')));
-  who.append(h('span', { class: 'name' }, state.user.name), h('span', { class: 'role', 'data-testid': 'role' }, t(`role.${state.user.role}`)));
+  who.append(h('a', { href: '#/password', class: 'link', 'data-testid': 'nav-password' }, t('nav.password')), h('span', { class: 'name' }, state.user.name), h('span', { class: 'role', 'data-testid': 'role' }, t(`role.${state.user.role}`)));
   renderLive();
 }
 
@@ -149,6 +163,13 @@ async function signedIn(user) {
   $('login-error').textContent = '';
   renderShell();
   await open(location.hash.replace(/^#\//, ''));
+  // First start: the user still has the password they were given; say so until they change it.
+  const banner = clear($('first-start'));
+  banner.hidden = true;
+  try {
+    const fs = await api('/api/auth/first-start');
+    if (fs.changePassword) { banner.append(t('pw.firstStart'), ' ', h('a', { href: '#/password', 'data-testid': 'first-start-go' }, t('pw.go'))); banner.hidden = false; }
+  } catch { /* an older hub without the route: no banner */ }
 }
 
 async function start() {

@@ -1,6 +1,7 @@
 // Device health for the technician: online/offline (retained state and last will), last seen,
 // battery, RSSI, events waiting in the device's outbox, firmware.
 
+import '../admin-i18n.js';
 import { api } from '../api.js';
 import { t, fmtAgo } from '../i18n.js';
 import { h, clear, table, card, stat } from '../dom.js';
@@ -16,7 +17,8 @@ export function devicesView(el) {
       const { devices } = await api('/api/devices');
       const now = Date.now();
       const online = devices.filter((d) => d.health.online).length;
-      const lowBattery = devices.filter((d) => d.health.bat !== null && d.health.bat < 20).length;
+      // -1 is mains power (市电), not an empty battery.
+      const lowBattery = devices.filter((d) => d.health.bat !== null && d.health.bat >= 0 && d.health.bat < 20).length;
       const backlog = devices.reduce((n, d) => n + (d.health.outbox ?? 0), 0);
       clear(summary).append(
         stat(t('dev.online'), t('dev.summary', { online, total: devices.length }), { tone: online < devices.length ? 'warn' : 'good', testid: 'devices-online' }),
@@ -35,7 +37,7 @@ export function devicesView(el) {
             d.bound === false ? h('span', null, d.win, ' ', h('span', { class: 'badge st-paused', 'data-unbound': d.id }, t('dev.unbound'))) : d.win,
             h('span', { class: `badge ${hl.online ? (stale ? 'st-paused' : 'st-ok') : 'st-bad'}` }, hl.online ? t('dev.online') : t('dev.offline')),
             fmtAgo(hl.lastSeen, now),
-            hl.bat === null ? '—' : h('span', { class: hl.bat < 20 ? 'bad' : '' }, `${hl.bat}%`),
+            hl.bat === null ? '—' : hl.bat < 0 ? h('span', { 'data-testid': 'bat-mains' }, t('dev.mains')) : h('span', { class: hl.bat < 20 ? 'bad' : '' }, `${hl.bat}%`),
             hl.rssi === null ? '—' : `${hl.rssi} dBm`,
             hl.outbox === null ? '—' : h('span', { class: hl.outbox > 0 ? 'warn' : '' }, String(hl.outbox)),
             hl.fw ?? d.fw,

@@ -8,14 +8,33 @@ import { t, fmtPercent } from '../i18n.js';
 import { h, clear, table, card, stat } from '../dom.js';
 import { levelBadge, reasonText, stageText, unavailable } from './common.js';
 import { statusText } from './hall.js';
+import { hubErrorText } from '../forms.js';
 
 export function mineView(el, { user }) {
+  // An appeal (申诉) against one of their ratings: a reason, sent to the supervisor who decides it.
+  function appealForm(c) {
+    const reason = h('textarea', { rows: 2, cols: 40, 'data-testid': 'appeal-reason' }); // checked below, said in Chinese
+    const error = h('div', { class: 'error', role: 'alert', 'data-testid': 'appeal-staff-error' });
+    const f = h('form', { 'data-testid': 'appeal-staff-form' }, h('label', null, t('cases.appealReason')), h('br'), reason,
+      h('div', { class: 'row-actions' }, h('button', { class: 'primary', type: 'submit', 'data-testid': 'appeal-submit' }, t('cases.appealSubmit')), h('button', { type: 'button', onclick: () => { f.remove(); void view.refresh(); } }, t('common.cancel'))), error);
+    f.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      if (!reason.value.trim()) { error.textContent = `${t('err.400')}：${t('cases.appealReason')}${t('err.required')}`; return; }
+      try {
+        await api(`${R.caseOne(c.id)}/appeal`, { method: 'POST', body: { reason: reason.value } });
+        f.remove();
+        await view.refresh();
+      } catch (err) { error.textContent = hubErrorText(err); }
+    });
+    cases.append(f);
+  }
+
   const win = h('div', { 'data-testid': 'my-window' });
   const stats = h('div', { class: 'stats' });
   const ratings = h('div', { 'data-testid': 'my-ratings' });
   const cases = h('div', { 'data-testid': 'my-cases' });
   el.append(card(t('mine.window'), win), h('div', { class: 'stats-row' }, stats), card(t('ratings.mine'), ratings), card(t('cases.open'), cases));
-  return {
+  const view = {
     async refresh() {
       const [setup, snap] = await Promise.all([api(R.setup), api(R.hall)]);
       const me = setup.staff.find((s) => s.id === user.staff);
@@ -44,12 +63,16 @@ export function mineView(el, { user }) {
       } catch (error) { unavailable(ratings, error); }
       try {
         const mine = (await api(R.cases({ status: 'open' }))).cases;
+        // While the appeal form is open, the poll leaves it be.
+        if (cases.querySelector('[data-testid=appeal-staff-form]')) return;
         clear(cases).append(table(
-          [t('ratings.day'), t('ratings.level'), t('ratings.reason'), t('cases.stage')],
-          mine.map((c) => [c.ratedDay, levelBadge(c.level), reasonText(c.reason), stageText(c.status)]),
-          { empty: t('cases.empty') },
+          [t('ratings.day'), t('ratings.level'), t('ratings.reason'), t('cases.stage'), t('cases.appeal')],
+          mine.map((c) => [c.ratedDay, levelBadge(c.level), reasonText(c.reason), stageText(c.status),
+            c.appeal ? (c.appeal === 'pending' ? t('cases.appealed') : stageText(`appeal-${c.appeal}`)) : h('button', { type: 'button', 'data-testid': `appeal-open-${c.id}`, onclick: () => appealForm(c) }, t('cases.appeal'))]),
+          { empty: t('cases.empty'), rowAttrs: (_r, i) => ({ 'data-case': mine[i].id }) },
         ));
       } catch (error) { unavailable(cases, error); }
     },
   };
+  return view;
 }
