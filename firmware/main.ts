@@ -9,10 +9,9 @@ import { buildHardware, createDisplay } from './moddable/hardware.js';
 import { ModdableTimers } from './moddable/timers.js';
 import { TraceDisplay } from './moddable/display-trace.js';
 import { saveSettings } from './moddable/settings.js';
-import { createImageWriter } from 'moddable/update-writer';
+import { createImageWriter, installedVersion } from 'moddable/update-writer';
 import { HttpChunkFetcher } from './moddable/http-fetcher.js';
 import { moddableUpdateCrypto } from './moddable/update-crypto.js';
-import { installedVersion } from './moddable/update-lin.js';
 import { createHubFinder } from 'moddable/hub-finder';
 import { needsDiscovery, resolveBroker } from './core/discovery.js';
 

@@ -46,3 +46,11 @@ export class OtaImageWriter implements ImageWriter {
 export function createImageWriter(deps: { flash: Flash; storage: Storage; versionOf: () => string; restart: () => void }): OtaImageWriter {
   return new OtaImageWriter(deps.restart);
 }
+
+/**
+ * The version the running image reports, where the platform keeps one apart from the image:
+ * none on the ESP32, whose image carries its own version (the manifest's fw) in its config.
+ */
+export function installedVersion(_storage: Storage): string | undefined {
+  return undefined;
+}

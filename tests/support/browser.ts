@@ -39,7 +39,11 @@ export async function launchBrowser(options: BrowserContextOptions = {}): Promis
       const page = await context.newPage();
       page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
       page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-      page.on('requestfailed', (r) => problems.push(`requestfailed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
+      page.on('requestfailed', (r) => {
+        // A live stream (SSE) is cut off by design when the page signs out or navigates; anything else failing is a problem.
+        if (r.failure()?.errorText === 'net::ERR_ABORTED' && /\/stream(\?|$)/.test(new URL(r.url()).pathname + new URL(r.url()).search)) return;
+        problems.push(`requestfailed: ${r.url()} ${r.failure()?.errorText ?? ''}`);
+      });
       return page;
     },
     async close() {
