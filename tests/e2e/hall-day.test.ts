@@ -108,10 +108,21 @@ describe('a simulated day in a 12-window hall with faults', () => {
         if (!got || got.level !== p.level || got.reason !== p.reason) mismatches.push(`${p.ticket}@${p.win}: pressed ${p.level}/${p.reason}, ledger ${got ? `${got.level}/${got.reason} (${got.bound})` : 'none'}`);
       }
       expect(mismatches).toEqual([]);
-      expect(rows.length).toBe(taken.length);
       const offline = taken.filter((p) => p.shown === null);
+      // A rating pressed with no request on the pad that finds no unrated service at its window
+      // to bind to is refused (SECURITY.md, finding 4) and kept in ratings_unbound for a supervisor
+      // to bind: nothing taken is lost, and only such offline presses may end there.
+      const unbound = await db.all<{ win: string; level: number; why: string }>('SELECT win, level, why FROM ratings_unbound');
+      expect(rows.length + unbound.length).toBe(taken.length);
+      const offlineAt = new Map<string, number>();
+      for (const p of offline) offlineAt.set(`${p.win}/${p.level}`, (offlineAt.get(`${p.win}/${p.level}`) ?? 0) + 1);
+      for (const u of unbound) {
+        const k = `${u.win}/${Number(u.level)}`;
+        expect(offlineAt.get(k) ?? 0).toBeGreaterThan(0);
+        offlineAt.set(k, offlineAt.get(k)! - 1);
+      }
       const boundOffline = offline.filter((p) => byTicket.get(p.ticket)?.[0]?.level === p.level).length;
-      process.stdout.write(`e2e: ${taken.length} ratings taken, ${offline.length} offline without a request (${boundOffline} bound by window and time to the citizen's ticket); faults ${JSON.stringify(faultLog)}\n`);
+      process.stdout.write(`e2e: ${taken.length} ratings taken, ${offline.length} offline without a request (${boundOffline} bound by window and time to the citizen's ticket, ${unbound.length} kept unbound); faults ${JSON.stringify(faultLog)}\n`);
     } finally {
       await db.close();
     }
