@@ -96,6 +96,7 @@ export class Announcer {
   private async render(r: CallRequest): Promise<{ wav: Buffer; ms: number; chimeOnly: boolean }> {
     const voice = this.o.voice;
     const bell: Pcm | undefined = voice instanceof ClipVoice ? voice.chime() : undefined;
+    if (this.stopped) return { wav: writeWav(bell ?? chime()), ms: 0, chimeOnly: true };
     try {
       const phrases: Pcm[] = [];
       for (const p of voicedPhrases(r.number, r.winSpoken)) phrases.push(await voice.phrase(p));
@@ -140,9 +141,11 @@ export class Announcer {
     }
   }
 
-  stop(): void {
+  /** Resolves once no render is in flight, so the cache folder can be removed. */
+  async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.listeners.clear();
+    await this.renders;
   }
 }

@@ -110,14 +110,16 @@ export class Board implements Feature {
     for (const t of this.timers) t.unref();
   }
 
-  stop(): void {
+  /** Waits for a render in flight: espeak-ng writing into the cache after stop would race the folder's removal. */
+  async stop(): Promise<void> {
+    this.stopped = true;
     this.deps.bus.off(this.name);
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     if (this.pushTimer) clearTimeout(this.pushTimer);
-    this.announcer?.stop();
     this.o.led?.close();
     this.endStreams();
+    await Promise.all([this.announcer?.stop(), this.warmRun]);
   }
 
   private endStreams(): void {
@@ -126,7 +128,14 @@ export class Board implements Feature {
   }
 
   /** Renders ahead every unit a call can say (digits, fixed words, window names, item prefixes), so calls never wait for espeak-ng. */
-  async warm(): Promise<void> {
+  warm(): Promise<void> {
+    // Kept with the run already going: a call that returns early must not hide it from stop().
+    const run = this.warmUnits();
+    this.warmRun = Promise.all([this.warmRun, run]).then(() => undefined);
+    return run;
+  }
+
+  private async warmUnits(): Promise<void> {
     const voice = this.voice;
     // At most every 10 s: windowChanged fires on every call, and a burst of calls must not pay for set-up reads.
     if (!voice || voice instanceof ClipVoice || this.warming || this.deps.now() - this.warmedAt < 10_000) return;
@@ -136,6 +145,7 @@ export class Board implements Feature {
       const setup = await this.o.queue.setup();
       const units = new Set([...COMMON_PHRASES, ...setup.windows.map((w) => spokenWindow(w.id, w.name)), ...setup.items.flatMap((i) => [...i.prefix])]);
       for (const u of units) {
+        if (this.stopped) return;
         if (this.warmed.has(u)) continue;
         await voice.phrase(u);
         this.warmed.add(u);
@@ -148,6 +158,8 @@ export class Board implements Feature {
   }
 
   private warming = false;
+  private stopped = false;
+  private warmRun: Promise<void> = Promise.resolve();
   private warmedAt = -Infinity;
   private readonly warmed = new Set<string>();
 

@@ -46,7 +46,7 @@ test('espeak-ng renders each phrase once into the cache; an announcement WAV las
   expect(durationMs(wav)).toBeGreaterThan(3000);
   expect(durationMs(wav)).toBeLessThan(6500);
   expect(started[0]).toMatchObject({ number: 'A042', text: '请A零四二号到三号窗口办理', chimeOnly: false });
-  announcer.stop();
+  await announcer.stop();
 });
 
 test('one queue: three calls at once start in order, each after the one before has ended; repeats are merged', async () => {
@@ -66,7 +66,7 @@ test('one queue: three calls at once start in order, each after the one before h
   // Within mergeMs of its start, the same call again is merged; a different window's is not.
   expect(announcer.request({ kind: 'recall', number: 'C001', win: 'W3', winSpoken: '三号窗口', at: started[2].startedAt + 500 })).toBe('merged');
   expect(announcer.counts).toMatchObject({ announced: 3, merged: 2 });
-  announcer.stop();
+  await announcer.stop();
 }, 30_000);
 
 test('recorded clips: joined in order, longest name first; a missing clip is named', async () => {
@@ -86,5 +86,34 @@ test('recorded clips: joined in order, longest name first; a missing clip is nam
   // chime 300 + 250 ms after it + units 请 A 零 四 二 号 到 三号窗口 办理 (100 + 6 × 50 + 250 + 120) + 8 gaps of 20.
   expect(started[0].durationMs).toBe(300 + 250 + 770 + 160);
   expect(durationMs(chime())).toBe(900);
-  announcer.stop();
+  await announcer.stop();
+});
+
+test('stop waits for the render in flight, and renders nothing queued after it', async () => {
+  // A slow voice: stop() must not resolve while it is still writing, or the hub's data folder
+  // is removed under it (seen in CI as ENOTEMPTY on announcer-cache).
+  let inFlight = 0;
+  let spoken = 0;
+  const pcm = chime();
+  const voice = {
+    name: 'slow',
+    async phrase(): Promise<typeof pcm> {
+      inFlight++;
+      await new Promise((r) => setTimeout(r, 150));
+      inFlight--;
+      spoken++;
+      return pcm;
+    },
+  };
+  const announcer = new Announcer({ voice, mergeMs: 1000, gapMs: 0 });
+  announcer.request({ kind: 'call', number: 'A001', win: 'W1', winSpoken: '一号窗口', at: Date.now() });
+  announcer.request({ kind: 'call', number: 'A002', win: 'W2', winSpoken: '二号窗口', at: Date.now() });
+  await new Promise((r) => setTimeout(r, 20));
+  expect(inFlight).toBe(1);
+  await announcer.stop();
+  expect(inFlight).toBe(0);
+  const after = spoken;
+  await new Promise((r) => setTimeout(r, 400));
+  // The first call's render finishes its phrase; the second call's never starts.
+  expect(spoken).toBe(after);
 });
